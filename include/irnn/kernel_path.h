@@ -1,0 +1,27 @@
+// Which kernel implementation runs: the scalar reference or an optimized path. Chosen at run time:
+// kAuto picks the best path the CPU supports, and the IRNN_PATH environment variable (scalar, avx2)
+// overrides kAuto, so every path can be tested and timed from one binary.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "irnn/status.h"
+
+namespace irnn {
+
+enum class KernelPath : uint8_t { kAuto = 0, kScalar = 1, kAvx2 = 2 };
+
+const char* KernelPathName(KernelPath path);
+
+// Parses "auto", "scalar" or "avx2".
+Status ParseKernelPath(std::string_view name, KernelPath* path);
+
+// True when this build contains the path's code and the CPU can run it.
+bool KernelPathAvailable(KernelPath path);
+
+// kAuto -> IRNN_PATH if set, else the best available path. An explicit path that is not available
+// gives kUnavailable; an unknown IRNN_PATH value gives kInvalidArgument.
+Status ResolveKernelPath(KernelPath requested, KernelPath* resolved);
+
+}  // namespace irnn

@@ -1,0 +1,164 @@
+// The integer-only LSTM of TensorFlow Lite ("8x8_16", Li & Alvarez 2021), bit-exact with TFLite's
+// reference kernels: int8 weights, inputs and outputs; int16 gates and cell state with a power-of-two
+// cell scale; fixed-point sigmoid/tanh; optional integer LayerNorm, CIFG, peephole, projection (with or
+// without bias), cell and projection clipping; batch >= 1; state owned by the caller.
+//
+// Two steps of use:
+//   1. DeriveTfliteLstmParams: float scales and zero points (as a TFLite model stores them) -> the
+//      integer parameters TFLite's Prepare computes. This is the only part that reads floats.
+//   2. TfliteLstm::Create on those parameters, then Step / Run with a TfliteLstmState. Integer only.
+//
+// With tflite_compat = true (the default) the layer reproduces TFLite's quirks (numerics.md §5); with
+// false it computes what the equations intend. Numerics: docs/numerics.md §4-§5.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "irnn/kernel_path.h"
+#include "irnn/quantization.h"
+#include "irnn/status.h"
+
+namespace irnn {
+
+struct LstmKernels;  // src/kernels/lstm_kernels.h
+
+// Gate index order used by every per-gate array below.
+enum LstmGate : int { kInputGate = 0, kForgetGate = 1, kCellGate = 2, kOutputGate = 3 };
+
+struct TfliteLstmConfig {
+  int32_t n_input = 0;   // features per input frame, >= 1
+  int32_t n_cell = 0;    // cell units, >= 1
+  int32_t n_output = 0;  // output (and recurrent) width: n_cell without projection
+  bool use_cifg = false;        // coupled input-forget gate: i = 1 - f, no input-gate tensors
+  bool use_peephole = false;    // diagonal cell->gate weights for the input, forget and output gates
+  bool use_layer_norm = false;  // integer LayerNorm on each gate pre-activation
+  bool use_projection = false;  // out = W_proj h (+ bias)
+  bool use_projection_bias = false;
+  Rounding rounding = Rounding::kDouble;  // MultiplyByQuantizedMultiplier variant
+  bool tflite_compat = true;              // reproduce TFLite's quirks (numerics.md §5)
+};
+
+// Quantized tensors exactly as a TFLite model holds them (row-major). Absent tensors are empty.
+struct TfliteLstmWeights {
+  std::array<std::vector<int8_t>, 4> input_to_gate;      // [n_cell][n_input]; [kInputGate] empty with CIFG
+  std::array<std::vector<int8_t>, 4> recurrent_to_gate;  // [n_cell][n_output]
+  std::array<std::vector<int16_t>, 4> cell_to_gate;      // [n_cell] peephole; never for kCellGate
+  std::array<std::vector<int32_t>, 4> gate_bias;         // [n_cell]
+  std::array<std::vector<int16_t>, 4> layer_norm;        // [n_cell] LN coefficients
+  std::vector<int8_t> projection;                        // [n_output][n_cell]
+  std::vector<int32_t> projection_bias;                  // [n_output]
+};
+
+// Float quantization parameters (scale, zero point) of a TFLite LSTM, the inputs of TFLite's Prepare.
+struct TensorQuantization {
+  float scale = 0.0f;
+  int32_t zero_point = 0;
+};
+
+struct TfliteLstmQuantization {
+  TensorQuantization input;   // x, int8 asymmetric
+  TensorQuantization output;  // output and output_state (h), int8 asymmetric
+  float cell_scale = 0.0f;    // int16 cell state; must be 2^cs with cs in [-15, -9]
+  std::array<TensorQuantization, 4> input_to_gate;      // symmetric: zero points must be 0
+  std::array<TensorQuantization, 4> recurrent_to_gate;
+  std::array<TensorQuantization, 4> cell_to_gate;       // only with peephole
+  std::array<TensorQuantization, 4> layer_norm;         // only with LayerNorm
+  TensorQuantization projection;                         // only with projection
+  std::array<TensorQuantization, 5> intermediates;      // 0-3 gate pre-activations (LN), 4 hidden
+  float cell_clip = 0.0f;  // 0 = no clipping
+  float proj_clip = 0.0f;
+};
+
+// Everything the integer step reads. Field names follow TFLite's IntegerLstmParameter.
+struct TfliteLstmParams {
+  TfliteLstmConfig config;
+  TfliteLstmWeights weights;
+  std::array<QuantizedMultiplier, 4> input_to_gate_scale;
+  std::array<QuantizedMultiplier, 4> recurrent_to_gate_scale;
+  std::array<QuantizedMultiplier, 4> cell_to_gate_scale;  // peephole; [kCellGate] unused
+  std::array<QuantizedMultiplier, 4> layer_norm_scale;
+  QuantizedMultiplier hidden_scale;
+  QuantizedMultiplier projection_scale;
+  std::array<int32_t, 4> variance_guard{};                       // LN: used when the variance is < 1
+  std::array<std::vector<int32_t>, 4> input_to_gate_effective_bias;      // [n_cell]
+  std::array<std::vector<int32_t>, 4> recurrent_to_gate_effective_bias;  // [n_cell]
+  std::vector<int32_t> projection_effective_bias;                        // [n_output]
+  int32_t cell_scale = 0;            // cs: cell value = raw * 2^cs, cs in [-15, -9]
+  int16_t quantized_cell_clip = 0;   // 0 = off, else > 0
+  int8_t quantized_proj_clip = 0;    // 0 = off, else > 0
+  int32_t hidden_zp = 0;             // zero point of the hidden (o * tanh c) int8 vector
+  int32_t output_zp = 0;             // zero point of output and h
+};
+
+// Computes the integer parameters from quantized tensors and float scales, as TFLite's Prepare does
+// (numerics.md §5.2). Validates the inputs; errors name the offending field.
+Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWeights& weights,
+                              const TfliteLstmQuantization& quantization, TfliteLstmParams* params);
+
+// Checks every size, flag and integer parameter; Create calls it.
+Status ValidateTfliteLstmParams(const TfliteLstmParams& params);
+
+// Per-step intermediate values for debugging and tests, [batch * n_cell] each (hidden: with projection).
+struct TfliteLstmTrace {
+  std::array<std::vector<int16_t>, 4> gate_preact;
+  std::array<std::vector<int16_t>, 4> gate;
+  std::vector<int16_t> tanh_cell;
+  std::vector<int8_t> hidden;
+};
+
+class TfliteLstm;
+
+// Recurrent state of one (batched) stream plus its scratch buffers. Owned by the caller; one state per
+// concurrent stream, so one TfliteLstm can serve several threads.
+class TfliteLstmState {
+ public:
+  int batch() const { return batch_; }
+  std::vector<int8_t>& h() { return h_; }    // [batch][n_output], output-quantized
+  std::vector<int16_t>& c() { return c_; }   // [batch][n_cell], scale 2^cell_scale
+  const std::vector<int8_t>& h() const { return h_; }
+  const std::vector<int16_t>& c() const { return c_; }
+
+ private:
+  friend class TfliteLstm;
+  int batch_ = 0;
+  std::vector<int8_t> h_;
+  std::vector<int16_t> c_;
+  std::array<std::vector<int16_t>, 4> gates_;
+  std::vector<int32_t> acc_;       // [batch * max(n_cell, n_output)]
+  std::vector<int32_t> acc2_;      // second int32 accumulator (non-compat mode)
+  std::vector<int16_t> tanh_cell_;
+  std::vector<int8_t> hidden_;
+};
+
+class TfliteLstm {
+ public:
+  // Validates params and picks the kernel path (kAuto honours IRNN_PATH).
+  static Status Create(TfliteLstmParams params, KernelPath path, std::unique_ptr<TfliteLstm>* out);
+
+  const TfliteLstmParams& params() const { return params_; }
+  KernelPath path() const { return path_; }
+
+  // A state for `batch` streams, reset: h = output zero point, c = 0. batch in [1, 65536].
+  Status NewState(int batch, TfliteLstmState* state) const;
+  // Resets h to the output zero point and c to 0.
+  Status ResetState(TfliteLstmState* state) const;
+
+  // One time step: x [batch][n_input] -> out [batch][n_output]; state updated. trace may be null.
+  Status Step(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace = nullptr) const;
+  // `steps` time steps, time-major: x [steps][batch][n_input] -> out [steps][batch][n_output].
+  Status Run(const int8_t* x, int steps, TfliteLstmState* state, int8_t* out) const;
+
+ private:
+  TfliteLstm() = default;
+  void StepUnchecked(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace) const;
+  void ComputeGate(int gate, const int8_t* x, TfliteLstmState* s) const;
+
+  TfliteLstmParams params_;
+  KernelPath path_ = KernelPath::kScalar;
+  const LstmKernels* kernels_ = nullptr;
+};
+
+}  // namespace irnn

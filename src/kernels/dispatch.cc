@@ -1,0 +1,77 @@
+// Run-time choice of the kernel path: compiled-in paths intersected with what the CPU reports, with the
+// IRNN_PATH environment variable as an override of kAuto (the ruy model).
+
+#include <cstdlib>
+#include <string>
+
+#include "irnn/kernel_path.h"
+#include "kernels/lstm_kernels.h"
+
+namespace irnn {
+namespace {
+
+bool CpuSupportsAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+const char* KernelPathName(KernelPath path) {
+  switch (path) {
+    case KernelPath::kAuto: return "auto";
+    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAvx2: return "avx2";
+  }
+  return "unknown";
+}
+
+Status ParseKernelPath(std::string_view name, KernelPath* path) {
+  if (name == "auto") *path = KernelPath::kAuto;
+  else if (name == "scalar") *path = KernelPath::kScalar;
+  else if (name == "avx2") *path = KernelPath::kAvx2;
+  else return Status::InvalidArgument("kernel path: '" + std::string(name) + "' is not one of auto, scalar, avx2");
+  return Status::Ok();
+}
+
+bool KernelPathAvailable(KernelPath path) {
+  switch (path) {
+    case KernelPath::kScalar: return true;
+    case KernelPath::kAvx2: return avx2::LstmKernelTable() != nullptr && CpuSupportsAvx2();
+    case KernelPath::kAuto: return true;
+  }
+  return false;
+}
+
+Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
+  if (requested == KernelPath::kAuto) {
+    const char* env = std::getenv("IRNN_PATH");
+    if (env != nullptr && *env != '\0') {
+      KernelPath from_env = KernelPath::kAuto;
+      Status s = ParseKernelPath(env, &from_env);
+      if (!s.ok()) return Status::InvalidArgument("IRNN_PATH: " + s.message());
+      requested = from_env;
+    }
+  }
+  if (requested == KernelPath::kAuto) {
+    *resolved = KernelPathAvailable(KernelPath::kAvx2) ? KernelPath::kAvx2 : KernelPath::kScalar;
+    return Status::Ok();
+  }
+  if (!KernelPathAvailable(requested)) {
+    return Status::Unavailable(std::string("kernel path: ") + KernelPathName(requested) +
+                               " is not available on this CPU or build");
+  }
+  *resolved = requested;
+  return Status::Ok();
+}
+
+const LstmKernels& GetLstmKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAvx2 && avx2::LstmKernelTable() != nullptr) return *avx2::LstmKernelTable();
+  return reference::LstmKernelTable();
+}
+
+}  // namespace irnn

@@ -1,0 +1,62 @@
+// The kernel table of the integer LSTM: one function pointer per operation, filled once per code path
+// (scalar reference, AVX2). src/kernels/reference/ is the specification; src/kernels/x86/ must match it
+// bit for bit on every input. Shapes are row-major; `n` counts elements, `batch` counts rows. Sizes are
+// validated by the layer before a kernel is called: kernels check nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "irnn/kernel_path.h"
+#include "irnn/quantization.h"
+
+namespace irnn {
+
+struct LstmKernels {
+  // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
+  // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
+  void (*GemvS8S8RequantS32)(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
+                             int batch, QuantizedMultiplier m, Rounding rounding, int32_t* out);
+  // acc[i] = sat16(acc[i] + v[i])
+  void (*AddSatS32IntoS16)(const int32_t* v, int n, int16_t* acc);
+  // acc[i] = sat32(acc[i] + v[i])
+  void (*AddSatS32IntoS32)(const int32_t* v, int n, int32_t* acc);
+  // out[i] = sat16(v[i])
+  void (*SaturateS32ToS16)(const int32_t* v, int n, int16_t* out);
+  // out[i] = MBQM(w[i % period] * c[i], m)   (peephole; numerics.md §4.2)
+  void (*PeepholeRequantS32)(const int16_t* w, int period, const int16_t* c, int n, QuantizedMultiplier m,
+                             Rounding rounding, int32_t* out);
+  // Integer LayerNorm of `rows` rows of n values each, Q3.12 output (numerics.md §3). With
+  // exact_statistics the variance divides by n exactly; without it, TFLite's truncated 2^20/n.
+  void (*LayerNormS16)(const int16_t* in, const int16_t* weight, const int32_t* bias, int n, int rows,
+                       QuantizedMultiplier scale, int32_t variance_guard, bool exact_statistics,
+                       Rounding rounding, int16_t* out);
+  // out[i] = logistic(in[i]), Q3.12 -> Q0.15   (numerics.md §2.3)
+  void (*LogisticQ3S16)(const int16_t* in, int n, int16_t* out);
+  // out[i] = tanh(in[i]), Q(integer_bits) -> Q0.15, integer_bits in [0, 6]   (numerics.md §2.4)
+  void (*TanhS16)(const int16_t* in, int n, int integer_bits, int16_t* out);
+  // c[i] = clip(sat16(int16(RDivPOT(f*c, 15)) + int16(RDivPOT(ii*g, gate_shift)))), where ii = i[i], or
+  // 32767 - f[i] when i is null (CIFG); clip applies when clip > 0. gate_shift = 30 + cell_scale,
+  // in [15, 21].   (numerics.md §4.3)
+  void (*LstmCellUpdateS16)(const int16_t* f, const int16_t* i, const int16_t* g, int n, int gate_shift,
+                            int16_t clip, int16_t* c);
+  // out[i] = sat8(MBQM(a[i] * b[i], m) + zero_point)   (numerics.md §4.4)
+  void (*MulRequantS16ToS8)(const int16_t* a, const int16_t* b, int n, QuantizedMultiplier m, Rounding rounding,
+                            int32_t zero_point, int8_t* out);
+  // out[i] = clamp(sat8(v[i] + zero_point), lo, hi)
+  void (*AddZeroPointClampS32ToS8)(const int32_t* v, int n, int32_t zero_point, int8_t lo, int8_t hi,
+                                   int8_t* out);
+};
+
+// The table for a resolved path (kScalar or kAvx2; kAuto is not a resolved path).
+const LstmKernels& GetLstmKernels(KernelPath resolved);
+
+namespace reference {
+const LstmKernels& LstmKernelTable();
+}  // namespace reference
+
+namespace avx2 {
+// Returns null when the build has no AVX2 code (non-x86 target).
+const LstmKernels* LstmKernelTable();
+}  // namespace avx2
+
+}  // namespace irnn

@@ -1,0 +1,321 @@
+// The TFLite 8x8_16 integer LSTM: validation, state and the step (numerics.md §4-§5). Integer only: this
+// object file is checked for floating-point instructions by tests/no_float_test.sh. The parameter
+// derivation from float scales lives in tflite_lstm_derive.cc.
+
+#include <algorithm>
+#include <string>
+
+#include "irnn/tflite_lstm.h"
+#include "kernels/lstm_kernels.h"
+
+namespace irnn {
+namespace {
+
+constexpr int32_t kMaxDim = 1 << 16;    // n_input, n_cell, n_output
+constexpr int kMaxBatch = 1 << 16;
+constexpr const char* kGateNames[4] = {"input", "forget", "cell", "output"};
+
+std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
+
+Status SizeError(const std::string& field, size_t got, const std::string& rule, int64_t want) {
+  return Status::InvalidArgument("TfliteLstmParams: " + field + " has " + std::to_string(got) +
+                                 " elements but must have " + rule + " = " + std::to_string(want));
+}
+
+template <typename T>
+Status CheckSize(const std::vector<T>& v, const std::string& field, bool present, const std::string& rule,
+                 int64_t want) {
+  if (!present) {
+    if (!v.empty()) return SizeError(field, v.size(), "0 (tensor absent in this configuration)", 0);
+    return Status::Ok();
+  }
+  if (static_cast<int64_t>(v.size()) != want) return SizeError(field, v.size(), rule, want);
+  return Status::Ok();
+}
+
+Status CheckMultiplier(QuantizedMultiplier m, const std::string& field, int extra_shift = 0) {
+  const QuantizedMultiplier shifted{m.multiplier, m.shift + extra_shift};
+  const bool mult_ok = m.multiplier == 0 || m.multiplier >= (int32_t{1} << 30);
+  if (!mult_ok || m.multiplier < 0) {
+    return Status::InvalidArgument("TfliteLstmParams: " + field + ".multiplier is " +
+                                   std::to_string(m.multiplier) + " but must be 0 or in [2^30, 2^31)");
+  }
+  if (shifted.shift < -31 || shifted.shift > 30) {
+    return Status::InvalidArgument("TfliteLstmParams: " + field + ".shift is " + std::to_string(m.shift) +
+                                   " but must be in [" + std::to_string(-31 - extra_shift) + ", " +
+                                   std::to_string(30 - extra_shift) + "]");
+  }
+  return Status::Ok();
+}
+
+Status CheckZeroPoint(int32_t zp, const char* field) {
+  if (zp < -128 || zp > 127) {
+    return Status::InvalidArgument(std::string("TfliteLstmParams: ") + field + " is " + std::to_string(zp) +
+                                   " but must be in [-128, 127]");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateTfliteLstmParams(const TfliteLstmParams& p) {
+  const TfliteLstmConfig& c = p.config;
+  auto dim = [](int32_t v, const char* name) -> Status {
+    if (v < 1 || v > kMaxDim) {
+      return Status::InvalidArgument(std::string("TfliteLstmParams: config.") + name + " is " + std::to_string(v) +
+                                     " but must be in [1, " + std::to_string(kMaxDim) + "]");
+    }
+    return Status::Ok();
+  };
+  IRNN_RETURN_IF_ERROR(dim(c.n_input, "n_input"));
+  IRNN_RETURN_IF_ERROR(dim(c.n_cell, "n_cell"));
+  IRNN_RETURN_IF_ERROR(dim(c.n_output, "n_output"));
+  if (!c.use_projection && c.n_output != c.n_cell) {
+    return Status::InvalidArgument("TfliteLstmParams: config.n_output is " + std::to_string(c.n_output) +
+                                   " but must equal n_cell = " + std::to_string(c.n_cell) + " without projection");
+  }
+  if (c.use_projection_bias && !c.use_projection) {
+    return Status::InvalidArgument("TfliteLstmParams: config.use_projection_bias is true but use_projection is false");
+  }
+  if (c.use_peephole && c.tflite_compat && c.n_output > c.n_cell) {
+    // TFLite's peephole reads n_output weights per batch row (numerics.md §5 Q1): past the end here.
+    return Status::InvalidArgument("TfliteLstmParams: config.n_output is " + std::to_string(c.n_output) +
+                                   " but must be <= n_cell = " + std::to_string(c.n_cell) +
+                                   " for a peephole LSTM in tflite_compat mode");
+  }
+  if (c.rounding != Rounding::kDouble && c.rounding != Rounding::kSingle) {
+    return Status::InvalidArgument("TfliteLstmParams: config.rounding is " +
+                                   std::to_string(static_cast<int>(c.rounding)) + " but must be 0 or 1");
+  }
+  const int64_t n_in = c.n_input, n_cell = c.n_cell, n_out = c.n_output;
+  const TfliteLstmWeights& w = p.weights;
+  for (int g = 0; g < 4; ++g) {
+    const bool gate_present = !(c.use_cifg && g == kInputGate);
+    IRNN_RETURN_IF_ERROR(CheckSize(w.input_to_gate[g], Field("weights.input_to_gate", g), gate_present,
+                                   "n_cell*n_input", n_cell * n_in));
+    IRNN_RETURN_IF_ERROR(CheckSize(w.recurrent_to_gate[g], Field("weights.recurrent_to_gate", g), gate_present,
+                                   "n_cell*n_output", n_cell * n_out));
+    IRNN_RETURN_IF_ERROR(CheckSize(w.gate_bias[g], Field("weights.gate_bias", g), gate_present, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckSize(w.cell_to_gate[g], Field("weights.cell_to_gate", g),
+                                   gate_present && c.use_peephole && g != kCellGate, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckSize(w.layer_norm[g], Field("weights.layer_norm", g),
+                                   gate_present && c.use_layer_norm, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckSize(p.input_to_gate_effective_bias[g], Field("input_to_gate_effective_bias", g),
+                                   gate_present, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckSize(p.recurrent_to_gate_effective_bias[g],
+                                   Field("recurrent_to_gate_effective_bias", g), gate_present, "n_cell", n_cell));
+    if (!gate_present) continue;
+    IRNN_RETURN_IF_ERROR(CheckMultiplier(p.input_to_gate_scale[g], Field("input_to_gate_scale", g)));
+    IRNN_RETURN_IF_ERROR(CheckMultiplier(p.recurrent_to_gate_scale[g], Field("recurrent_to_gate_scale", g)));
+    if (c.use_peephole && g != kCellGate) {
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.cell_to_gate_scale[g], Field("cell_to_gate_scale", g)));
+    }
+    if (c.use_layer_norm) {
+      // The LayerNorm output multiplies by the LN scale with 12 more bits of left shift.
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.layer_norm_scale[g], Field("layer_norm_scale", g), 12));
+      if (p.variance_guard[g] < 1) {
+        return Status::InvalidArgument("TfliteLstmParams: " + Field("variance_guard", g) + " is " +
+                                       std::to_string(p.variance_guard[g]) + " but must be >= 1");
+      }
+    }
+  }
+  IRNN_RETURN_IF_ERROR(CheckSize(w.projection, "weights.projection", c.use_projection, "n_output*n_cell",
+                                 n_out * n_cell));
+  IRNN_RETURN_IF_ERROR(CheckSize(w.projection_bias, "weights.projection_bias", c.use_projection_bias, "n_output",
+                                 n_out));
+  IRNN_RETURN_IF_ERROR(CheckSize(p.projection_effective_bias, "projection_effective_bias", c.use_projection,
+                                 "n_output", n_out));
+  IRNN_RETURN_IF_ERROR(CheckMultiplier(p.hidden_scale, "hidden_scale"));
+  if (c.use_projection) IRNN_RETURN_IF_ERROR(CheckMultiplier(p.projection_scale, "projection_scale"));
+  if (p.cell_scale < -15 || p.cell_scale > -9) {
+    return Status::InvalidArgument("TfliteLstmParams: cell_scale is " + std::to_string(p.cell_scale) +
+                                   " but must be in [-15, -9] (tanh of the cell supports 0..6 integer bits)");
+  }
+  if (p.quantized_cell_clip < 0) {
+    return Status::InvalidArgument("TfliteLstmParams: quantized_cell_clip is " +
+                                   std::to_string(p.quantized_cell_clip) + " but must be >= 0");
+  }
+  if (p.quantized_proj_clip < 0) {
+    return Status::InvalidArgument("TfliteLstmParams: quantized_proj_clip is " +
+                                   std::to_string(p.quantized_proj_clip) + " but must be >= 0");
+  }
+  IRNN_RETURN_IF_ERROR(CheckZeroPoint(p.hidden_zp, "hidden_zp"));
+  IRNN_RETURN_IF_ERROR(CheckZeroPoint(p.output_zp, "output_zp"));
+  return Status::Ok();
+}
+
+Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, std::unique_ptr<TfliteLstm>* out) {
+  if (out == nullptr) return Status::InvalidArgument("TfliteLstm::Create: out is null");
+  IRNN_RETURN_IF_ERROR(ValidateTfliteLstmParams(params));
+  KernelPath resolved = KernelPath::kScalar;
+  IRNN_RETURN_IF_ERROR(ResolveKernelPath(path, &resolved));
+  std::unique_ptr<TfliteLstm> layer(new TfliteLstm());
+  layer->params_ = std::move(params);
+  layer->path_ = resolved;
+  layer->kernels_ = &GetLstmKernels(resolved);
+  *out = std::move(layer);
+  return Status::Ok();
+}
+
+Status TfliteLstm::NewState(int batch, TfliteLstmState* state) const {
+  if (state == nullptr) return Status::InvalidArgument("TfliteLstm::NewState: state is null");
+  if (batch < 1 || batch > kMaxBatch) {
+    return Status::InvalidArgument("TfliteLstm::NewState: batch is " + std::to_string(batch) +
+                                   " but must be in [1, " + std::to_string(kMaxBatch) + "]");
+  }
+  const TfliteLstmConfig& c = params_.config;
+  const size_t n_cell = static_cast<size_t>(batch) * c.n_cell;
+  const size_t n_out = static_cast<size_t>(batch) * c.n_output;
+  state->batch_ = batch;
+  state->h_.assign(n_out, 0);
+  state->c_.assign(n_cell, 0);
+  for (auto& g : state->gates_) g.assign(n_cell, 0);
+  state->acc_.assign(std::max(n_cell, n_out), 0);
+  state->acc2_.assign(c.tflite_compat ? 0 : n_cell, 0);
+  state->tanh_cell_.assign(n_cell, 0);
+  state->hidden_.assign(c.use_projection ? n_cell : 0, 0);
+  return ResetState(state);
+}
+
+Status TfliteLstm::ResetState(TfliteLstmState* state) const {
+  if (state == nullptr) return Status::InvalidArgument("TfliteLstm::ResetState: state is null");
+  std::fill(state->h_.begin(), state->h_.end(), static_cast<int8_t>(params_.output_zp));
+  std::fill(state->c_.begin(), state->c_.end(), int16_t{0});
+  return Status::Ok();
+}
+
+Status TfliteLstm::Step(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace) const {
+  if (x == nullptr) return Status::InvalidArgument("TfliteLstm::Step: x is null");
+  if (out == nullptr) return Status::InvalidArgument("TfliteLstm::Step: out is null");
+  if (state == nullptr) return Status::InvalidArgument("TfliteLstm::Step: state is null");
+  const TfliteLstmConfig& c = params_.config;
+  const size_t b = static_cast<size_t>(state->batch_);
+  if (state->batch_ < 1 || state->h_.size() != b * c.n_output || state->c_.size() != b * c.n_cell ||
+      state->tanh_cell_.size() != b * c.n_cell) {
+    return Status::InvalidArgument("TfliteLstm::Step: state was not made by NewState of a layer of this shape "
+                                   "(n_cell = " + std::to_string(c.n_cell) + ", n_output = " +
+                                   std::to_string(c.n_output) + ")");
+  }
+  StepUnchecked(x, state, out, trace);
+  return Status::Ok();
+}
+
+Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_t* out) const {
+  if (steps < 0) {
+    return Status::InvalidArgument("TfliteLstm::Run: steps is " + std::to_string(steps) + " but must be >= 0");
+  }
+  if (steps == 0) return Status::Ok();
+  IRNN_RETURN_IF_ERROR(Step(x, state, out, nullptr));  // validates once
+  const size_t in_stride = static_cast<size_t>(state->batch_) * params_.config.n_input;
+  const size_t out_stride = static_cast<size_t>(state->batch_) * params_.config.n_output;
+  for (int t = 1; t < steps; ++t) StepUnchecked(x + t * in_stride, state, out + t * out_stride, nullptr);
+  return Status::Ok();
+}
+
+// Gate pre-activation and activation for one gate (numerics.md §4.1-§4.2, §3 for LayerNorm).
+void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
+  const TfliteLstmConfig& c = params_.config;
+  const LstmKernels& k = *kernels_;
+  const TfliteLstmWeights& w = params_.weights;
+  const Rounding rnd = c.rounding;
+  const int batch = s->batch_;
+  const int n = batch * c.n_cell;
+  int16_t* gate = s->gates_[g].data();
+  int32_t* acc = s->acc_.data();
+  const bool peephole = c.use_peephole && g != kCellGate;
+
+  k.GemvS8S8RequantS32(w.input_to_gate[g].data(), c.n_cell, c.n_input, params_.input_to_gate_effective_bias[g].data(),
+                       x, batch, params_.input_to_gate_scale[g], rnd, acc);
+  if (c.tflite_compat) {
+    // Each contribution saturates to int16 on its own (numerics.md §5 Q5).
+    k.SaturateS32ToS16(acc, n, gate);
+    k.GemvS8S8RequantS32(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output,
+                         params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
+                         params_.recurrent_to_gate_scale[g], rnd, acc);
+    k.AddSatS32IntoS16(acc, n, gate);
+    if (peephole) {
+      // TFLite passes n_output as the peephole length and batch stride (numerics.md §5 Q1).
+      const int m = batch * c.n_output;
+      k.PeepholeRequantS32(w.cell_to_gate[g].data(), c.n_output, s->c_.data(), m, params_.cell_to_gate_scale[g], rnd,
+                           acc);
+      k.AddSatS32IntoS16(acc, m, gate);
+    }
+  } else {
+    int32_t* acc2 = s->acc2_.data();
+    k.GemvS8S8RequantS32(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output,
+                         params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
+                         params_.recurrent_to_gate_scale[g], rnd, acc2);
+    k.AddSatS32IntoS32(acc2, n, acc);
+    if (peephole) {
+      k.PeepholeRequantS32(w.cell_to_gate[g].data(), c.n_cell, s->c_.data(), n, params_.cell_to_gate_scale[g], rnd,
+                           acc2);
+      k.AddSatS32IntoS32(acc2, n, acc);
+    }
+    k.SaturateS32ToS16(acc, n, gate);
+  }
+  if (c.use_layer_norm) {
+    k.LayerNormS16(gate, w.layer_norm[g].data(), w.gate_bias[g].data(), c.n_cell, batch, params_.layer_norm_scale[g],
+                   params_.variance_guard[g], /*exact_statistics=*/!c.tflite_compat, rnd, gate);
+  }
+}
+
+void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out, TfliteLstmTrace* trace) const {
+  const TfliteLstmConfig& c = params_.config;
+  const LstmKernels& k = *kernels_;
+  const int batch = s->batch_;
+  const int n = batch * c.n_cell;
+  const int n_out = batch * c.n_output;
+  auto record_preact = [&](int g) {
+    if (trace != nullptr) trace->gate_preact[g].assign(s->gates_[g].begin(), s->gates_[g].end());
+  };
+  auto record_gate = [&](int g) {
+    if (trace != nullptr) trace->gate[g].assign(s->gates_[g].begin(), s->gates_[g].end());
+  };
+  for (int g : {kInputGate, kForgetGate, kCellGate}) {
+    if (g == kInputGate && c.use_cifg) continue;
+    ComputeGate(g, x, s);
+    record_preact(g);
+    if (g == kCellGate) {
+      k.TanhS16(s->gates_[g].data(), n, 3, s->gates_[g].data());
+    } else {
+      k.LogisticQ3S16(s->gates_[g].data(), n, s->gates_[g].data());
+    }
+    record_gate(g);
+  }
+  k.LstmCellUpdateS16(s->gates_[kForgetGate].data(), c.use_cifg ? nullptr : s->gates_[kInputGate].data(),
+                      s->gates_[kCellGate].data(), n, 30 + params_.cell_scale, params_.quantized_cell_clip,
+                      s->c_.data());
+  ComputeGate(kOutputGate, x, s);  // its peephole reads the updated cell
+  record_preact(kOutputGate);
+  k.LogisticQ3S16(s->gates_[kOutputGate].data(), n, s->gates_[kOutputGate].data());
+  record_gate(kOutputGate);
+
+  // Hidden = o * tanh(c), requantized to int8 (numerics.md §4.4).
+  k.TanhS16(s->c_.data(), n, 15 + params_.cell_scale, s->tanh_cell_.data());
+  if (trace != nullptr) trace->tanh_cell = s->tanh_cell_;
+  if (c.use_projection) {
+    // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
+    const int32_t hidden_zp = c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
+    k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
+                        hidden_zp, s->hidden_.data());
+    if (trace != nullptr) trace->hidden = s->hidden_;
+    k.GemvS8S8RequantS32(params_.weights.projection.data(), c.n_output, c.n_cell,
+                         params_.projection_effective_bias.data(), s->hidden_.data(), batch,
+                         params_.projection_scale, c.rounding, s->acc_.data());
+    int lo = -128, hi = 127;
+    if (params_.quantized_proj_clip > 0) {
+      // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).
+      const int center = c.tflite_compat ? 0 : params_.output_zp;
+      lo = std::max(-128, center - params_.quantized_proj_clip);
+      hi = std::min(127, center + params_.quantized_proj_clip);
+    }
+    k.AddZeroPointClampS32ToS8(s->acc_.data(), n_out, params_.output_zp, static_cast<int8_t>(lo),
+                               static_cast<int8_t>(hi), out);
+  } else {
+    k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
+                        params_.hidden_zp, out);
+  }
+  std::copy(out, out + n_out, s->h_.begin());
+}
+
+}  // namespace irnn
