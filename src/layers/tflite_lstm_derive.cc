@@ -3,6 +3,7 @@
 // (numerics.md §5.2). This file uses float and double on purpose: it runs once, at conversion time.
 // The arithmetic order and the float32/double choice of each line matter for bit-exactness.
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -121,11 +122,17 @@ Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWe
         wln = q.layer_norm[g].scale;
       }
     }
-    // float32 products and quotients, left to right (numerics.md §5.2).
-    const float eff_x = wx * input_scale / intermediate[g];
-    const float eff_h = wh * state_scale / intermediate[g];
-    p.input_to_gate_scale[g] = QuantizeMultiplier(eff_x, rnd);
-    p.recurrent_to_gate_scale[g] = QuantizeMultiplier(eff_h, rnd);
+    // float32 products and quotients, left to right (numerics.md §5.2). The effective scale of an
+    // absent tensor stays at TFLite's default 1.0.
+    if (present) {
+      const float eff_x = wx * input_scale / intermediate[g];
+      const float eff_h = wh * state_scale / intermediate[g];
+      p.input_to_gate_scale[g] = QuantizeMultiplier(eff_x, rnd);
+      p.recurrent_to_gate_scale[g] = QuantizeMultiplier(eff_h, rnd);
+    } else {
+      p.input_to_gate_scale[g] = QuantizeMultiplier(1.0, rnd);
+      p.recurrent_to_gate_scale[g] = QuantizeMultiplier(1.0, rnd);
+    }
     if (config.use_peephole && g != kCellGate && present) {
       const float eff_c = static_cast<float>(std::pow(2.0, cs) * wc / intermediate[g]);
       p.cell_to_gate_scale[g] = QuantizeMultiplier(eff_c, rnd);
@@ -138,13 +145,12 @@ Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWe
   }
   const float eff_hidden = static_cast<float>(std::pow(2.0, -15) / intermediate[4] * std::pow(2.0, -15));
   p.hidden_scale = QuantizeMultiplier(eff_hidden, rnd);
-  float proj_w = 1.0f;
+  p.projection_scale = QuantizeMultiplier(1.0, rnd);
   if (config.use_projection) {
     IRNN_RETURN_IF_ERROR(CheckSymmetric(q.projection, "projection"));
-    proj_w = q.projection.scale;
+    const float eff_proj = q.projection.scale * intermediate[4] / state_scale;
+    p.projection_scale = QuantizeMultiplier(eff_proj, rnd);
   }
-  const float eff_proj = proj_w * intermediate[4] / state_scale;
-  p.projection_scale = QuantizeMultiplier(eff_proj, rnd);
 
   if (q.cell_clip < 0.0f || !std::isfinite(q.cell_clip)) {
     return Status::InvalidArgument("TfliteLstmQuantization: cell_clip is " + std::to_string(q.cell_clip) +
