@@ -90,7 +90,7 @@ Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWe
   // Intermediate scales: without LN the gate pre-activations are Q3.12 whatever the model says.
   float intermediate[5];
   for (int i = 0; i < 4; ++i) {
-    if (ln) {
+    if (ln && !(config.use_cifg && i == kInputGate)) {
       IRNN_RETURN_IF_ERROR(CheckScale(q.intermediates[i].scale, "intermediates[" + std::to_string(i) + "]"));
       intermediate[i] = q.intermediates[i].scale;
     } else {
