@@ -6,6 +6,7 @@
 
 #include "irnn/kernel_path.h"
 #include "kernels/lstm_kernels.h"
+#include "kernels/pwl_kernels.h"
 
 namespace irnn {
 namespace {
@@ -72,6 +73,11 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
 const LstmKernels& GetLstmKernels(KernelPath resolved) {
   if (resolved == KernelPath::kAvx2 && avx2::LstmKernelTable() != nullptr) return *avx2::LstmKernelTable();
   return reference::LstmKernelTable();
+}
+
+const PwlKernels& GetPwlKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAvx2 && avx2::PwlKernelTable() != nullptr) return *avx2::PwlKernelTable();
+  return reference::PwlKernelTable();
 }
 
 }  // namespace irnn
