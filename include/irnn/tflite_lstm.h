@@ -18,12 +18,20 @@
 #include <vector>
 
 #include "irnn/kernel_path.h"
+#include "irnn/pwl.h"
 #include "irnn/quantization.h"
 #include "irnn/status.h"
 
 namespace irnn {
 
 struct LstmKernels;  // src/kernels/lstm_kernels.h
+struct PwlKernels;   // src/kernels/pwl_kernels.h
+
+// How the gate and cell non-linearities are computed.
+enum class LstmActivation : uint8_t {
+  kFixedPoint = 0,  // gemmlowp fixed-point sigmoid/tanh, as TFLite (numerics.md §2)
+  kPwl = 1,         // iRNN piecewise-linear tables carried by the params (numerics.md §6)
+};
 
 // Gate index order used by every per-gate array below.
 enum LstmGate : int { kInputGate = 0, kForgetGate = 1, kCellGate = 2, kOutputGate = 3 };
@@ -39,6 +47,7 @@ struct TfliteLstmConfig {
   bool use_projection_bias = false;
   Rounding rounding = Rounding::kDouble;  // MultiplyByQuantizedMultiplier variant
   bool tflite_compat = true;              // reproduce TFLite's quirks (numerics.md §5)
+  LstmActivation activation = LstmActivation::kFixedPoint;
 };
 
 // Quantized tensors exactly as a TFLite model holds them (row-major). Absent tensors are empty.
@@ -91,12 +100,22 @@ struct TfliteLstmParams {
   int8_t quantized_proj_clip = 0;    // 0 = off, else > 0
   int32_t hidden_zp = 0;             // zero point of the hidden (o * tanh c) int8 vector
   int32_t output_zp = 0;             // zero point of output and h
+  // With LstmActivation::kPwl: Q3.12 -> Q0.15 sigmoid (gates i, f, o), Q3.12 -> Q0.15 tanh (cell
+  // candidate), Q(15+cell_scale) -> Q0.15 tanh (of the cell). Empty otherwise.
+  PwlTable pwl_sigmoid;
+  PwlTable pwl_tanh_gate;
+  PwlTable pwl_tanh_cell;
 };
 
 // Computes the integer parameters from quantized tensors and float scales, as TFLite's Prepare does
 // (numerics.md §5.2). Validates the inputs; errors name the offending field.
 Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWeights& weights,
                               const TfliteLstmQuantization& quantization, TfliteLstmParams* params);
+
+// Fits the three PWL tables of an LSTM with activation kPwl (numerics.md §6) for params->cell_scale:
+// greedy or optimal, within max_error_lsb output LSBs (Q0.15). Tanh tables are odd-symmetric.
+// DeriveTfliteLstmParams calls it with (optimal, 1 LSB) when config.activation is kPwl.
+Status FitTfliteLstmPwlTables(bool optimal, double max_error_lsb, TfliteLstmParams* params);
 
 // Checks every size, flag and integer parameter; Create calls it.
 Status ValidateTfliteLstmParams(const TfliteLstmParams& params);
@@ -155,10 +174,14 @@ class TfliteLstm {
   TfliteLstm() = default;
   void StepUnchecked(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace) const;
   void ComputeGate(int gate, const int8_t* x, TfliteLstmState* s) const;
+  void Sigmoid(int16_t* v, int n) const;
+  void TanhGate(int16_t* v, int n) const;
+  void TanhCell(const int16_t* c, int n, int16_t* out) const;
 
   TfliteLstmParams params_;
   KernelPath path_ = KernelPath::kScalar;
   const LstmKernels* kernels_ = nullptr;
+  const PwlKernels* pwl_kernels_ = nullptr;
 };
 
 }  // namespace irnn

@@ -7,6 +7,7 @@
 
 #include "irnn/tflite_lstm.h"
 #include "kernels/lstm_kernels.h"
+#include "kernels/pwl_kernels.h"
 
 namespace irnn {
 namespace {
@@ -139,6 +140,27 @@ Status ValidateTfliteLstmParams(const TfliteLstmParams& p) {
     return Status::InvalidArgument("TfliteLstmParams: quantized_proj_clip is " +
                                    std::to_string(p.quantized_proj_clip) + " but must be >= 0");
   }
+  if (c.activation == LstmActivation::kPwl) {
+    // Every int16 input must be covered and the outputs must be valid Q0.15 gate values.
+    const struct {
+      const PwlTable* t;
+      const char* name;
+      int32_t lo;
+    } tables[] = {{&p.pwl_sigmoid, "pwl_sigmoid", 0}, {&p.pwl_tanh_gate, "pwl_tanh_gate", -32767},
+                  {&p.pwl_tanh_cell, "pwl_tanh_cell", -32767}};
+    for (const auto& e : tables) {
+      const Status s = ValidatePwlTable(*e.t);
+      if (!s.ok()) return Status::InvalidArgument(std::string("TfliteLstmParams: ") + e.name + ": " + s.message());
+      if (e.t->output_min < e.lo || e.t->output_max > 32767) {
+        return Status::InvalidArgument(std::string("TfliteLstmParams: ") + e.name + ".output range [" +
+                                       std::to_string(e.t->output_min) + ", " + std::to_string(e.t->output_max) +
+                                       "] must lie within [" + std::to_string(e.lo) + ", 32767]");
+      }
+    }
+  } else if (c.activation != LstmActivation::kFixedPoint) {
+    return Status::InvalidArgument("TfliteLstmParams: config.activation is " +
+                                   std::to_string(static_cast<int>(c.activation)) + " but must be 0 or 1");
+  }
   IRNN_RETURN_IF_ERROR(CheckZeroPoint(p.hidden_zp, "hidden_zp"));
   IRNN_RETURN_IF_ERROR(CheckZeroPoint(p.output_zp, "output_zp"));
   return Status::Ok();
@@ -153,6 +175,7 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, std::unique_
   layer->params_ = std::move(params);
   layer->path_ = resolved;
   layer->kernels_ = &GetLstmKernels(resolved);
+  layer->pwl_kernels_ = &GetPwlKernels(resolved);
   *out = std::move(layer);
   return Status::Ok();
 }
@@ -259,6 +282,30 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
   }
 }
 
+void TfliteLstm::Sigmoid(int16_t* v, int n) const {
+  if (params_.config.activation == LstmActivation::kPwl) {
+    pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, v, n, v);
+  } else {
+    kernels_->LogisticQ3S16(v, n, v);
+  }
+}
+
+void TfliteLstm::TanhGate(int16_t* v, int n) const {
+  if (params_.config.activation == LstmActivation::kPwl) {
+    pwl_kernels_->EvaluateS16(params_.pwl_tanh_gate, v, n, v);
+  } else {
+    kernels_->TanhS16(v, n, 3, v);
+  }
+}
+
+void TfliteLstm::TanhCell(const int16_t* c, int n, int16_t* out) const {
+  if (params_.config.activation == LstmActivation::kPwl) {
+    pwl_kernels_->EvaluateS16(params_.pwl_tanh_cell, c, n, out);
+  } else {
+    kernels_->TanhS16(c, n, 15 + params_.cell_scale, out);
+  }
+}
+
 void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out, TfliteLstmTrace* trace) const {
   const TfliteLstmConfig& c = params_.config;
   const LstmKernels& k = *kernels_;
@@ -276,9 +323,9 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
     ComputeGate(g, x, s);
     record_preact(g);
     if (g == kCellGate) {
-      k.TanhS16(s->gates_[g].data(), n, 3, s->gates_[g].data());
+      TanhGate(s->gates_[g].data(), n);
     } else {
-      k.LogisticQ3S16(s->gates_[g].data(), n, s->gates_[g].data());
+      Sigmoid(s->gates_[g].data(), n);
     }
     record_gate(g);
   }
@@ -287,11 +334,11 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
                       s->c_.data());
   ComputeGate(kOutputGate, x, s);  // its peephole reads the updated cell
   record_preact(kOutputGate);
-  k.LogisticQ3S16(s->gates_[kOutputGate].data(), n, s->gates_[kOutputGate].data());
+  Sigmoid(s->gates_[kOutputGate].data(), n);
   record_gate(kOutputGate);
 
   // Hidden = o * tanh(c), requantized to int8 (numerics.md §4.4).
-  k.TanhS16(s->c_.data(), n, 15 + params_.cell_scale, s->tanh_cell_.data());
+  TanhCell(s->c_.data(), n, s->tanh_cell_.data());
   if (trace != nullptr) trace->tanh_cell = s->tanh_cell_;
   if (c.use_projection) {
     // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/quantize.h"
+#include "pwl/pwl_fit.h"
 #include "irnn/tflite_lstm.h"
 
 namespace irnn {
@@ -176,7 +177,9 @@ Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWe
     p.recurrent_to_gate_effective_bias[g].assign(present ? n_cell : 0, 0);
   }
   p.projection_effective_bias.assign(config.use_projection ? config.n_output : 0, 0);
+  p.config.activation = LstmActivation::kFixedPoint;  // the PWL tables are fitted last
   IRNN_RETURN_IF_ERROR(ValidateTfliteLstmParams(p));
+  p.config.activation = config.activation;
 
   for (int g = 0; g < 4; ++g) {
     if (config.use_cifg && g == kInputGate) continue;
@@ -196,7 +199,35 @@ Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWe
                                        config.use_projection_bias ? &weights.projection_bias : nullptr, factor,
                                        "projection_effective_bias", &p.projection_effective_bias));
   }
+  if (config.activation == LstmActivation::kPwl) IRNN_RETURN_IF_ERROR(FitTfliteLstmPwlTables(true, 1.0, &p));
   *params = std::move(p);
+  return Status::Ok();
+}
+
+Status FitTfliteLstmPwlTables(bool optimal, double max_error_lsb, TfliteLstmParams* params) {
+  if (params == nullptr) return Status::InvalidArgument("FitTfliteLstmPwlTables: params is null");
+  if (params->cell_scale < -15 || params->cell_scale > -9) {
+    return Status::InvalidArgument("FitTfliteLstmPwlTables: cell_scale is " + std::to_string(params->cell_scale) +
+                                   " but must be in [-15, -9]");
+  }
+  RealFunction sigmoid, tanh;
+  BuiltinPwlFunction("sigmoid", &sigmoid);
+  BuiltinPwlFunction("tanh", &tanh);
+  const PwlGrid q3_12{-32768, 32767, std::ldexp(1.0, -12), 0};
+  const PwlGrid cell{-32768, 32767, std::ldexp(1.0, params->cell_scale), 0};
+  const PwlGrid q0_15_unsigned{0, 32767, std::ldexp(1.0, -15), 0};
+  const PwlGrid q0_15_signed{-32767, 32767, std::ldexp(1.0, -15), 0};
+  PwlFitOptions opt;
+  opt.fitter = optimal ? PwlFitter::kOptimal : PwlFitter::kGreedy;
+  opt.max_error_lsb = max_error_lsb;
+  PwlFitResult r;
+  IRNN_RETURN_IF_ERROR(FitPwl(sigmoid, q3_12, q0_15_unsigned, opt, &r));
+  params->pwl_sigmoid = r.table;
+  opt.odd = true;
+  IRNN_RETURN_IF_ERROR(FitPwl(tanh, q3_12, q0_15_signed, opt, &r));
+  params->pwl_tanh_gate = r.table;
+  IRNN_RETURN_IF_ERROR(FitPwl(tanh, cell, q0_15_signed, opt, &r));
+  params->pwl_tanh_cell = r.table;
   return Status::Ok();
 }
 

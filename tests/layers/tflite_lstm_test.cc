@@ -263,3 +263,57 @@ TEST(TfliteLstmState, ResetAndIndependentStates) {
 
 }  // namespace
 }  // namespace irnn
+
+namespace irnn {
+namespace {
+
+// The same LSTM with fixed-point and with PWL activations (1 LSB tables): both run, they stay close,
+// and the PWL path is bit-exact between scalar and AVX2 kernels.
+TEST(TfliteLstmPwl, SequenceRunsBothWaysAndAgrees) {
+  int compared = 0;
+  int64_t max_diff = 0;
+  for (uint64_t seed = 500; seed < 510; ++seed) {
+    testing::RandomLstm r = testing::MakeRandomLstm(seed, 24, 2, 12);
+    SCOPED_TRACE(r.description);
+    TfliteLstmParams fixed = r.params;
+    TfliteLstmParams pwl = r.params;
+    pwl.config.activation = LstmActivation::kPwl;
+    ASSERT_TRUE(FitTfliteLstmPwlTables(/*optimal=*/true, 1.0, &pwl).ok());
+    auto a = MakeLayer(fixed, KernelPath::kScalar);
+    auto b = MakeLayer(pwl, KernelPath::kScalar);
+    ASSERT_NE(b, nullptr);
+    const RunResult ra = RunChunked(*a, r, r.steps);
+    const RunResult rb = RunChunked(*b, r, r.steps);
+    for (size_t i = 0; i < ra.out.size(); ++i) max_diff = std::max<int64_t>(max_diff, std::abs(ra.out[i] - rb.out[i]));
+    compared += static_cast<int>(ra.out.size());
+    if (KernelPathAvailable(KernelPath::kAvx2)) {
+      auto c = MakeLayer(pwl, KernelPath::kAvx2);
+      const RunResult rc = RunChunked(*c, r, 5);
+      ASSERT_EQ(rc.out, rb.out);
+      ASSERT_EQ(rc.c, rb.c);
+    }
+  }
+  EXPECT_GT(compared, 0);
+  // Both approximate the same real LSTM; the outputs differ only by the activations' rounding.
+  EXPECT_LE(max_diff, 3) << "fixed-point vs PWL activations, int8 output LSBs";
+  RecordProperty("max_output_diff_lsb", std::to_string(max_diff));
+}
+
+TEST(TfliteLstmPwl, DeriveFitsTablesAndValidationChecksThem) {
+  testing::RandomLstm r = testing::MakeRandomLstm(3);
+  TfliteLstmParams p = r.params;
+  p.config.activation = LstmActivation::kPwl;
+  std::unique_ptr<TfliteLstm> lstm;
+  Status s = TfliteLstm::Create(p, KernelPath::kScalar, &lstm);  // tables missing
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("pwl_sigmoid"), std::string::npos) << s.message();
+  ASSERT_TRUE(FitTfliteLstmPwlTables(false, 2.0, &p).ok());
+  ASSERT_TRUE(TfliteLstm::Create(p, KernelPath::kScalar, &lstm).ok());
+  p.pwl_tanh_cell.output_min = -40000;
+  s = TfliteLstm::Create(p, KernelPath::kScalar, &lstm);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("pwl_tanh_cell"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace irnn
