@@ -1,1 +1,812 @@
-// placeholder
+// Tests of the AVX2 LSTM kernel table against the scalar reference table (the specification): every
+// kernel, bit for bit, on random inputs (seed printed; set IRNN_TEST_SEED to replay), edge-heavy inputs
+// (int16/int32 extremes, -32768 * -32768, zeros, rounding ties), sizes around the vector widths, every
+// multiplier shift, every integer_bits, and all 65,536 int16 inputs of the activations. Also the
+// dispatch: GetLstmKernels and ResolveKernelPath with IRNN_PATH. A CPU without AVX2 fails these tests
+// unless IRNN_ALLOW_NO_AVX2=1, which turns them into skips; they never pass without running.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "irnn/kernel_path.h"
+#include "kernels/lstm_kernels.h"
+
+namespace irnn {
+namespace {
+
+constexpr int32_t kI32Min = std::numeric_limits<int32_t>::min();
+constexpr int32_t kI32Max = std::numeric_limits<int32_t>::max();
+
+// Sizes around the 8- and 16-lane widths and their multiples.
+const int kSizes[] = {1, 3, 15, 16, 17, 31, 33, 255, 256, 257};
+
+const LstmKernels& Ref() { return reference::LstmKernelTable(); }
+const LstmKernels& Avx() { return *avx2::LstmKernelTable(); }
+
+const char* RoundingName(Rounding r) { return r == Rounding::kSingle ? "single" : "double"; }
+
+// The seed of a test: IRNN_TEST_SEED when set, else fresh from the system.
+uint64_t TestSeed() {
+  const char* env = std::getenv("IRNN_TEST_SEED");
+  if (env != nullptr && *env != '\0') return std::strtoull(env, nullptr, 10);
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
+// Value generators. Edge lists hold the values where integer code goes wrong: extremes, their
+// neighbours, zero, +-1, powers of two (their products are rounding ties for every shift) and their
+// neighbours.
+std::vector<int16_t> EdgeInt16() {
+  std::vector<int16_t> e = {-32768, -32767, -32766, -16385, -16384, -16383, -1, 0, 1, 3, -3,
+                            16383, 16384, 16385, 32766, 32767, 4096, -4096, 12288, -12288};
+  for (int k = 0; k < 15; ++k) {
+    e.push_back(static_cast<int16_t>(1 << k));
+    e.push_back(static_cast<int16_t>(-(1 << k)));
+    e.push_back(static_cast<int16_t>((1 << k) + 1));
+    e.push_back(static_cast<int16_t>(-(1 << k) - 1));
+  }
+  return e;
+}
+
+std::vector<int32_t> EdgeInt32() {
+  std::vector<int32_t> e = {kI32Min, kI32Min + 1, kI32Min + 2, -65537, -65536, -65535, -32769, -32768,
+                            -32767,  -1,          0,           1,      32767,  32768,  32769,  65535,
+                            65536,   65537,       kI32Max - 2, kI32Max - 1, kI32Max, 1 << 30, -(1 << 30)};
+  for (int k = 0; k < 31; ++k) {
+    const int32_t p = static_cast<int32_t>(uint32_t{1} << k);
+    e.push_back(p);
+    e.push_back(-p);
+    e.push_back(p + 1);
+    e.push_back(-p - 1);
+    e.push_back(p - 1);
+    e.push_back(static_cast<int32_t>(static_cast<uint32_t>(p) * 3u));  // 3 * 2^k: odd multiples give ties
+  }
+  return e;
+}
+
+class Gen {
+ public:
+  explicit Gen(uint64_t seed) : rng_(seed) {}
+  std::mt19937_64& rng() { return rng_; }
+  int Int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  // Half edge values, a quarter small, a quarter full-range.
+  int16_t I16() {
+    switch (Int(0, 3)) {
+      case 0:
+      case 1: return edge16_[Int(0, static_cast<int>(edge16_.size()) - 1)];
+      case 2: return static_cast<int16_t>(Int(-300, 300));
+      default: return static_cast<int16_t>(Int(-32768, 32767));
+    }
+  }
+  int32_t I32() {
+    switch (Int(0, 3)) {
+      case 0:
+      case 1: return edge32_[Int(0, static_cast<int>(edge32_.size()) - 1)];
+      case 2: return Int(-70000, 70000);
+      default: return static_cast<int32_t>(static_cast<uint32_t>(rng_()));
+    }
+  }
+  int8_t I8() {
+    static const int8_t kEdge[] = {-128, -127, -1, 0, 1, 126, 127, 64, -64};
+    if (Int(0, 2) == 0) return kEdge[Int(0, 8)];
+    return static_cast<int8_t>(Int(-128, 127));
+  }
+  std::vector<int16_t> VecI16(int n) {
+    std::vector<int16_t> v(n);
+    for (auto& x : v) x = I16();
+    return v;
+  }
+  std::vector<int32_t> VecI32(int n) {
+    std::vector<int32_t> v(n);
+    for (auto& x : v) x = I32();
+    return v;
+  }
+  std::vector<int8_t> VecI8(int n) {
+    std::vector<int8_t> v(n);
+    for (auto& x : v) x = I8();
+    return v;
+  }
+  // A valid multiplier: 0 rarely, else [2^30, 2^31) with the edges 2^30 and 2^31 - 1 often.
+  QuantizedMultiplier Multiplier(int min_shift = -31, int max_shift = 30) {
+    QuantizedMultiplier m;
+    switch (Int(0, 7)) {
+      case 0: m.multiplier = 1 << 30; break;
+      case 1: m.multiplier = kI32Max; break;
+      case 2: m.multiplier = 0; break;
+      default: m.multiplier = Int(1 << 30, kI32Max);
+    }
+    m.shift = Int(min_shift, max_shift);
+    return m;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::vector<int16_t> edge16_ = EdgeInt16();
+  std::vector<int32_t> edge32_ = EdgeInt32();
+};
+
+// Exact equality, every mismatch (up to 20) printed with its index.
+template <typename T>
+::testing::AssertionResult SameValues(const std::vector<T>& expected, const std::vector<T>& actual) {
+  if (expected.size() != actual.size()) {
+    return ::testing::AssertionFailure() << "size " << actual.size() << " != " << expected.size();
+  }
+  int mismatches = 0;
+  std::ostringstream os;
+  for (size_t k = 0; k < expected.size(); ++k) {
+    if (expected[k] != actual[k]) {
+      if (mismatches < 20) {
+        os << "\n  [" << k << "] reference " << int64_t{expected[k]} << ", avx2 " << int64_t{actual[k]};
+      }
+      ++mismatches;
+    }
+  }
+  if (mismatches == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << mismatches << " of " << expected.size() << " values differ:" << os.str();
+}
+
+template <typename T>
+size_t DistinctValues(const std::vector<T>& v) {
+  return std::set<T>(v.begin(), v.end()).size();
+}
+
+class LstmKernelsAvx2 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!KernelPathAvailable(KernelPath::kAvx2)) {
+      const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
+      if (allow != nullptr && std::string(allow) == "1") {
+        GTEST_SKIP() << "AVX2 kernels not available on this CPU or build (IRNN_ALLOW_NO_AVX2=1 turns this "
+                        "failure into a skip)";
+      }
+      FAIL() << "AVX2 kernels not available on this CPU or build, so they cannot be compared to the "
+                "reference; set IRNN_ALLOW_NO_AVX2=1 to skip these tests instead";
+    }
+    seed_ = TestSeed();
+    std::printf("[ seed     ] %llu (replay with IRNN_TEST_SEED=%llu)\n", static_cast<unsigned long long>(seed_),
+                static_cast<unsigned long long>(seed_));
+    RecordProperty("seed", std::to_string(seed_));
+  }
+  std::string SeedTrace() const { return "seed " + std::to_string(seed_) + " (IRNN_TEST_SEED replays it)"; }
+
+  uint64_t seed_ = 0;
+};
+
+// ---- GemvS8S8RequantS32 ----------------------------------------------------------------------------
+
+void CheckGemv(const std::vector<int8_t>& w, int rows, int cols, const std::vector<int32_t>* bias,
+               const std::vector<int8_t>& x, int batch, QuantizedMultiplier m, Rounding rounding) {
+  SCOPED_TRACE(::testing::Message() << "rows " << rows << " cols " << cols << " batch " << batch << " bias "
+                                    << (bias != nullptr) << " multiplier " << m.multiplier << " shift " << m.shift
+                                    << " rounding " << RoundingName(rounding));
+  const size_t n_out = static_cast<size_t>(rows) * batch;
+  std::vector<int32_t> expected(n_out, 0x5A5A5A5A);
+  std::vector<int32_t> actual(n_out, 0x5A5A5A5A);
+  const int32_t* b = bias != nullptr ? bias->data() : nullptr;
+  Ref().GemvS8S8RequantS32(w.data(), rows, cols, b, x.data(), batch, m, rounding, expected.data());
+  Avx().GemvS8S8RequantS32(w.data(), rows, cols, b, x.data(), batch, m, rounding, actual.data());
+  EXPECT_TRUE(SameValues(expected, actual));
+}
+
+TEST_F(LstmKernelsAvx2, GemvMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  std::set<int32_t> seen;
+  for (int rows : kSizes) {
+    for (int cols : kSizes) {
+      for (int batch : {1, 2, 3}) {
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          const auto w = gen.VecI8(rows * cols);
+          const auto x = gen.VecI8(cols * batch);
+          const auto bias = gen.VecI32(rows);
+          // Shifts near the product scale keep outputs away from saturation, so the sums are visible.
+          const QuantizedMultiplier m = gen.Int(0, 3) == 0 ? gen.Multiplier() : gen.Multiplier(-20, -5);
+          const bool with_bias = gen.Int(0, 3) != 0;
+          CheckGemv(w, rows, cols, with_bias ? &bias : nullptr, x, batch, m, rounding);
+          std::vector<int32_t> probe(static_cast<size_t>(rows) * batch);
+          Avx().GemvS8S8RequantS32(w.data(), rows, cols, nullptr, x.data(), batch, {kI32Max, 0}, rounding,
+                                   probe.data());
+          seen.insert(probe.begin(), probe.end());
+        }
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 1000u) << "the dot products were nearly constant: the test would pass vacuously";
+}
+
+TEST_F(LstmKernelsAvx2, GemvEdgeValuesMatchReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  // All -128 * -128 (and -128 * 127) products with extreme biases: the largest sums of every sign.
+  for (int cols : {1, 16, 17, 255, 257}) {
+    for (int8_t xv : {int8_t{-128}, int8_t{127}}) {
+      const int rows = 19;
+      std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
+      std::vector<int8_t> x(static_cast<size_t>(cols) * 2, xv);
+      std::vector<int32_t> bias(rows);
+      for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        for (int shift : {-31, -1, 0, 1, 30}) {
+          CheckGemv(w, rows, cols, &bias, x, 2, {kI32Max, shift}, rounding);
+          CheckGemv(w, rows, cols, nullptr, x, 2, {1 << 30, shift}, rounding);
+        }
+      }
+    }
+  }
+}
+
+// The int32 accumulator wraps (numerics.md §4.1): 140,000 products of 16,384 exceed 2^31.
+TEST_F(LstmKernelsAvx2, GemvAccumulatorWrapsLikeReference) {
+  SCOPED_TRACE(SeedTrace());
+  const int rows = 9;
+  const int cols = 140000;
+  std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
+  std::vector<int8_t> x(cols, -128);
+  std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30)};
+  for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+    CheckGemv(w, rows, cols, &bias, x, 1, {kI32Max, 0}, rounding);
+    CheckGemv(w, rows, cols, &bias, x, 1, {1 << 30, -3}, rounding);
+  }
+  // The wrapped sum itself, read through the identity-like multiplier: 140000 * 16384 mod 2^32.
+  std::vector<int32_t> out(rows);
+  Avx().GemvS8S8RequantS32(w.data(), rows, cols, nullptr, x.data(), 1, {kI32Max, 0}, Rounding::kDouble,
+                           out.data());
+  const int32_t wrapped = static_cast<int32_t>(static_cast<uint32_t>(140000u * 16384u));
+  EXPECT_NE(out[0], 0);
+  EXPECT_LT(out[0], 0) << "140000 * 16384 = " << 140000LL * 16384 << " wraps to " << wrapped;
+}
+
+// ---- MultiplyByQuantizedMultiplier through every kernel that requantizes ----------------------------
+
+// Every shift in [-31, 30] with multipliers 2^30, 2^31 - 1 and a random one, both roundings. Gemv with
+// cols = 1 and edge biases feeds MBQM every int32 edge value, INT32_MIN and INT32_MAX included;
+// Peephole and MulRequant feed it all int16 x int16 products, 2^30 included.
+TEST_F(LstmKernelsAvx2, RequantizeEveryShiftMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  const std::vector<int32_t> edges32 = EdgeInt32();
+  const std::vector<int16_t> edges16 = EdgeInt16();
+  // Gemv inputs: bias = every edge value plus random ones; w * x in {-1, 0, 1} nudges them by one.
+  const int rows = static_cast<int>(edges32.size()) + 61;
+  std::vector<int32_t> bias = edges32;
+  while (static_cast<int>(bias.size()) < rows) bias.push_back(gen.I32());
+  std::vector<int8_t> w(rows);
+  for (int r = 0; r < rows; ++r) w[r] = static_cast<int8_t>(r % 3 - 1);
+  const std::vector<int8_t> x = {1, -1};  // two batches
+  // Peephole / MulRequant inputs: the edge cross product (a^2 pairs), plus a random tail of odd length.
+  std::vector<int16_t> a;
+  std::vector<int16_t> b;
+  for (int16_t p : edges16) {
+    for (int16_t q : edges16) {
+      a.push_back(p);
+      b.push_back(q);
+    }
+  }
+  for (int k = 0; k < 333; ++k) {
+    a.push_back(gen.I16());
+    b.push_back(gen.I16());
+  }
+  const int n = static_cast<int>(a.size());
+  for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+    for (int shift = -31; shift <= 30; ++shift) {
+      for (int32_t multiplier : {int32_t{1} << 30, kI32Max, gen.Int(1 << 30, kI32Max)}) {
+        const QuantizedMultiplier m{multiplier, shift};
+        SCOPED_TRACE(::testing::Message() << "multiplier " << multiplier << " shift " << shift << " rounding "
+                                          << RoundingName(rounding));
+        CheckGemv(w, rows, 1, &bias, x, 2, m, rounding);
+
+        std::vector<int32_t> e32(n);
+        std::vector<int32_t> a32(n);
+        Ref().PeepholeRequantS32(a.data(), n, b.data(), n, m, rounding, e32.data());
+        Avx().PeepholeRequantS32(a.data(), n, b.data(), n, m, rounding, a32.data());
+        EXPECT_TRUE(SameValues(e32, a32)) << "PeepholeRequantS32";
+
+        const int32_t zero_point = gen.Int(-128, 127);
+        std::vector<int8_t> e8(n);
+        std::vector<int8_t> a8(n);
+        Ref().MulRequantS16ToS8(a.data(), b.data(), n, m, rounding, zero_point, e8.data());
+        Avx().MulRequantS16ToS8(a.data(), b.data(), n, m, rounding, zero_point, a8.data());
+        EXPECT_TRUE(SameValues(e8, a8)) << "MulRequantS16ToS8, zero_point " << zero_point;
+      }
+    }
+  }
+}
+
+// ---- Elementwise saturating kernels ------------------------------------------------------------------
+
+TEST_F(LstmKernelsAvx2, AddSatS32IntoS16MatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  int saturated = 0;
+  for (int n : kSizes) {
+    for (int rep = 0; rep < 4; ++rep) {
+      SCOPED_TRACE(::testing::Message() << "n " << n << " rep " << rep);
+      const auto v = gen.VecI32(n);
+      const auto acc = gen.VecI16(n);
+      auto expected = acc;
+      auto actual = acc;
+      Ref().AddSatS32IntoS16(v.data(), n, expected.data());
+      Avx().AddSatS32IntoS16(v.data(), n, actual.data());
+      EXPECT_TRUE(SameValues(expected, actual));
+      for (int16_t e : expected) saturated += (e == 32767 || e == -32768);
+    }
+  }
+  EXPECT_GT(saturated, 0) << "no input saturated";
+}
+
+TEST_F(LstmKernelsAvx2, AddSatS32IntoS32MatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  int saturated = 0;
+  for (int n : kSizes) {
+    for (int rep = 0; rep < 4; ++rep) {
+      SCOPED_TRACE(::testing::Message() << "n " << n << " rep " << rep);
+      const auto v = gen.VecI32(n);
+      const auto acc = gen.VecI32(n);
+      auto expected = acc;
+      auto actual = acc;
+      Ref().AddSatS32IntoS32(v.data(), n, expected.data());
+      Avx().AddSatS32IntoS32(v.data(), n, actual.data());
+      EXPECT_TRUE(SameValues(expected, actual));
+      for (int32_t e : expected) saturated += (e == kI32Max || e == kI32Min);
+    }
+  }
+  // Every pair of edge values.
+  const auto edges = EdgeInt32();
+  std::vector<int32_t> v;
+  std::vector<int32_t> acc;
+  for (int32_t p : edges) {
+    for (int32_t q : edges) {
+      v.push_back(p);
+      acc.push_back(q);
+    }
+  }
+  auto expected = acc;
+  auto actual = acc;
+  Ref().AddSatS32IntoS32(v.data(), static_cast<int>(v.size()), expected.data());
+  Avx().AddSatS32IntoS32(v.data(), static_cast<int>(v.size()), actual.data());
+  EXPECT_TRUE(SameValues(expected, actual)) << "edge pairs";
+  EXPECT_GT(saturated, 0) << "no input saturated";
+}
+
+TEST_F(LstmKernelsAvx2, SaturateS32ToS16MatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  for (int n : kSizes) {
+    SCOPED_TRACE(::testing::Message() << "n " << n);
+    const auto v = gen.VecI32(n);
+    std::vector<int16_t> expected(n, 0x1234);
+    std::vector<int16_t> actual(n, 0x1234);
+    Ref().SaturateS32ToS16(v.data(), n, expected.data());
+    Avx().SaturateS32ToS16(v.data(), n, actual.data());
+    EXPECT_TRUE(SameValues(expected, actual));
+  }
+  const auto edges = EdgeInt32();
+  std::vector<int16_t> expected(edges.size());
+  std::vector<int16_t> actual(edges.size());
+  Ref().SaturateS32ToS16(edges.data(), static_cast<int>(edges.size()), expected.data());
+  Avx().SaturateS32ToS16(edges.data(), static_cast<int>(edges.size()), actual.data());
+  EXPECT_TRUE(SameValues(expected, actual)) << "edge values";
+}
+
+// ---- PeepholeRequantS32 --------------------------------------------------------------------------------
+
+TEST_F(LstmKernelsAvx2, PeepholeMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  for (int period : {1, 3, 7, 8, 9, 15, 16, 17, 33, 256, 300}) {
+    for (int n : kSizes) {
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        const QuantizedMultiplier m = gen.Int(0, 2) == 0 ? gen.Multiplier() : gen.Multiplier(-20, 0);
+        SCOPED_TRACE(::testing::Message() << "period " << period << " n " << n << " multiplier " << m.multiplier
+                                          << " shift " << m.shift << " rounding " << RoundingName(rounding));
+        const auto w = gen.VecI16(period);
+        const auto c = gen.VecI16(n);
+        std::vector<int32_t> expected(n, 0x5A5A5A5A);
+        std::vector<int32_t> actual(n, 0x5A5A5A5A);
+        Ref().PeepholeRequantS32(w.data(), period, c.data(), n, m, rounding, expected.data());
+        Avx().PeepholeRequantS32(w.data(), period, c.data(), n, m, rounding, actual.data());
+        EXPECT_TRUE(SameValues(expected, actual));
+      }
+    }
+  }
+}
+
+// ---- LayerNormS16 ------------------------------------------------------------------------------------
+
+void CheckLayerNorm(const std::vector<int16_t>& in, const std::vector<int16_t>& weight,
+                    const std::vector<int32_t>& bias, int n, int rows, QuantizedMultiplier scale, int32_t guard,
+                    bool exact, Rounding rounding, std::vector<int16_t>* result = nullptr) {
+  SCOPED_TRACE(::testing::Message() << "n " << n << " rows " << rows << " scale " << scale.multiplier << " shift "
+                                    << scale.shift << " guard " << guard << " exact " << exact << " rounding "
+                                    << RoundingName(rounding));
+  std::vector<int16_t> expected(in.size(), 0x1234);
+  std::vector<int16_t> actual(in.size(), 0x1234);
+  Ref().LayerNormS16(in.data(), weight.data(), bias.data(), n, rows, scale, guard, exact, rounding, expected.data());
+  Avx().LayerNormS16(in.data(), weight.data(), bias.data(), n, rows, scale, guard, exact, rounding, actual.data());
+  EXPECT_TRUE(SameValues(expected, actual));
+  // In place, as the layer calls it.
+  std::vector<int16_t> inplace = in;
+  Avx().LayerNormS16(inplace.data(), weight.data(), bias.data(), n, rows, scale, guard, exact, rounding,
+                     inplace.data());
+  EXPECT_TRUE(SameValues(expected, inplace)) << "in place";
+  if (result != nullptr) *result = expected;
+}
+
+TEST_F(LstmKernelsAvx2, LayerNormMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  std::set<int16_t> seen;
+  for (int n : kSizes) {
+    for (int rows : {1, 2, 3}) {
+      for (bool exact : {false, true}) {
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          std::vector<int16_t> in(static_cast<size_t>(n) * rows);
+          // Inputs of different character: edge-heavy random, narrow around an offset, extremes only.
+          const int style = gen.Int(0, 2);
+          const int offset = gen.Int(-20000, 20000);
+          for (auto& v : in) {
+            if (style == 0) v = gen.I16();
+            if (style == 1) v = static_cast<int16_t>(offset + gen.Int(-500, 500));
+            if (style == 2) v = gen.Int(0, 1) == 0 ? int16_t{-32768} : int16_t{32767};
+          }
+          std::vector<int16_t> weight(n);
+          for (auto& v : weight) v = static_cast<int16_t>(gen.Int(0, 3) == 0 ? gen.I16() : gen.Int(-20000, 20000));
+          std::vector<int32_t> bias(n);
+          for (auto& v : bias) v = gen.Int(0, 3) == 0 ? gen.I32() : gen.Int(-(1 << 22), 1 << 22);
+          // The layer applies shift + 12; valid scales keep it within [-31, 30].
+          const QuantizedMultiplier scale = gen.Int(0, 3) == 0 ? gen.Multiplier(-31, 18) : gen.Multiplier(-24, -14);
+          const int32_t guard = gen.Int(0, 1) == 0 ? 1 : gen.Int(1, 1 << 20);
+          std::vector<int16_t> out;
+          CheckLayerNorm(in, weight, bias, n, rows, scale, guard, exact, rounding, &out);
+          seen.insert(out.begin(), out.end());
+        }
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 500u) << "LayerNorm outputs nearly constant: the test would pass vacuously";
+}
+
+TEST_F(LstmKernelsAvx2, LayerNormEdgeRowsMatchReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  for (int n : kSizes) {
+    std::vector<std::vector<int16_t>> rows_list;
+    rows_list.push_back(std::vector<int16_t>(n, 0));         // zero variance: the guard
+    rows_list.push_back(std::vector<int16_t>(n, -32768));    // extreme sum
+    rows_list.push_back(std::vector<int16_t>(n, 32767));
+    std::vector<int16_t> alternating(n);
+    for (int j = 0; j < n; ++j) alternating[j] = j % 2 == 0 ? -32768 : 32767;  // largest variance
+    rows_list.push_back(alternating);
+    rows_list.push_back(gen.VecI16(n));
+    std::vector<int16_t> in;
+    for (const auto& r : rows_list) in.insert(in.end(), r.begin(), r.end());
+    const int rows = static_cast<int>(rows_list.size());
+    for (const auto& wb : {std::make_pair(int16_t{32767}, kI32Max), std::make_pair(int16_t{-32768}, kI32Min),
+                           std::make_pair(int16_t{1}, int32_t{0})}) {
+      const std::vector<int16_t> weight(n, wb.first);
+      const std::vector<int32_t> bias(n, wb.second);
+      for (bool exact : {false, true}) {
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          for (QuantizedMultiplier scale : {QuantizedMultiplier{kI32Max, 18}, QuantizedMultiplier{1 << 30, -31},
+                                            QuantizedMultiplier{1 << 30, -19}, QuantizedMultiplier{0, 0}}) {
+            for (int32_t guard : {1, kI32Max}) CheckLayerNorm(in, weight, bias, n, rows, scale, guard, exact, rounding);
+          }
+        }
+      }
+    }
+  }
+}
+
+// A row long enough for the int32 sum lanes to be widened mid-row (2^14 vector steps).
+TEST_F(LstmKernelsAvx2, LayerNormLongRowMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  const int n = 16 * ((1 << 15) + 3) + 5;  // without the widening, a row of -32768 overflows int32
+  for (int style = 0; style < 3; ++style) {
+    std::vector<int16_t> in(n);
+    for (auto& v : in) v = style == 0 ? int16_t{-32768} : (style == 1 ? int16_t{32767} : gen.I16());
+    if (style < 2) in[n / 2] = 0;  // a nonzero variance
+    std::vector<int16_t> weight(n);
+    for (auto& v : weight) v = static_cast<int16_t>(gen.Int(-20000, 20000));
+    std::vector<int32_t> bias(n);
+    for (auto& v : bias) v = gen.Int(-(1 << 22), 1 << 22);
+    for (bool exact : {false, true}) {
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        CheckLayerNorm(in, weight, bias, n, 1, {1 << 30, -19}, 1, exact, rounding);
+      }
+    }
+  }
+}
+
+// With TFLite's statistics and n > 2^20, 2^20/n truncates to 0, the variance comes out negative and
+// the guard 1 makes 1/sqrt(v) = 1: 1024 v - mean reaches -2^26 and, times weight -32768, saturates the
+// int32 step u = sat32((t +- 512) / 1024), which ordinary rows never reach.
+TEST_F(LstmKernelsAvx2, LayerNormHugeRowSaturatesLikeReference) {
+  SCOPED_TRACE(SeedTrace());
+  const int n = (1 << 20) + 17;
+  std::vector<int16_t> in(n, 32767);
+  in[0] = -32768;  // two outliers keep the mean near 32767, so 1024 * -32768 - mean is near -2^26
+  in[n - 1] = -32768;
+  for (int16_t weight_value : {int16_t{-32768}, int16_t{32767}}) {
+    for (int32_t bias_value : {kI32Max, 0, kI32Min}) {
+      const std::vector<int16_t> weight(n, weight_value);
+      const std::vector<int32_t> bias(n, bias_value);
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        std::vector<int16_t> expected;
+        // shift -29 + 12 = -17: a saturated u = 2^31 - 1 lands near 8192, inside int16.
+        CheckLayerNorm(in, weight, bias, n, 1, {1 << 30, -29}, 1, /*exact=*/false, rounding, &expected);
+        EXPECT_NE(expected[0], 32767);
+        EXPECT_NE(expected[0], -32768);
+      }
+    }
+  }
+}
+
+// ---- Activations: exhaustive -------------------------------------------------------------------------
+
+std::vector<int16_t> AllInt16() {
+  std::vector<int16_t> v(65536);
+  for (int k = 0; k < 65536; ++k) v[k] = static_cast<int16_t>(k - 32768);
+  return v;
+}
+
+TEST_F(LstmKernelsAvx2, LogisticExhaustiveMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  const auto in = AllInt16();
+  std::vector<int16_t> expected(in.size());
+  std::vector<int16_t> actual(in.size());
+  Ref().LogisticQ3S16(in.data(), 65536, expected.data());
+  Avx().LogisticQ3S16(in.data(), 65536, actual.data());
+  EXPECT_TRUE(SameValues(expected, actual)) << "all 65,536 inputs";
+  EXPECT_GT(DistinctValues(expected), 10000u);
+  // Every input again, offset so that each lands in every lane position and in tails.
+  for (int n : kSizes) {
+    for (int offset : {0, 1, 7, 15}) {
+      SCOPED_TRACE(::testing::Message() << "n " << n << " offset " << offset);
+      for (int start = offset; start < 65536; start += 4099) {
+        const int len = std::min(n, 65536 - start);
+        std::vector<int16_t> chunk(in.begin() + start, in.begin() + start + len);
+        std::vector<int16_t> want(expected.begin() + start, expected.begin() + start + len);
+        Avx().LogisticQ3S16(chunk.data(), len, chunk.data());  // in place
+        ASSERT_TRUE(SameValues(want, chunk)) << "start " << start;
+      }
+    }
+  }
+}
+
+TEST_F(LstmKernelsAvx2, TanhExhaustiveMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  const auto in = AllInt16();
+  for (int integer_bits = 0; integer_bits <= 6; ++integer_bits) {
+    SCOPED_TRACE(::testing::Message() << "integer_bits " << integer_bits);
+    std::vector<int16_t> expected(in.size());
+    std::vector<int16_t> actual(in.size());
+    Ref().TanhS16(in.data(), 65536, integer_bits, expected.data());
+    Avx().TanhS16(in.data(), 65536, integer_bits, actual.data());
+    EXPECT_TRUE(SameValues(expected, actual)) << "all 65,536 inputs";
+    EXPECT_GT(DistinctValues(expected), 1000u);
+    for (int n : {1, 3, 15, 17, 33}) {
+      for (int start = 5; start < 65536; start += 8191) {
+        const int len = std::min(n, 65536 - start);
+        std::vector<int16_t> chunk(in.begin() + start, in.begin() + start + len);
+        std::vector<int16_t> want(expected.begin() + start, expected.begin() + start + len);
+        Avx().TanhS16(chunk.data(), len, integer_bits, chunk.data());  // in place, tails
+        ASSERT_TRUE(SameValues(want, chunk)) << "n " << n << " start " << start;
+      }
+    }
+  }
+}
+
+// ---- LstmCellUpdateS16 ------------------------------------------------------------------------------
+
+TEST_F(LstmKernelsAvx2, CellUpdateMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  int clipped = 0;
+  for (int gate_shift = 15; gate_shift <= 21; ++gate_shift) {
+    for (bool cifg : {false, true}) {
+      const auto random_clip = static_cast<int16_t>(gen.Int(1, 32766));
+      for (int16_t clip : {int16_t{0}, int16_t{-5}, int16_t{1}, int16_t{32767}, random_clip}) {
+        for (int n : kSizes) {
+          SCOPED_TRACE(::testing::Message() << "gate_shift " << gate_shift << " cifg " << cifg << " clip " << clip
+                                            << " n " << n);
+          const auto f = gen.VecI16(n);
+          const auto i = gen.VecI16(n);
+          const auto g = gen.VecI16(n);
+          const auto c = gen.VecI16(n);
+          auto expected = c;
+          auto actual = c;
+          Ref().LstmCellUpdateS16(f.data(), cifg ? nullptr : i.data(), g.data(), n, gate_shift, clip, expected.data());
+          Avx().LstmCellUpdateS16(f.data(), cifg ? nullptr : i.data(), g.data(), n, gate_shift, clip, actual.data());
+          EXPECT_TRUE(SameValues(expected, actual));
+          if (clip > 1 && clip < 32767) {
+            for (int16_t e : expected) clipped += (e == clip || e == -clip);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(clipped, 0) << "the clip was never reached";
+}
+
+// Every pair of edge values for f and c (and for i and g), so that the negative rounding ties of both
+// products, -32768 * -32768 and the int16 wrap of the casts all occur.
+TEST_F(LstmKernelsAvx2, CellUpdateEdgePairsMatchReference) {
+  SCOPED_TRACE(SeedTrace());
+  const auto edges = EdgeInt16();
+  std::vector<int16_t> f;
+  std::vector<int16_t> c;
+  for (int16_t p : edges) {
+    for (int16_t q : edges) {
+      f.push_back(p);
+      c.push_back(q);
+    }
+  }
+  const int n = static_cast<int>(f.size());
+  // g and i run over the same pairs in another order.
+  std::vector<int16_t> g(c.rbegin(), c.rend());
+  std::vector<int16_t> i(f.rbegin(), f.rend());
+  for (int gate_shift = 15; gate_shift <= 21; ++gate_shift) {
+    for (bool cifg : {false, true}) {
+      for (int16_t clip : {int16_t{0}, int16_t{16384}}) {
+        for (int pass = 0; pass < 2; ++pass) {
+          SCOPED_TRACE(::testing::Message() << "gate_shift " << gate_shift << " cifg " << cifg << " clip " << clip
+                                            << " pass " << pass);
+          // Pass 1 swaps roles so that f * c and ii * g both see the cross product.
+          const auto& fa = pass == 0 ? f : i;
+          const auto& ca = pass == 0 ? c : g;
+          const auto& ia = pass == 0 ? i : f;
+          const auto& ga = pass == 0 ? g : c;
+          auto expected = ca;
+          auto actual = ca;
+          Ref().LstmCellUpdateS16(fa.data(), cifg ? nullptr : ia.data(), ga.data(), n, gate_shift, clip,
+                                  expected.data());
+          Avx().LstmCellUpdateS16(fa.data(), cifg ? nullptr : ia.data(), ga.data(), n, gate_shift, clip,
+                                  actual.data());
+          EXPECT_TRUE(SameValues(expected, actual));
+        }
+      }
+    }
+  }
+}
+
+// ---- MulRequantS16ToS8 and AddZeroPointClampS32ToS8 ----------------------------------------------------
+
+TEST_F(LstmKernelsAvx2, MulRequantMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  for (int n : kSizes) {
+    for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+      for (int32_t zero_point : {0, -128, 127, 5, kI32Min, kI32Max, gen.I32()}) {
+        const QuantizedMultiplier m = gen.Int(0, 2) == 0 ? gen.Multiplier() : gen.Multiplier(-28, -20);
+        SCOPED_TRACE(::testing::Message() << "n " << n << " zero_point " << zero_point << " multiplier "
+                                          << m.multiplier << " shift " << m.shift << " rounding "
+                                          << RoundingName(rounding));
+        const auto a = gen.VecI16(n);
+        const auto b = gen.VecI16(n);
+        std::vector<int8_t> expected(n, 0x55);
+        std::vector<int8_t> actual(n, 0x55);
+        Ref().MulRequantS16ToS8(a.data(), b.data(), n, m, rounding, zero_point, expected.data());
+        Avx().MulRequantS16ToS8(a.data(), b.data(), n, m, rounding, zero_point, actual.data());
+        EXPECT_TRUE(SameValues(expected, actual));
+      }
+    }
+  }
+}
+
+TEST_F(LstmKernelsAvx2, AddZeroPointClampMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  std::set<int8_t> seen;
+  for (int n : kSizes) {
+    for (int32_t zero_point : {0, -128, 127, -1, kI32Min, kI32Max, gen.I32()}) {
+      // Full range, a narrowed range, a single point, and lo > hi (the reference returns lo below lo).
+      for (auto lohi : {std::make_pair(-128, 127), std::make_pair(-20, 30), std::make_pair(7, 7),
+                        std::make_pair(50, -50), std::make_pair(gen.Int(-128, 127), gen.Int(-128, 127))}) {
+        SCOPED_TRACE(::testing::Message() << "n " << n << " zero_point " << zero_point << " lo " << lohi.first
+                                          << " hi " << lohi.second);
+        const auto v = gen.VecI32(n);
+        std::vector<int8_t> expected(n, 0x55);
+        std::vector<int8_t> actual(n, 0x55);
+        const auto lo = static_cast<int8_t>(lohi.first);
+        const auto hi = static_cast<int8_t>(lohi.second);
+        Ref().AddZeroPointClampS32ToS8(v.data(), n, zero_point, lo, hi, expected.data());
+        Avx().AddZeroPointClampS32ToS8(v.data(), n, zero_point, lo, hi, actual.data());
+        EXPECT_TRUE(SameValues(expected, actual));
+        seen.insert(expected.begin(), expected.end());
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 100u);
+}
+
+// ---- Dispatch ----------------------------------------------------------------------------------------
+
+// Sets or clears IRNN_PATH for the scope, restoring the previous value.
+class ScopedIrnnPath {
+ public:
+  explicit ScopedIrnnPath(const char* value) {
+    const char* old = std::getenv("IRNN_PATH");
+    had_old_ = old != nullptr;
+    if (had_old_) old_ = old;
+    if (value != nullptr) {
+      setenv("IRNN_PATH", value, 1);
+    } else {
+      unsetenv("IRNN_PATH");
+    }
+  }
+  ~ScopedIrnnPath() {
+    if (had_old_) {
+      setenv("IRNN_PATH", old_.c_str(), 1);
+    } else {
+      unsetenv("IRNN_PATH");
+    }
+  }
+
+ private:
+  bool had_old_ = false;
+  std::string old_;
+};
+
+TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
+  ASSERT_NE(avx2::LstmKernelTable(), nullptr);
+  EXPECT_EQ(&GetLstmKernels(KernelPath::kAvx2), avx2::LstmKernelTable());
+  EXPECT_EQ(&GetLstmKernels(KernelPath::kScalar), &reference::LstmKernelTable());
+  EXPECT_NE(avx2::LstmKernelTable()->GemvS8S8RequantS32, reference::LstmKernelTable().GemvS8S8RequantS32);
+
+  KernelPath resolved = KernelPath::kAuto;
+  {
+    ScopedIrnnPath env("avx2");
+    ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
+    EXPECT_EQ(resolved, KernelPath::kAvx2);
+  }
+  {
+    ScopedIrnnPath env(nullptr);
+    ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
+    EXPECT_EQ(resolved, KernelPath::kAvx2) << "auto picks the best available path";
+    ASSERT_TRUE(ResolveKernelPath(KernelPath::kAvx2, &resolved).ok());
+    EXPECT_EQ(resolved, KernelPath::kAvx2);
+  }
+}
+
+// These need no AVX2: the scalar path and the rejection of a bad IRNN_PATH hold on every CPU.
+TEST(KernelDispatch, IrnnPathScalarSelectsScalar) {
+  ScopedIrnnPath env("scalar");
+  KernelPath resolved = KernelPath::kAuto;
+  const Status s = ResolveKernelPath(KernelPath::kAuto, &resolved);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(resolved, KernelPath::kScalar);
+  EXPECT_EQ(&GetLstmKernels(resolved), &reference::LstmKernelTable());
+}
+
+TEST(KernelDispatch, IrnnPathBogusIsRejected) {
+  ScopedIrnnPath env("bogus");
+  KernelPath resolved = KernelPath::kScalar;
+  const Status s = ResolveKernelPath(KernelPath::kAuto, &resolved);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("IRNN_PATH"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("bogus"), std::string::npos) << s.message();
+}
+
+TEST(KernelDispatch, ExplicitPathIgnoresIrnnPath) {
+  ScopedIrnnPath env("bogus");
+  KernelPath resolved = KernelPath::kAuto;
+  const Status s = ResolveKernelPath(KernelPath::kScalar, &resolved);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(resolved, KernelPath::kScalar);
+}
+
+}  // namespace
+}  // namespace irnn

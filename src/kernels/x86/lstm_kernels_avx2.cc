@@ -1,3 +1,719 @@
-// PLACEHOLDER: AVX2 kernels being written.
+// AVX2 kernels of the integer LSTM: the same table as src/kernels/reference/lstm_kernels.cc, computed
+// 8 int32 or 16 int16 lanes at a time with integer intrinsics only (no floating-point instruction), and
+// bit-identical to that reference on every input, saturation, wrap and rounding tie included. Every
+// element goes through vector code: a kernel's tail is copied into zero-padded stack buffers and run
+// through the same vector body. Only per-row scalars (LayerNorm's variance and inverse square root)
+// are scalar. This file is the only one compiled with -mavx2 -mfma and runs only after dispatch.cc has
+// checked the CPU. It is not a specification: where it and the reference differ, it is wrong.
+// Formulas: docs/numerics.md §1-§4.
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "core/fixed_point.h"
+#include "core/inv_sqrt.h"
 #include "kernels/lstm_kernels.h"
-namespace irnn { namespace avx2 { const LstmKernels* LstmKernelTable() { return nullptr; } } }
+
+namespace irnn {
+namespace avx2 {
+namespace {
+
+// ---- Loads and stores (unaligned; callers' buffers carry no alignment promise). ----------------------
+
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i Load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline void Store256(void* p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+inline void Store128(void* p, __m128i v) { _mm_storeu_si128(static_cast<__m128i*>(p), v); }
+
+// ---- int32 lanes -----------------------------------------------------------------------------------
+
+// sat32(a + b) per lane. Overflow happened iff a and b share a sign that the wrapped sum lacks; the
+// saturated value is then INT32_MAX for a >= 0 and INT32_MIN for a < 0, i.e. (a >> 31) ^ INT32_MAX.
+inline __m256i AddSat32(__m256i a, __m256i b) {
+  const __m256i sum = _mm256_add_epi32(a, b);
+  const __m256i overflow = _mm256_srai_epi32(
+      _mm256_and_si256(_mm256_xor_si256(a, sum), _mm256_xor_si256(b, sum)), 31);
+  const __m256i saturated = _mm256_xor_si256(_mm256_srai_epi32(a, 31), _mm256_set1_epi32(kInt32Max));
+  return _mm256_blendv_epi8(sum, saturated, overflow);
+}
+
+// RoundingDivideByPOT on int32 lanes, e in [0, 31] given as a shift count (numerics.md §1.1):
+// (x >> e) + (remainder > threshold), threshold = mask/2 + (x < 0); srai(x, 31) is -1 for x < 0.
+struct RoundingShift32 {
+  __m128i count;
+  __m256i mask;
+  __m256i half_mask;
+};
+
+inline RoundingShift32 MakeRoundingShift32(int e) {
+  const uint32_t mask = (uint32_t{1} << e) - 1u;
+  return {_mm_cvtsi32_si128(e), _mm256_set1_epi32(static_cast<int32_t>(mask)),
+          _mm256_set1_epi32(static_cast<int32_t>(mask >> 1))};
+}
+
+inline __m256i RoundingDivideByPOT32(__m256i x, const RoundingShift32& s) {
+  const __m256i remainder = _mm256_and_si256(x, s.mask);
+  const __m256i threshold = _mm256_sub_epi32(s.half_mask, _mm256_srai_epi32(x, 31));
+  return _mm256_sub_epi32(_mm256_sra_epi32(x, s.count), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+// Loop-invariant state of MultiplyByQuantizedMultiplier for one (multiplier, shift, rounding).
+struct Requant {
+  bool single;
+  __m256i multiplier;  // M in every int32 lane; vpmuldq reads the low half of each 64-bit lane
+  // Double rounding (numerics.md §1.3): saturating x << left, SRDHM, RoundingDivideByPOT(right).
+  __m128i left;
+  __m256i left_lo;         // INT32_MIN >> left: max(x, left_lo) << left saturates the low side exactly
+  __m256i left_hi;         // INT32_MAX >> left: x > left_hi saturates to INT32_MAX
+  __m256i srdhm_overflow;  // all ones when M == INT32_MIN (the one SRDHM overflow needs x == M too)
+  RoundingShift32 right;
+  // Single rounding: (x*M + 2^(t-1)) >> t in 64 bits, t = 31 - shift, then sat32.
+  __m256i round64;
+  __m128i total_shift;
+};
+
+inline Requant MakeRequant(QuantizedMultiplier m, Rounding rounding) {
+  const int left = m.shift > 0 ? m.shift : 0;
+  const int right = m.shift > 0 ? 0 : -m.shift;
+  const int total_shift = 31 - m.shift;
+  Requant q;
+  q.single = rounding == Rounding::kSingle;
+  q.multiplier = _mm256_set1_epi32(m.multiplier);
+  q.left = _mm_cvtsi32_si128(left);
+  q.left_lo = _mm256_set1_epi32(kInt32Min >> left);
+  q.left_hi = _mm256_set1_epi32(kInt32Max >> left);
+  q.srdhm_overflow = _mm256_set1_epi32(m.multiplier == kInt32Min ? -1 : 0);
+  q.right = MakeRoundingShift32(right);
+  q.round64 = _mm256_set1_epi64x(int64_t{1} << (total_shift - 1));
+  q.total_shift = _mm_cvtsi32_si128(total_shift);
+  return q;
+}
+
+// Double rounding. SRDHM(a, M) = trunc((a*M + nudge) / 2^31) with nudge 2^30 or 1 - 2^30 by the sign of
+// a*M; both cases equal floor((a*M + 2^30) / 2^31), whose low 32 bits are bits 31..62 of the 64-bit
+// sum: a logical shift suffices (srli 31 for even lanes, slli 1 to place odd lanes' bits in the high
+// half), so no 64-bit arithmetic shift is needed.
+inline __m256i RequantDouble(__m256i x, const Requant& q) {
+  __m256i a = _mm256_sll_epi32(_mm256_max_epi32(x, q.left_lo), q.left);
+  a = _mm256_blendv_epi8(a, _mm256_set1_epi32(kInt32Max), _mm256_cmpgt_epi32(x, q.left_hi));
+  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, q.multiplier), nudge);
+  const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), q.multiplier), nudge);
+  __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+  // INT32_MIN * INT32_MIN gives INT32_MIN here; the reference saturates it to INT32_MAX (= ~INT32_MIN).
+  high = _mm256_xor_si256(high, _mm256_and_si256(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(kInt32Min)),
+                                                  q.srdhm_overflow));
+  return RoundingDivideByPOT32(high, q.right);
+}
+
+// Arithmetic shift right of int64 lanes (AVX2 has none): floor(p / 2^t) = ~(~p >>> t) for p < 0, done
+// as xor with the sign mask around a logical shift. Then saturation to the int32 range.
+inline __m256i ShiftRightSat64To32(__m256i p, __m128i t) {
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
+  __m256i r = _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(p, sign), t), sign);
+  const __m256i max64 = _mm256_set1_epi64x(kInt32Max);
+  const __m256i min64 = _mm256_set1_epi64x(kInt32Min);
+  r = _mm256_blendv_epi8(r, max64, _mm256_cmpgt_epi64(r, max64));
+  return _mm256_blendv_epi8(r, min64, _mm256_cmpgt_epi64(min64, r));
+}
+
+// Single rounding: even and odd lanes as 64-bit products, rounded, shifted, saturated, re-interleaved.
+inline __m256i RequantSingle(__m256i x, const Requant& q) {
+  const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, q.multiplier), q.round64);
+  const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q.multiplier), q.round64);
+  return _mm256_blend_epi32(ShiftRightSat64To32(even, q.total_shift),
+                            _mm256_slli_epi64(ShiftRightSat64To32(odd, q.total_shift), 32), 0xAA);
+}
+
+// MultiplyByQuantizedMultiplier on 8 int32 lanes (numerics.md §1.3).
+inline __m256i Requantize(__m256i x, const Requant& q) { return q.single ? RequantSingle(x, q) : RequantDouble(x, q); }
+
+// 16 int32 (two vectors, in order) -> 16 int8 with saturation: packssdw then packsswb; sat8(sat16(v)) =
+// sat8(v). packssdw interleaves 128-bit halves, vpermq 0xD8 restores the order.
+inline __m128i PackSat32To8(__m256i lo, __m256i hi) {
+  const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+  return _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+}
+
+// 16 int32 (two vectors, in order) -> 16 int16 with saturation.
+inline __m256i PackSat32To16(__m256i lo, __m256i hi) {
+  return _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+}
+
+// ---- int16 lanes (gemmlowp FixedPoint<int16_t> on vectors) ------------------------------------------
+
+// SaturatingRoundingDoublingHighMul16 = vpmulhrsw, whose only different answer is -32768 for
+// -32768 * -32768 (the reference saturates to 32767). -32768 cannot come from any other product (the
+// most negative product is -32768 * 32767), so flipping every -32768 result to 32767 is exact.
+inline __m256i Mul16(__m256i a, __m256i b) {
+  const __m256i r = _mm256_mulhrs_epi16(a, b);
+  return _mm256_xor_si256(r, _mm256_cmpeq_epi16(r, _mm256_set1_epi16(-32768)));
+}
+
+// RoundingDivideByPOT on int16 lanes (e in [0, 15]): the mask/threshold formula on 16 bits.
+inline __m256i RoundingDivideByPOT16(__m256i a, int e) {
+  const int16_t mask = static_cast<int16_t>((1 << e) - 1);
+  const __m256i remainder = _mm256_and_si256(a, _mm256_set1_epi16(mask));
+  const __m256i threshold = _mm256_sub_epi16(_mm256_set1_epi16(static_cast<int16_t>(mask >> 1)),
+                                             _mm256_srai_epi16(a, 15));
+  return _mm256_sub_epi16(_mm256_sra_epi16(a, _mm_cvtsi32_si128(e)), _mm256_cmpgt_epi16(remainder, threshold));
+}
+
+// sat16(v * 2^k), k in [0, 15]: max(v, -32768 >> k) << k is exact on the low side; v > 32767 >> k
+// saturates to 32767.
+inline __m256i SaturatingShiftLeft16(__m256i v, int k) {
+  const __m256i r = _mm256_sll_epi16(_mm256_max_epi16(v, _mm256_set1_epi16(static_cast<int16_t>(-32768 >> k))),
+                                     _mm_cvtsi32_si128(k));
+  return _mm256_blendv_epi8(r, _mm256_set1_epi16(32767),
+                            _mm256_cmpgt_epi16(v, _mm256_set1_epi16(static_cast<int16_t>(32767 >> k))));
+}
+
+// sat16(v * 4) as two saturating doublings (saturation is monotone, so sat(2 sat(2v)) = sat(4v)).
+inline __m256i SaturatingTimes4(__m256i v) {
+  const __m256i twice = _mm256_adds_epi16(v, v);
+  return _mm256_adds_epi16(twice, twice);
+}
+
+// RoundingHalfSum: (a + b) / 2 rounded half away from zero, without leaving 16 bits:
+// h = floor((a+b)/2) = (a >> 1) + (b >> 1) + (a & b & 1); an odd sum adds 1 when h >= 0 (sum > 0).
+inline __m256i RoundingHalfSum16(__m256i a, __m256i b) {
+  const __m256i one = _mm256_set1_epi16(1);
+  const __m256i h = _mm256_add_epi16(_mm256_add_epi16(_mm256_srai_epi16(a, 1), _mm256_srai_epi16(b, 1)),
+                                     _mm256_and_si256(_mm256_and_si256(a, b), one));
+  const __m256i odd = _mm256_and_si256(_mm256_xor_si256(a, b), one);
+  return _mm256_add_epi16(h, _mm256_andnot_si256(_mm256_cmpgt_epi16(_mm256_setzero_si256(), h), odd));
+}
+
+// A 32-bit gemmlowp constant as its int16 counterpart (RescaleConstantInitializer).
+inline int16_t Constant16(int32_t c32) { return static_cast<int16_t>(RoundingDivideByPOT(c32, 16)); }
+
+// exp(a) for a in [-1/4, 0), Q0: Taylor polynomial around -1/8 (numerics.md §2.2).
+inline __m256i ExpOnInterval16(__m256i a) {
+  const __m256i constant_term = _mm256_set1_epi16(Constant16(1895147668));  // e^(-1/8)
+  const __m256i one_third = _mm256_set1_epi16(Constant16(715827883));
+  const __m256i x = _mm256_add_epi16(a, _mm256_set1_epi16(1 << 12));  // a + 1/8
+  const __m256i x2 = Mul16(x, x);
+  const __m256i x3 = Mul16(x2, x);
+  const __m256i x4 = Mul16(x2, x2);
+  const __m256i x4_over_4 = RoundingDivideByPOT16(x4, 2);
+  const __m256i poly = RoundingDivideByPOT16(
+      _mm256_add_epi16(Mul16(_mm256_add_epi16(x4_over_4, x3), one_third), x2), 1);
+  return _mm256_adds_epi16(constant_term, Mul16(constant_term, _mm256_add_epi16(x, poly)));
+}
+
+// 1/(1 + a) in Q2 by three Newton-Raphson steps from 48/17 - 32/17 * half_denominator.
+inline __m256i ReciprocalQ2(__m256i half_denominator) {
+  const __m256i c48_17 = _mm256_set1_epi16(Constant16(1515870810));
+  const __m256i cm32_17 = _mm256_set1_epi16(Constant16(-1010580540));
+  const __m256i one_q2 = _mm256_set1_epi16(1 << 13);
+  __m256i x = _mm256_add_epi16(c48_17, Mul16(half_denominator, cm32_17));
+  for (int i = 0; i < 3; ++i) {
+    const __m256i one_minus = _mm256_sub_epi16(one_q2, Mul16(half_denominator, x));
+    x = _mm256_add_epi16(x, SaturatingTimes4(Mul16(x, one_minus)));  // Q4 -> Q2
+  }
+  return x;
+}
+
+// Per-call constants of ExpOnNegativeValues for integer_bits k in [0, 7].
+struct ExpConstants {
+  int integer_bits;
+  __m256i mask;         // one_quarter - 1
+  __m256i one_quarter;  // 1/4 in Qk
+  int steps;
+  __m256i step_bit[7];         // the remainder bit of exp(-2^E)
+  __m256i step_multiplier[7];  // exp(-2^E) in Q0.15
+  bool clamp;
+  __m256i clamp_below;  // -32 in Qk: inputs below give 0 (k > 5)
+};
+
+inline ExpConstants MakeExpConstants(int k) {
+  struct Step {
+    int exponent;
+    int32_t multiplier32;
+  };
+  static constexpr Step kSteps[] = {{-2, 1672461947}, {-1, 1302514674}, {0, 790015084}, {1, 290630308},
+                                    {2, 39332535},    {3, 720401},      {4, 242}};
+  const int fractional_bits = 15 - k;
+  const int16_t one_quarter = static_cast<int16_t>(1 << (fractional_bits - 2));
+  ExpConstants e;
+  e.integer_bits = k;
+  e.mask = _mm256_set1_epi16(static_cast<int16_t>(one_quarter - 1));
+  e.one_quarter = _mm256_set1_epi16(one_quarter);
+  e.steps = 0;
+  for (const Step& s : kSteps) {
+    if (k > s.exponent) {
+      e.step_bit[e.steps] = _mm256_set1_epi16(static_cast<int16_t>(1 << (fractional_bits + s.exponent)));
+      e.step_multiplier[e.steps] = _mm256_set1_epi16(Constant16(s.multiplier32));
+      ++e.steps;
+    }
+  }
+  e.clamp = k > 5;
+  e.clamp_below = _mm256_set1_epi16(e.clamp ? Constant16(-(1 << (36 - k))) : 0);
+  return e;
+}
+
+// exp(a) for a <= 0 in Qk, result Q0.15 (numerics.md §2.2): exp of the remainder in [-1/4, 0), then
+// the barrel shifter over whole quarters as blends of result and result * exp(-2^E).
+inline __m256i ExpOnNegativeValues16(__m256i a, const ExpConstants& e) {
+  const __m256i a_mod_quarter_minus_quarter = _mm256_sub_epi16(_mm256_and_si256(a, e.mask), e.one_quarter);
+  __m256i result = ExpOnInterval16(SaturatingShiftLeft16(a_mod_quarter_minus_quarter, e.integer_bits));
+  const __m256i remainder = _mm256_sub_epi16(a_mod_quarter_minus_quarter, a);
+  for (int i = 0; i < e.steps; ++i) {
+    const __m256i bit_set = _mm256_cmpeq_epi16(_mm256_and_si256(remainder, e.step_bit[i]), e.step_bit[i]);
+    result = _mm256_blendv_epi8(result, Mul16(result, e.step_multiplier[i]), bit_set);
+  }
+  if (e.clamp) result = _mm256_andnot_si256(_mm256_cmpgt_epi16(e.clamp_below, a), result);
+  return _mm256_blendv_epi8(result, _mm256_set1_epi16(32767), _mm256_cmpeq_epi16(a, _mm256_setzero_si256()));
+}
+
+// ---- Kernels ---------------------------------------------------------------------------------------
+// Every kernel runs one vector body (a lambda) over full blocks, then once more over its tail copied
+// into zero-padded stack buffers, writing back only the tail's elements. Lanes never interact in the
+// elementwise kernels, and the padding zeros add nothing to the sums that do combine lanes (Gemv,
+// LayerNorm statistics), so tails get exactly the vector arithmetic.
+
+template <typename T>
+inline void CopyElements(T* dst, const T* src, int count) {
+  std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(T));
+}
+
+// 16 int8 from p, where only `valid` bytes belong to the caller's row: the whole 16-byte load is used
+// while it stays below `end` (the bytes past the row are then multiplied by zero padding of x), else
+// the valid bytes are copied into a buffer.
+inline __m128i LoadRowTail16(const int8_t* p, int valid, const int8_t* end) {
+  if (end - p >= 16) return Load128(p);
+  alignas(16) int8_t buffer[16] = {};
+  CopyElements(buffer, p, valid);
+  return Load128(buffer);
+}
+
+// out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols+k] * x[b*cols+k], m)   (numerics.md §4.1)
+// Eight rows at a time: int8 -> int16 sign extension (vpmovsxbw) and vpmaddwd give exact int32 pair
+// sums (|w*x| <= 2^14; vpmaddubsw would saturate), accumulated with wrapping vpaddd; a vphaddd tree
+// reduces the eight accumulators to eight row sums, requantized as one vector. The last block of rows
+// repeats the matrix's last row in its unused lanes and stores only its valid outputs. The column
+// tail multiplies whatever w holds past the row by a zero-padded copy of x's tail.
+void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
+                        QuantizedMultiplier m, Rounding rounding, int32_t* out) {
+  const Requant q = MakeRequant(m, rounding);
+  const int cols16 = cols & ~15;
+  const int col_tail = cols - cols16;
+  const int8_t* w_end = w + static_cast<int64_t>(rows) * cols;
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    int32_t* ob = out + static_cast<int64_t>(b) * rows;
+    alignas(16) int8_t x_tail[16] = {};
+    if (col_tail != 0) CopyElements(x_tail, xb + cols16, col_tail);
+    const __m256i x_tail_v = _mm256_cvtepi8_epi16(Load128(x_tail));
+    for (int r = 0; r < rows; r += 8) {
+      const int valid = std::min(8, rows - r);
+      const int8_t* wr[8];
+      for (int j = 0; j < 8; ++j) wr[j] = w + static_cast<int64_t>(r + std::min(j, valid - 1)) * cols;
+      __m256i acc[8];
+      for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_si256();
+      for (int k = 0; k < cols16; k += 16) {
+        const __m256i xv = _mm256_cvtepi8_epi16(Load128(xb + k));
+        for (int j = 0; j < 8; ++j) {
+          acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_cvtepi8_epi16(Load128(wr[j] + k)), xv));
+        }
+      }
+      if (col_tail != 0) {
+        for (int j = 0; j < 8; ++j) {
+          const __m256i wv = _mm256_cvtepi8_epi16(LoadRowTail16(wr[j] + cols16, col_tail, w_end));
+          acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(wv, x_tail_v));
+        }
+      }
+      const __m256i q0 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
+      const __m256i q1 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
+      __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
+                                      _mm256_permute2x128_si256(q0, q1, 0x31));
+      if (bias != nullptr) {
+        alignas(32) int32_t bias8[8] = {};
+        CopyElements(bias8, bias + r, valid);
+        sums = _mm256_add_epi32(sums, Load256(bias8));  // wraps, as the reference's uint32 sum
+      }
+      const __m256i result = Requantize(sums, q);
+      if (valid == 8) {
+        Store256(ob + r, result);
+      } else {
+        alignas(32) int32_t result8[8];
+        Store256(result8, result);
+        CopyElements(ob + r, result8, valid);
+      }
+    }
+  }
+}
+
+// acc[i] = sat16(acc[i] + v[i]). v is first clamped to [-65536, 65536], which changes no result (acc is
+// within +-32768) and keeps the int32 sum exact; vpackssdw saturates.
+void AddSatS32IntoS16(const int32_t* v, int n, int16_t* acc) {
+  const __m256i lo = _mm256_set1_epi32(-65536);
+  const __m256i hi = _mm256_set1_epi32(65536);
+  auto block = [&](const int32_t* vp, int16_t* ap) {
+    const __m256i a = Load256(ap);
+    const __m256i v0 = _mm256_min_epi32(_mm256_max_epi32(Load256(vp), lo), hi);
+    const __m256i v1 = _mm256_min_epi32(_mm256_max_epi32(Load256(vp + 8), lo), hi);
+    const __m256i s0 = _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(a)), v0);
+    const __m256i s1 = _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(a, 1)), v1);
+    Store256(ap, PackSat32To16(s0, s1));
+  };
+  int i = 0;
+  for (; i + 16 <= n; i += 16) block(v + i, acc + i);
+  if (i < n) {
+    alignas(32) int32_t vt[16] = {};
+    alignas(32) int16_t at[16] = {};
+    CopyElements(vt, v + i, n - i);
+    CopyElements(at, acc + i, n - i);
+    block(vt, at);
+    CopyElements(acc + i, at, n - i);
+  }
+}
+
+// acc[i] = sat32(acc[i] + v[i]): wrapping add plus the sign-rule overflow fix (AddSat32).
+void AddSatS32IntoS32(const int32_t* v, int n, int32_t* acc) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) Store256(acc + i, AddSat32(Load256(acc + i), Load256(v + i)));
+  if (i < n) {
+    alignas(32) int32_t vt[8] = {};
+    alignas(32) int32_t at[8] = {};
+    CopyElements(vt, v + i, n - i);
+    CopyElements(at, acc + i, n - i);
+    Store256(at, AddSat32(Load256(at), Load256(vt)));
+    CopyElements(acc + i, at, n - i);
+  }
+}
+
+// out[i] = sat16(v[i]): vpackssdw, order restored by vpermq.
+void SaturateS32ToS16(const int32_t* v, int n, int16_t* out) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) Store256(out + i, PackSat32To16(Load256(v + i), Load256(v + i + 8)));
+  if (i < n) {
+    alignas(32) int32_t vt[16] = {};
+    alignas(32) int16_t ot[16];
+    CopyElements(vt, v + i, n - i);
+    Store256(ot, PackSat32To16(Load256(vt), Load256(vt + 8)));
+    CopyElements(out + i, ot, n - i);
+  }
+}
+
+// out[i] = MBQM(w[i % period] * c[i], m)   (numerics.md §4.2)
+// Walked one period at a time so that w is read contiguously from its start. The exact int16 product
+// comes from vpmaddwd of sign-extended w with zero-extended c: the high halves contribute w_sign * 0.
+void PeepholeRequantS32(const int16_t* w, int period, const int16_t* c, int n, QuantizedMultiplier m,
+                        Rounding rounding, int32_t* out) {
+  const Requant q = MakeRequant(m, rounding);
+  auto block = [&](const int16_t* wp, const int16_t* cp, int32_t* op) {
+    const __m256i product = _mm256_madd_epi16(_mm256_cvtepi16_epi32(Load128(wp)), _mm256_cvtepu16_epi32(Load128(cp)));
+    Store256(op, Requantize(product, q));
+  };
+  for (int start = 0; start < n; start += period) {
+    const int len = std::min(period, n - start);
+    int j = 0;
+    for (; j + 8 <= len; j += 8) block(w + j, c + start + j, out + start + j);
+    if (j < len) {
+      alignas(16) int16_t wt[8] = {};
+      alignas(16) int16_t ct[8] = {};
+      alignas(32) int32_t ot[8];
+      CopyElements(wt, w + j, len - j);
+      CopyElements(ct, c + start + j, len - j);
+      block(wt, ct, ot);
+      CopyElements(out + start + j, ot, len - j);
+    }
+  }
+}
+
+// u = sat32(trunc((t +- 512) / 1024)) on four int64 lanes of t = rescaled * weight + bias (values in
+// natural order, sign-extended): |t| + 512 shifted logically, the sign restored by xor/sub.
+inline __m256i RoundTo1024Sat(__m256i rescaled64, __m256i weight64, __m256i bias64) {
+  const __m256i t = _mm256_add_epi64(_mm256_mul_epi32(rescaled64, weight64), bias64);
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
+  const __m256i magnitude = _mm256_sub_epi64(_mm256_xor_si256(t, sign), sign);
+  const __m256i quotient = _mm256_srli_epi64(_mm256_add_epi64(magnitude, _mm256_set1_epi64x(512)), 10);
+  __m256i u = _mm256_sub_epi64(_mm256_xor_si256(quotient, sign), sign);
+  const __m256i max64 = _mm256_set1_epi64x(kInt32Max);
+  const __m256i min64 = _mm256_set1_epi64x(kInt32Min);
+  u = _mm256_blendv_epi8(u, max64, _mm256_cmpgt_epi64(u, max64));
+  return _mm256_blendv_epi8(u, min64, _mm256_cmpgt_epi64(min64, u));
+}
+
+// Integer LayerNorm of `rows` rows of n values, Q3.12 output (numerics.md §3).
+// Statistics: sum by vpmaddwd with ones (int32 lanes, widened to int64 every 2^14 steps before they
+// could overflow) and sum of squares by vpmaddwd(v, v), whose pair sums lie in [0, 2^31] and are exact
+// as uint32, zero-extended into int64 lanes. The variance and 1/sqrt are per-row scalars written as
+// the reference writes them. Per element: 1024 v - mean, vector MBQM, the int64 weight/bias step on
+// 4-lane halves, vector MBQM again and vpackssdw. in may equal out: a row's statistics are complete
+// before its first store, and each element is read before it is written.
+void LayerNormS16(const int16_t* in, const int16_t* weight, const int32_t* bias, int n, int rows,
+                  QuantizedMultiplier scale, int32_t variance_guard, bool exact_statistics, Rounding rounding,
+                  int16_t* out) {
+  constexpr int64_t kTwoTo20 = int64_t{1} << 20;
+  constexpr int kFlushSteps = 1 << 14;  // 2^14 steps * 2 values * 32768 = 2^30 < 2^31 per int32 lane
+  const QuantizedMultiplier out_scale{scale.multiplier, scale.shift + 12};
+  const Requant q_out = MakeRequant(out_scale, rounding);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i pick_low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+  for (int row = 0; row < rows; ++row) {
+    const int16_t* v = in + static_cast<int64_t>(row) * n;
+    int16_t* o = out + static_cast<int64_t>(row) * n;
+
+    __m256i sum64 = zero;
+    __m256i sum_sq64 = zero;
+    __m256i sum32 = zero;
+    int steps = 0;
+    auto accumulate = [&](const int16_t* vp) {
+      const __m256i x = Load256(vp);
+      sum32 = _mm256_add_epi32(sum32, _mm256_madd_epi16(x, ones));
+      const __m256i squares = _mm256_madd_epi16(x, x);  // read as uint32
+      sum_sq64 = _mm256_add_epi64(sum_sq64, _mm256_unpacklo_epi32(squares, zero));
+      sum_sq64 = _mm256_add_epi64(sum_sq64, _mm256_unpackhi_epi32(squares, zero));
+      if (++steps == kFlushSteps) {
+        sum64 = _mm256_add_epi64(sum64, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(sum32)));
+        sum64 = _mm256_add_epi64(sum64, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(sum32, 1)));
+        sum32 = zero;
+        steps = 0;
+      }
+    };
+    int j = 0;
+    for (; j + 16 <= n; j += 16) accumulate(v + j);
+    if (j < n) {
+      alignas(32) int16_t vt[16] = {};
+      CopyElements(vt, v + j, n - j);
+      accumulate(vt);
+    }
+    sum64 = _mm256_add_epi64(sum64, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(sum32)));
+    sum64 = _mm256_add_epi64(sum64, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(sum32, 1)));
+    alignas(32) int64_t lanes[4];
+    alignas(32) int64_t lanes_sq[4];
+    Store256(lanes, sum64);
+    Store256(lanes_sq, sum_sq64);
+    const int64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    const int64_t sum_sq = lanes_sq[0] + lanes_sq[1] + lanes_sq[2] + lanes_sq[3];
+
+    const int32_t mean = static_cast<int32_t>(sum * 1024 / n);
+    int64_t mean_sq_scaled;  // E[v^2] * 2^20
+    if (exact_statistics) {
+      mean_sq_scaled = (sum_sq / n) * kTwoTo20 + (sum_sq % n) * kTwoTo20 / n;
+    } else {
+      mean_sq_scaled = sum_sq * (kTwoTo20 / n);  // TFLite: 2^20/n truncated
+    }
+    const int64_t variance = mean_sq_scaled - int64_t{mean} * mean;
+    int32_t variance_q = SaturateToInt32(variance / kTwoTo20);
+    if (variance_q < 1) variance_q = variance_guard;
+    const Requant q_inv = MakeRequant(InvSqrtQuantizedMultiplier(variance_q), rounding);
+    const __m256i mean_v = _mm256_set1_epi32(mean);
+
+    auto normalize = [&](const int16_t* vp, const int16_t* wp, const int32_t* bp, int16_t* op) {
+      const __m256i shifted = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_cvtepi16_epi32(Load128(vp)), 10), mean_v);
+      const __m256i rescaled = Requantize(shifted, q_inv);
+      const __m256i w32 = _mm256_cvtepi16_epi32(Load128(wp));
+      const __m256i b32 = Load256(bp);
+      const __m256i u_lo = RoundTo1024Sat(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(rescaled)),
+                                          _mm256_cvtepi32_epi64(_mm256_castsi256_si128(w32)),
+                                          _mm256_cvtepi32_epi64(_mm256_castsi256_si128(b32)));
+      const __m256i u_hi = RoundTo1024Sat(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(rescaled, 1)),
+                                          _mm256_cvtepi32_epi64(_mm256_extracti128_si256(w32, 1)),
+                                          _mm256_cvtepi32_epi64(_mm256_extracti128_si256(b32, 1)));
+      // The low halves of the int64 lanes, back to 8 int32 in order.
+      const __m256i u = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(u_lo, pick_low_halves),
+                                           _mm256_permutevar8x32_epi32(u_hi, pick_low_halves), 0xF0);
+      const __m256i r = Requantize(u, q_out);
+      Store128(op, _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+    };
+    j = 0;
+    for (; j + 8 <= n; j += 8) normalize(v + j, weight + j, bias + j, o + j);
+    if (j < n) {
+      alignas(16) int16_t vt[8] = {};
+      alignas(16) int16_t wt[8] = {};
+      alignas(32) int32_t bt[8] = {};
+      alignas(16) int16_t ot[8];
+      CopyElements(vt, v + j, n - j);
+      CopyElements(wt, weight + j, n - j);
+      CopyElements(bt, bias + j, n - j);
+      normalize(vt, wt, bt, ot);
+      CopyElements(o + j, ot, n - j);
+    }
+  }
+}
+
+// out[i] = logistic(in[i]), Q3.12 -> Q0.15   (numerics.md §2.3)
+// 16 lanes through exp(-|a|), the Newton reciprocal of (1 + e)/2, and the sign select; a == 0 -> 1/2.
+// -|a| is min(a, -a) with a wrapping negation, which keeps -32768 as the reference's Neg(Neg) does.
+void LogisticQ3S16(const int16_t* in, int n, int16_t* out) {
+  const ExpConstants e = MakeExpConstants(3);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one_q0 = _mm256_set1_epi16(32767);
+  const __m256i half = _mm256_set1_epi16(1 << 14);
+  auto block = [&](const int16_t* ip, int16_t* op) {
+    const __m256i a = Load256(ip);
+    const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
+    const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
+    const __m256i positive = _mm256_adds_epi16(x, x);  // Rescale Q1 -> Q0
+    __m256i r = _mm256_blendv_epi8(_mm256_sub_epi16(one_q0, positive), positive, _mm256_cmpgt_epi16(a, zero));
+    r = _mm256_blendv_epi8(r, half, _mm256_cmpeq_epi16(a, zero));
+    Store256(op, r);
+  };
+  int i = 0;
+  for (; i + 16 <= n; i += 16) block(in + i, out + i);
+  if (i < n) {
+    alignas(32) int16_t t[16] = {};
+    CopyElements(t, in + i, n - i);
+    block(t, t);
+    CopyElements(out + i, t, n - i);
+  }
+}
+
+// out[i] = tanh(in[i]), Q(integer_bits) -> Q0.15, integer_bits in [0, 6]   (numerics.md §2.4)
+// 16 lanes: exp(-2|a|) as exp of the same raw with one more integer bit, the Newton reciprocal, x - 1
+// rescaled Q2 -> Q0 with saturation, sign restored by wrapping negation; a == 0 -> 0.
+void TanhS16(const int16_t* in, int n, int integer_bits, int16_t* out) {
+  const ExpConstants e = MakeExpConstants(integer_bits + 1);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one_q0 = _mm256_set1_epi16(32767);
+  const __m256i one_q2 = _mm256_set1_epi16(1 << 13);
+  auto block = [&](const int16_t* ip, int16_t* op) {
+    const __m256i a = Load256(ip);
+    const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
+    const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
+    const __m256i t = SaturatingTimes4(_mm256_sub_epi16(x, one_q2));
+    __m256i r = _mm256_blendv_epi8(t, _mm256_sub_epi16(zero, t), _mm256_cmpgt_epi16(zero, a));
+    r = _mm256_andnot_si256(_mm256_cmpeq_epi16(a, zero), r);
+    Store256(op, r);
+  };
+  int i = 0;
+  for (; i + 16 <= n; i += 16) block(in + i, out + i);
+  if (i < n) {
+    alignas(32) int16_t t[16] = {};
+    CopyElements(t, in + i, n - i);
+    block(t, t);
+    CopyElements(out + i, t, n - i);
+  }
+}
+
+// c[i] = clip(sat16(int16(RDivPOT(f*c, 15)) + int16(RDivPOT(ii*g, gate_shift))))   (numerics.md §4.3)
+// kept: vpmulhrsw gives floor((f*c + 2^14) / 2^15), which differs from RoundingDivideByPOT only on
+// negative ties (low 15 bits == 2^14), found from vpmulhw's sign and vpmullw's low bits and moved
+// down by one; its 16-bit result is the reference's int16 wrap. added: the 32-bit product from vpmullw
+// and vpmulhw interleaved, RoundingDivideByPOT on int32 lanes, then a wrapping 32 -> 16 pack (mask to
+// 16 bits, vpackusdw). Under CIFG ii = 32767 - f in [0, 65535] is held as the wrapped int16; its high
+// product half is corrected by + g where that int16 is negative.
+void LstmCellUpdateS16(const int16_t* f, const int16_t* i, const int16_t* g, int n, int gate_shift, int16_t clip,
+                       int16_t* c) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i low15 = _mm256_set1_epi16(0x7FFF);
+  const __m256i tie = _mm256_set1_epi16(0x4000);
+  const __m256i one_q0 = _mm256_set1_epi16(32767);
+  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  const RoundingShift32 gate_rounding = MakeRoundingShift32(gate_shift);
+  const bool clipping = clip > 0;
+  const __m256i clip_hi = _mm256_set1_epi16(clip);
+  const __m256i clip_lo = _mm256_set1_epi16(static_cast<int16_t>(-clip));
+  auto block = [&](const int16_t* fp, const int16_t* ip, const int16_t* gp, int16_t* cp) {
+    const __m256i fv = Load256(fp);
+    const __m256i cv = Load256(cp);
+    const __m256i gv = Load256(gp);
+
+    const __m256i fc_lo = _mm256_mullo_epi16(fv, cv);
+    const __m256i fc_hi = _mm256_mulhi_epi16(fv, cv);
+    const __m256i negative_tie = _mm256_and_si256(_mm256_cmpgt_epi16(zero, fc_hi),
+                                                  _mm256_cmpeq_epi16(_mm256_and_si256(fc_lo, low15), tie));
+    const __m256i kept = _mm256_add_epi16(_mm256_mulhrs_epi16(fv, cv), negative_tie);
+
+    __m256i ig_lo;
+    __m256i ig_hi;
+    if (ip != nullptr) {
+      const __m256i iv = Load256(ip);
+      ig_lo = _mm256_mullo_epi16(iv, gv);
+      ig_hi = _mm256_mulhi_epi16(iv, gv);
+    } else {
+      const __m256i iv = _mm256_sub_epi16(one_q0, fv);  // 32767 - f, wrapped to int16
+      ig_lo = _mm256_mullo_epi16(iv, gv);
+      ig_hi = _mm256_add_epi16(_mm256_mulhi_epi16(iv, gv), _mm256_and_si256(_mm256_cmpgt_epi16(zero, iv), gv));
+    }
+    const __m256i p0 = RoundingDivideByPOT32(_mm256_unpacklo_epi16(ig_lo, ig_hi), gate_rounding);
+    const __m256i p1 = RoundingDivideByPOT32(_mm256_unpackhi_epi16(ig_lo, ig_hi), gate_rounding);
+    const __m256i added = _mm256_packus_epi32(_mm256_and_si256(p0, low16), _mm256_and_si256(p1, low16));
+
+    __m256i value = _mm256_adds_epi16(kept, added);
+    if (clipping) value = _mm256_min_epi16(_mm256_max_epi16(value, clip_lo), clip_hi);
+    Store256(cp, value);
+  };
+  int k = 0;
+  for (; k + 16 <= n; k += 16) block(f + k, i != nullptr ? i + k : nullptr, g + k, c + k);
+  if (k < n) {
+    alignas(32) int16_t ft[16] = {};
+    alignas(32) int16_t it[16] = {};
+    alignas(32) int16_t gt[16] = {};
+    alignas(32) int16_t ct[16] = {};
+    CopyElements(ft, f + k, n - k);
+    if (i != nullptr) CopyElements(it, i + k, n - k);
+    CopyElements(gt, g + k, n - k);
+    CopyElements(ct, c + k, n - k);
+    block(ft, i != nullptr ? it : nullptr, gt, ct);
+    CopyElements(c + k, ct, n - k);
+  }
+}
+
+// out[i] = sat8(MBQM(a[i] * b[i], m) + zero_point)   (numerics.md §4.4)
+// Exact product by vpmaddwd of sign-extended a with zero-extended b; the zero point is added with
+// int32 saturation (sat8(sat32(s)) = sat8(s)) and packed down with saturation.
+void MulRequantS16ToS8(const int16_t* a, const int16_t* b, int n, QuantizedMultiplier m, Rounding rounding,
+                       int32_t zero_point, int8_t* out) {
+  const Requant q = MakeRequant(m, rounding);
+  const __m256i zp = _mm256_set1_epi32(zero_point);
+  auto block = [&](const int16_t* ap, const int16_t* bp, int8_t* op) {
+    const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi16_epi32(Load128(ap)), _mm256_cvtepu16_epi32(Load128(bp)));
+    const __m256i p1 =
+        _mm256_madd_epi16(_mm256_cvtepi16_epi32(Load128(ap + 8)), _mm256_cvtepu16_epi32(Load128(bp + 8)));
+    Store128(op, PackSat32To8(AddSat32(Requantize(p0, q), zp), AddSat32(Requantize(p1, q), zp)));
+  };
+  int i = 0;
+  for (; i + 16 <= n; i += 16) block(a + i, b + i, out + i);
+  if (i < n) {
+    alignas(32) int16_t at[16] = {};
+    alignas(32) int16_t bt[16] = {};
+    alignas(16) int8_t ot[16];
+    CopyElements(at, a + i, n - i);
+    CopyElements(bt, b + i, n - i);
+    block(at, bt, ot);
+    CopyElements(out + i, ot, n - i);
+  }
+}
+
+// out[i] = clamp(sat8(v[i] + zero_point), lo, hi), with the reference's order of tests: q < lo gives
+// lo even when lo > hi, so it is min(q, hi) then a blend of lo where q < lo (not max then min).
+void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_t lo, int8_t hi, int8_t* out) {
+  const __m256i zp = _mm256_set1_epi32(zero_point);
+  const __m128i lo_v = _mm_set1_epi8(lo);
+  const __m128i hi_v = _mm_set1_epi8(hi);
+  auto block = [&](const int32_t* vp, int8_t* op) {
+    const __m128i q8 = PackSat32To8(AddSat32(Load256(vp), zp), AddSat32(Load256(vp + 8), zp));
+    Store128(op, _mm_blendv_epi8(_mm_min_epi8(q8, hi_v), lo_v, _mm_cmpgt_epi8(lo_v, q8)));
+  };
+  int i = 0;
+  for (; i + 16 <= n; i += 16) block(v + i, out + i);
+  if (i < n) {
+    alignas(32) int32_t vt[16] = {};
+    alignas(16) int8_t ot[16];
+    CopyElements(vt, v + i, n - i);
+    block(vt, ot);
+    CopyElements(out + i, ot, n - i);
+  }
+}
+
+}  // namespace
+
+const LstmKernels* LstmKernelTable() {
+  static const LstmKernels table = {
+      GemvS8S8RequantS32, AddSatS32IntoS16,  AddSatS32IntoS32, SaturateS32ToS16,
+      PeepholeRequantS32, LayerNormS16,      LogisticQ3S16,    TanhS16,
+      LstmCellUpdateS16,  MulRequantS16ToS8, AddZeroPointClampS32ToS8,
+  };
+  return &table;
+}
+
+}  // namespace avx2
+}  // namespace irnn
