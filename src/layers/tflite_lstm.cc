@@ -187,6 +187,13 @@ Status TfliteLstm::NewState(int batch, TfliteLstmState* state) const {
                                    " but must be in [1, " + std::to_string(kMaxBatch) + "]");
   }
   const TfliteLstmConfig& c = params_.config;
+  // About 14 bytes per cell unit and 2 per output unit: refuse states above 1 GiB.
+  const int64_t bytes = int64_t{batch} * (int64_t{c.n_cell} * 14 + int64_t{c.n_output} * 6);
+  if (bytes > (int64_t{1} << 30)) {
+    return Status::OutOfRange("TfliteLstm::NewState: batch " + std::to_string(batch) + " x (n_cell " +
+                              std::to_string(c.n_cell) + ", n_output " + std::to_string(c.n_output) +
+                              ") needs " + std::to_string(bytes) + " bytes of state but must need at most 1 GiB");
+  }
   const size_t n_cell = static_cast<size_t>(batch) * c.n_cell;
   const size_t n_out = static_cast<size_t>(batch) * c.n_output;
   state->batch_ = batch;

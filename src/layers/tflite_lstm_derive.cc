@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "core/quantize.h"
 #include "pwl/pwl_fit.h"
@@ -66,6 +67,14 @@ Status FoldZeroPoint(const std::vector<int8_t>& w, int rows, int cols, const std
 Status DeriveTfliteLstmParams(const TfliteLstmConfig& config, const TfliteLstmWeights& weights,
                               const TfliteLstmQuantization& q, TfliteLstmParams* params) {
   if (params == nullptr) return Status::InvalidArgument("DeriveTfliteLstmParams: params is null");
+  // Sizes first: everything below allocates from them.
+  for (const auto& [value, name] : {std::pair<int32_t, const char*>{config.n_input, "n_input"},
+                                    {config.n_cell, "n_cell"}, {config.n_output, "n_output"}}) {
+    if (value < 1 || value > (1 << 16)) {
+      return Status::InvalidArgument(std::string("TfliteLstmParams: config.") + name + " is " +
+                                     std::to_string(value) + " but must be in [1, 65536]");
+    }
+  }
   TfliteLstmParams p;
   p.config = config;
   p.weights = weights;

@@ -211,6 +211,30 @@ TEST(TfliteLstmErrors, NullPointersBadBatchAndForeignState) {
   ExpectError(lstm->NewState(0, &s), {"batch is 0"});
   ExpectError(lstm->NewState(-1, &s), {"batch is -1"});
   ExpectError(lstm->NewState(1, nullptr), {"state is null"});
+  {
+    // A state that would need more than 1 GiB is refused before allocating: n_cell 65536 projected to
+    // one output keeps the weights small; 2048 streams of it would not be.
+    Valid big;
+    big.config.n_input = 1;
+    big.config.n_cell = 65536;
+    big.config.n_output = 1;
+    big.config.use_projection = true;
+    for (int g = 0; g < 4; ++g) {
+      big.weights.input_to_gate[g].assign(65536, 1);
+      big.weights.recurrent_to_gate[g].assign(65536, 1);
+      big.weights.gate_bias[g].assign(65536, 0);
+    }
+    big.weights.projection.assign(65536, 1);
+    big.quant.projection = {0.01f, 0};
+    big.quant.intermediates[4] = {0.01f, 0};
+    TfliteLstmParams bp;
+    ASSERT_TRUE(big.Derive(&bp).ok());
+    std::unique_ptr<TfliteLstm> big_lstm;
+    ASSERT_TRUE(TfliteLstm::Create(bp, KernelPath::kScalar, &big_lstm).ok());
+    TfliteLstmState big_state;
+    ExpectError(big_lstm->NewState(2048, &big_state), {"at most 1 GiB"});
+    EXPECT_TRUE(big_lstm->NewState(2, &big_state).ok());
+  }
   std::vector<int8_t> x(3), out(4);
   ExpectError(lstm->Step(x.data(), nullptr, out.data()), {"state is null"});
   ExpectError(lstm->Step(x.data(), &s, out.data()), {"state was not made by NewState"});  // never initialised

@@ -1,2 +1,215 @@
-#!/bin/sh
-exit 0
+#!/usr/bin/env bash
+# Smoke test of the irnn command-line tool (ctest Cli.Smoke). Usage: cli_test.sh PATH_TO_IRNN
+# Checks --version and --help, tiny lstm-run runs in every configuration (text and --json), that the
+# output is the same on every kernel path and for the same seed, and that bad arguments end with a
+# message on stderr and an exit code in [1, 127] (an error, not a crash or a signal). Exits 1 if any
+# check fails, listing each failure.
+set -u
+
+if [ "$#" -ne 1 ] || [ ! -x "$1" ]; then
+  echo "usage: $0 PATH_TO_IRNN (an executable)" >&2
+  exit 2
+fi
+irnn=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/irnn_cli_test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+checks=0
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run ARGS...: runs irnn with stdin closed; sets rc, and the files $work/out and $work/err.
+run() {
+  rc=0
+  "$irnn" "$@" </dev/null >"$work/out" 2>"$work/err" || rc=$?
+  checks=$((checks + 1))
+}
+show() {
+  echo "  stdout: $(head -c 2000 "$work/out")" >&2
+  echo "  stderr: $(head -c 2000 "$work/err")" >&2
+}
+expect_ok() {  # expect_ok DESCRIPTION ARGS...
+  local what=$1
+  shift
+  run "$@"
+  if [ "$rc" -ne 0 ]; then
+    fail "$what: 'irnn $*' exited $rc, want 0"
+    show
+    return 1
+  fi
+  return 0
+}
+expect_stdout() {  # expect_stdout DESCRIPTION REGEX (on the last run's stdout)
+  if ! grep -Eq -- "$2" "$work/out"; then
+    fail "$1: stdout does not match /$2/"
+    show
+  fi
+}
+expect_error() {  # expect_error ARGS...: a clear error, not a crash
+  run "$@"
+  if [ "$rc" -eq 0 ]; then
+    fail "'irnn $*' exited 0, want an error"
+    show
+  elif [ "$rc" -ge 128 ]; then
+    fail "'irnn $*' exited $rc: killed by a signal (a crash), want an error exit code"
+    show
+  elif [ ! -s "$work/err" ]; then
+    fail "'irnn $*' exited $rc without a message on stderr"
+  else
+    echo "ok: 'irnn $*' -> exit $rc: $(head -n1 "$work/err")"
+  fi
+}
+json_field() {  # json_field NAME: the value of a string or number field of the last run's JSON line
+  sed -n "s/.*\"$1\": \"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" "$work/out" | head -n1
+}
+
+# --- version and help -----------------------------------------------------------------------------
+if expect_ok "--version" --version; then
+  expect_stdout "--version" '^irnn 0\.1\.0$'
+  expect_stdout "--version" '^kernel paths available:.* scalar'
+  echo "ok: --version: $(tr '\n' ' ' <"$work/out")"
+fi
+avx2_available=no
+grep -q '^kernel paths available:.* avx2' "$work/out" && avx2_available=yes
+if expect_ok "--help" --help; then
+  expect_stdout "--help" 'lstm-run'
+  expect_stdout "--help" '--version'
+  echo "ok: --help lists lstm-run"
+fi
+if expect_ok "lstm-run --help" lstm-run --help; then
+  for opt in --input --cell --output --batch --steps --layer-norm --cifg --peephole --rounding --activation --path \
+             --repeats --seed --json; do
+    expect_stdout "lstm-run --help" " $opt"
+  done
+  echo "ok: lstm-run --help lists its options"
+fi
+
+# --- tiny runs ------------------------------------------------------------------------------------
+tiny=(lstm-run --input 3 --cell 5 --steps 4 --repeats 2)
+if expect_ok "tiny lstm-run" "${tiny[@]}"; then
+  for pattern in 'n_input=3 n_cell=5 n_output=5 batch=1 steps=4' '^  kernel path (scalar|avx2)$' \
+                 'time/step +[0-9.]+ us' '[0-9]+ steps/s, [0-9]+ frames/s, [0-9.]+ GOPS' 'weights +[0-9]+ bytes' \
+                 'checksum +[0-9a-f]{16}'; do
+    expect_stdout "tiny lstm-run" "$pattern"
+  done
+  echo "ok: tiny lstm-run: $(grep 'throughput' "$work/out" | sed 's/^ *//')"
+fi
+
+if expect_ok "lstm-run --json" "${tiny[@]}" --json; then
+  lines=$(wc -l <"$work/out")
+  [ "$lines" -eq 1 ] || fail "--json printed $lines lines, want 1"
+  expect_stdout "--json" '^\{.*\}$'
+  for key in version n_input n_cell n_output batch steps path weights_bytes us_per_step_median steps_per_s \
+             frames_per_s gops output_checksum; do
+    expect_stdout "--json" "\"$key\": "
+  done
+  [ "$(json_field n_cell)" = 5 ] || fail "--json: n_cell is '$(json_field n_cell)', want 5"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["n_input"] == 3 and d["steps"] == 4' \
+      <"$work/out" || fail "--json output is not the JSON expected (python3 json.load)"
+    echo "ok: --json parses with python3 and has every field"
+  else
+    echo "ok: --json has every field (python3 not installed: structure checked with grep only)"
+  fi
+fi
+
+# Every configuration, both roundings, both compat modes, batch > 1.
+for config in "--layer-norm" "--cifg" "--peephole" "--output 4" "--output 7 --layer-norm" \
+              "--layer-norm --cifg --peephole --output 4" "--rounding single --peephole --layer-norm" \
+              "--no-tflite-compat --peephole --layer-norm --output 4" "--batch 3" "--batch 2 --cifg --output 3" \
+              "--activation pwl" "--activation pwl --layer-norm --cifg --output 4"; do
+  # shellcheck disable=SC2086  # word splitting of $config is intended
+  if expect_ok "lstm-run $config" "${tiny[@]}" $config --json; then
+    echo "ok: lstm-run $config: checksum $(json_field output_checksum), path $(json_field path)"
+  fi
+done
+
+# The same seed gives the same output; another seed another output; every path the same output.
+checksum() {  # checksum ARGS...: sets sum to the output checksum of a --json run, or FAILED
+  sum=FAILED
+  if expect_ok "lstm-run $*" lstm-run --input 9 --cell 6 --steps 7 --batch 2 --repeats 1 --layer-norm --json "$@"; then
+    sum=$(json_field output_checksum)
+  fi
+}
+checksum --seed 7; c1=$sum
+checksum --seed 7; c2=$sum
+checksum --seed 8; c3=$sum
+{ [ "$c1" = "$c2" ] && [ "$c1" != FAILED ]; } || fail "the same seed gave checksums $c1 and $c2"
+[ "$c1" != "$c3" ] || fail "seeds 7 and 8 gave the same checksum $c1"
+echo "ok: seed 7 -> $c1 twice, seed 8 -> $c3"
+checksum --seed 7 --path scalar; scalar=$sum
+[ "$scalar" = "$c1" ] || fail "--path scalar gave checksum $scalar, --path auto $c1"
+rc=0
+IRNN_PATH=scalar "$irnn" lstm-run --input 9 --cell 6 --steps 7 --batch 2 --repeats 1 --layer-norm --seed 7 --json \
+  </dev/null >"$work/out" 2>"$work/err" || rc=$?
+checks=$((checks + 1))
+if [ "$rc" -eq 0 ] && [ "$(json_field path)" = scalar ] && [ "$(json_field output_checksum)" = "$c1" ]; then
+  echo "ok: IRNN_PATH=scalar selects the scalar path"
+else
+  fail "IRNN_PATH=scalar: exit $rc, path '$(json_field path)', want 0 and scalar"
+  show
+fi
+if [ "$avx2_available" = yes ]; then
+  checksum --seed 7 --path avx2; avx2=$sum
+  [ "$avx2" = "$scalar" ] || fail "--path avx2 gave checksum $avx2, --path scalar $scalar"
+  checksum --seed 7 --activation pwl --path scalar; pwl_scalar=$sum
+  checksum --seed 7 --activation pwl --path avx2; pwl_avx2=$sum
+  { [ "$pwl_avx2" = "$pwl_scalar" ] && [ "$pwl_scalar" != FAILED ]; } ||
+    fail "--activation pwl: --path avx2 gave checksum $pwl_avx2, --path scalar $pwl_scalar"
+  echo "ok: scalar and avx2 paths give the same output (fixed-point $scalar, pwl $pwl_scalar)"
+else
+  run lstm-run --input 3 --cell 5 --steps 2 --path avx2
+  if [ "$rc" -eq 1 ] && grep -q 'not available' "$work/err"; then
+    echo "ok: avx2 is not available here, and --path avx2 says so: $(head -n1 "$work/err")"
+  else
+    fail "avx2 is not listed by --version, but --path avx2 exited $rc"
+    show
+  fi
+fi
+
+# --- bad arguments ----------------------------------------------------------------------------------
+expect_error
+expect_error no-such-command
+expect_error --no-such-option
+expect_error lstm-run --cell 0
+expect_error lstm-run --input 0
+expect_error lstm-run --input -5
+expect_error lstm-run --output 0
+expect_error lstm-run --output -1
+expect_error lstm-run --cell -5
+expect_error lstm-run --cell 70000 --input 1 --output 1
+expect_error lstm-run --cell 99999999999
+expect_error lstm-run --cell abc
+expect_error lstm-run --batch -3
+expect_error lstm-run --batch 0
+expect_error lstm-run --batch 100000 --input 1 --cell 1
+expect_error lstm-run --steps 0
+expect_error lstm-run --steps -1
+expect_error lstm-run --steps 2000000000 --batch 1000
+expect_error lstm-run --repeats 0
+expect_error lstm-run --path bogus
+expect_error lstm-run --rounding x
+expect_error lstm-run --activation relu
+expect_error lstm-run --seed -1
+expect_error lstm-run --cell 4 --output 8 --peephole
+expect_error lstm-run --cell 100000 --input 100000
+expect_error lstm-run --cell 65536 --input 1 --output 1 --batch 65536 --steps 1
+expect_error lstm-run --input
+rc=0
+IRNN_PATH=bogus "$irnn" lstm-run --input 3 --cell 5 --steps 2 </dev/null >"$work/out" 2>"$work/err" || rc=$?
+checks=$((checks + 1))
+if [ "$rc" -ge 1 ] && [ "$rc" -lt 128 ] && grep -q 'IRNN_PATH' "$work/err"; then
+  echo "ok: IRNN_PATH=bogus -> exit $rc: $(head -n1 "$work/err")"
+else
+  fail "IRNN_PATH=bogus: exit $rc, want an error naming IRNN_PATH"
+  show
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "cli_test: FAIL: $failures of $checks checks failed" >&2
+  exit 1
+fi
+echo "cli_test: PASS: $checks runs of irnn checked"
