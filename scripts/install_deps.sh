@@ -14,6 +14,8 @@ packages=(
   libbenchmark-dev    # Google Benchmark
   libcli11-dev        # the irnn command-line tool
   nlohmann-json3-dev  # golden vectors in the tests
+  libgemmlowp-dev     # gemmlowp fixedpoint.h: an independent oracle in the tests (not linked)
+  gnuplot-nox         # irnn pwl --plot
   git ca-certificates
 )
 
