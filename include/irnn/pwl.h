@@ -41,4 +41,21 @@ Status ValidatePwlTable(const PwlTable& table);
 // Scalar reference evaluation of one input (the specification; see the steps above).
 int32_t PwlEvaluate(const PwlTable& table, int32_t q);
 
+// Range-reduced evaluation for functions with f(x * 2^k) = f(x) * 2^(-k / power): reciprocal
+// (power 1, table fitted on inputs [L, 2L)) and inverse square root (power 2, table on [L, 4L)), where
+// L = table.input_min must be a power of two. For any x > 0 on the same input grid (zero point 0):
+// x = m * 2^k with m in the table's domain and k a multiple of `power`, and
+//   f(x) = f(m) * 2^(-k / power)   ~=   real(mantissa) * 2^exponent.
+// numerics.md §6.3. Integer only.
+struct PwlRangeReduced {
+  int32_t mantissa = 0;  // PwlEvaluate(table, m)
+  int32_t exponent = 0;  // -k / power
+};
+
+// Checks that the table suits range reduction with this power (1 or 2).
+Status ValidateRangeReducedTable(const PwlTable& table, int power);
+
+// x must be > 0 and the table must pass ValidateRangeReducedTable(table, power).
+PwlRangeReduced PwlEvaluateRangeReduced(const PwlTable& table, int power, int32_t x);
+
 }  // namespace irnn

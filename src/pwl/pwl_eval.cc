@@ -65,4 +65,38 @@ int32_t PwlEvaluate(const PwlTable& t, int32_t q) {
   return EvaluateHalf(t, q);
 }
 
+Status ValidateRangeReducedTable(const PwlTable& t, int power) {
+  IRNN_RETURN_IF_ERROR(ValidatePwlTable(t));
+  if (power != 1 && power != 2) return Bad("power", power, "1 (reciprocal) or 2 (inverse square root)");
+  const int64_t lo = t.input_min;
+  if (lo < 1 || (lo & (lo - 1)) != 0 || lo > (int64_t{1} << 28)) {
+    return Bad("input_min", lo, "a power of two in [1, 2^28] for range reduction");
+  }
+  if (t.odd) return Bad("odd", 1, "false for range reduction");
+  const int64_t want_max = (lo << power) - 1;
+  if (t.input_max != want_max) {
+    return Bad("input_max", t.input_max, std::to_string(want_max) + " (the table must cover [L, 2^power L))");
+  }
+  return Status::Ok();
+}
+
+PwlRangeReduced PwlEvaluateRangeReduced(const PwlTable& t, int power, int32_t x) {
+  // Position of the highest set bit of x and of L.
+  auto top_bit = [](uint32_t v) {
+    int b = -1;
+    while (v != 0) {
+      v >>= 1;
+      ++b;
+    }
+    return b;
+  };
+  const int lb = top_bit(static_cast<uint32_t>(t.input_min));
+  int k = top_bit(static_cast<uint32_t>(x)) - lb;  // x * 2^-k in [L, 2L)
+  // Round k down to a multiple of power (floor division for negative k too).
+  k = k >= 0 ? (k / power) * power : -(((-k) + power - 1) / power) * power;
+  // m = x * 2^-k, truncating the bits shifted out (the table's input grid is the precision limit).
+  const int32_t m = k >= 0 ? (x >> k) : static_cast<int32_t>(static_cast<uint32_t>(x) << (-k));
+  return {PwlEvaluate(t, m), -k / power};
+}
+
 }  // namespace irnn

@@ -321,6 +321,15 @@ Status FitPwl(const RealFunction& f, const PwlGrid& in, const PwlGrid& out, cons
     center2_out = 2 * static_cast<int32_t>(std::lround(all[static_cast<size_t>(in.zero_point - in.min)]));
   }
   std::vector<double> half(all.begin() + (domain_start - in.min), all.end());
+  if (opt.odd) {
+    // The half-table serves both halves: aim at the mean of T(q) and its mirror image c2 - T(2c - q),
+    // which is T(q) itself when T is exactly odd and splits the difference where the output clamp is
+    // asymmetric (e.g. int8 [-128, 127]).
+    for (size_t i = 0; i < half.size(); ++i) {
+      const int64_t mirror = 2 * int64_t{domain_start} - (domain_start + static_cast<int64_t>(i));
+      if (mirror >= in.min) half[i] = (half[i] + center2_out - all[static_cast<size_t>(mirror - in.min)]) / 2;
+    }
+  }
 
   // Slope precision: as many fraction bits as keep |slope| < 2^30 (capped at 24).
   int shift = opt.shift;

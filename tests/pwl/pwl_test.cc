@@ -279,3 +279,48 @@ TEST(PwlKernels, Avx2EqualsScalarOnEveryInt16Input) {
 
 }  // namespace
 }  // namespace irnn
+
+namespace irnn {
+namespace {
+
+// Range reduction: one table on [1, 2) (reciprocal) or [1, 4) (inverse square root) serves every
+// positive input; the relative error stays within the table's error plus the input truncation.
+TEST(PwlRangeReduced, ReciprocalAndInverseSqrtOverTheWholePositiveRange) {
+  for (int power : {1, 2}) {
+    SCOPED_TRACE(power == 1 ? "reciprocal" : "rsqrt");
+    RealFunction f;
+    ASSERT_TRUE(BuiltinPwlFunction(power == 1 ? "reciprocal" : "rsqrt", &f));
+    const PwlGrid in{4096, (4096 << power) - 1, 1.0 / 4096, 0};
+    const PwlGrid out{0, 32767, 1.0 / 32768, 0};
+    PwlFitOptions opt;
+    opt.fitter = PwlFitter::kOptimal;
+    opt.max_error_lsb = 1.0;
+    PwlFitResult r;
+    ASSERT_TRUE(FitPwl(f, in, out, opt, &r).ok());
+    ASSERT_TRUE(ValidateRangeReducedTable(r.table, power).ok());
+    std::mt19937 rng(11);
+    double worst = 0;
+    for (int i = 0; i < 200000; ++i) {
+      const int32_t x = 1 + static_cast<int32_t>(rng() >> (1 + rng() % 31));
+      const PwlRangeReduced y = PwlEvaluateRangeReduced(r.table, power, x);
+      const double got = std::ldexp(y.mantissa / 32768.0, y.exponent);
+      const double want = power == 1 ? 4096.0 / x : 1.0 / std::sqrt(x / 4096.0);
+      worst = std::max(worst, std::abs(got / want - 1));
+    }
+    // 1 LSB of a value >= 0.5 at 2^-15 is <= 2^-14 relative; truncating x to 12 fraction bits adds 2^-12.
+    EXPECT_LT(worst, std::ldexp(1.0, -14) + std::ldexp(1.0, -12));
+  }
+  PwlTable bad;
+  bad.input_min = 3000;
+  bad.input_max = 5999;
+  bad.output_max = 10;
+  bad.knot = {3000};
+  bad.slope = {0};
+  bad.intercept = {0};
+  const Status s = ValidateRangeReducedTable(bad, 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("power of two"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace irnn

@@ -172,6 +172,8 @@ int RunPwl(const PwlOptions& o) {
     out.scale = in.scale * std::ldexp(1.0, o.in_bits - o.out_bits);  // same real range as the input
   }
   out.zero_point = o.out_zero_point_given ? o.out_zero_point : (unit_range && o.out_scale.empty() ? out.min : 0);
+  // An odd table mirrors its outputs about the zero point: use the range symmetric about it.
+  if (o.odd && out.zero_point == 0) out.min = -out.max;
 
   PwlFitOptions opt;
   if (o.fitter == "greedy") opt.fitter = PwlFitter::kGreedy;
