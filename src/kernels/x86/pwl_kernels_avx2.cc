@@ -262,14 +262,14 @@ inline void StoreS32ToS16(int16_t* p, __m256i y) {
 template <bool kOdd, bool kGather, bool kNarrow>
 void EvaluateLoop(const PwlState& s, const int16_t* in, int n, int16_t* out) {
   int i = 0;
-  for (; i + 8 * kBlockVectors <= n; i += 8 * kBlockVectors) {
+  for (; n - i >= 8 * kBlockVectors; i += 8 * kBlockVectors) {  // n - i: no overflow near INT_MAX
     __m256i q[kBlockVectors];
     for (int v = 0; v < kBlockVectors; ++v) q[v] = LoadS16ToS32(in + i + 8 * v);
     EvaluateBlock<kOdd, kGather, kNarrow, kBlockVectors>(s, q);
     for (int v = 0; v < kBlockVectors; ++v) StoreS32ToS16(out + i + 8 * v, q[v]);
   }
-  for (; i < n; i += 8) {
-    // Fewer than a block left: one vector at a time, the last one through a zero-padded buffer.
+  while (i < n) {
+    // Fewer than a block left: one vector at a time, through a zero-padded buffer.
     const int count = std::min(8, n - i);
     int16_t buffer[8] = {0};
     std::memcpy(buffer, in + i, sizeof(int16_t) * count);
@@ -277,6 +277,7 @@ void EvaluateLoop(const PwlState& s, const int16_t* in, int n, int16_t* out) {
     EvaluateBlock<kOdd, kGather, kNarrow, 1>(s, &q);
     StoreS32ToS16(buffer, q);
     std::memcpy(out + i, buffer, sizeof(int16_t) * count);
+    i += count;
   }
 }
 
