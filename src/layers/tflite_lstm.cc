@@ -35,13 +35,13 @@ Status CheckSize(const std::vector<T>& v, const std::string& field, bool present
 }
 
 Status CheckMultiplier(QuantizedMultiplier m, const std::string& field, int extra_shift = 0) {
-  const QuantizedMultiplier shifted{m.multiplier, m.shift + extra_shift};
+  const int64_t shifted_shift = int64_t{m.shift} + extra_shift;  // no overflow for any int32 shift
   const bool mult_ok = m.multiplier == 0 || m.multiplier >= (int32_t{1} << 30);
   if (!mult_ok || m.multiplier < 0) {
     return Status::InvalidArgument("TfliteLstmParams: " + field + ".multiplier is " +
                                    std::to_string(m.multiplier) + " but must be 0 or in [2^30, 2^31)");
   }
-  if (shifted.shift < -31 || shifted.shift > 30) {
+  if (shifted_shift < -31 || shifted_shift > 30) {
     return Status::InvalidArgument("TfliteLstmParams: " + field + ".shift is " + std::to_string(m.shift) +
                                    " but must be in [" + std::to_string(-31 - extra_shift) + ", " +
                                    std::to_string(30 - extra_shift) + "]");

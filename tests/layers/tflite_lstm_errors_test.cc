@@ -275,3 +275,26 @@ TEST(TfliteLstmErrors, KernelPathSelection) {
 
 }  // namespace
 }  // namespace irnn
+
+namespace irnn {
+namespace {
+
+TEST(TfliteLstmErrors, ExtremeLayerNormShiftDoesNotOverflow) {
+  testing::RandomLstm r = testing::MakeRandomLstm(9);
+  r.params.config.use_layer_norm = true;
+  TfliteLstmParams p = r.params;
+  for (int g = 0; g < 4; ++g) {
+    if (p.config.use_cifg && g == kInputGate) continue;
+    p.weights.layer_norm[g].assign(p.config.n_cell, 1);
+    p.layer_norm_scale[g] = {1 << 30, 0};
+    p.variance_guard[g] = 1;
+  }
+  p.layer_norm_scale[kForgetGate].shift = 2147483647;
+  std::unique_ptr<TfliteLstm> lstm;
+  const Status s = TfliteLstm::Create(p, KernelPath::kScalar, &lstm);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("layer_norm_scale[forget].shift"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace irnn
