@@ -15,7 +15,10 @@ packages=(
   libcli11-dev        # the irnn command-line tool
   nlohmann-json3-dev  # golden vectors in the tests
   libgemmlowp-dev     # gemmlowp fixedpoint.h: an independent oracle in the tests (not linked)
-  gnuplot-nox         # irnn pwl --plot
+  gnuplot-nox         # irnn pwl --plot, training curves
+  libtorch-dev        # training (src/train): float, QAT, PTQ, the integer simulation
+  libopenblas0-pthread  # a fast BLAS for libtorch (Debian's default reference BLAS is ~6x slower)
+  bible-kjv           # the main command's data: 'bible' prints the King James Bible (bible-kjv-text)
   git ca-certificates
 )
 

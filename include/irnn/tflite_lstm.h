@@ -9,7 +9,8 @@
 //   2. TfliteLstm::Create on those parameters, then Step / Run with a TfliteLstmState. Integer only.
 //
 // With tflite_compat = true (the default) the layer reproduces TFLite's quirks (numerics.md §5); with
-// false it computes what the equations intend. Numerics: docs/numerics.md §4-§5.
+// false it computes what the equations intend. Beyond TFLite, a matmul may requantize per output row
+// (per-channel int8 weights, iRNN mode; numerics.md §7.1). Numerics: docs/numerics.md §4-§5, §7.1.
 #pragma once
 
 #include <array>
@@ -91,6 +92,13 @@ struct TfliteLstmParams {
   std::array<QuantizedMultiplier, 4> layer_norm_scale;
   QuantizedMultiplier hidden_scale;
   QuantizedMultiplier projection_scale;
+  // Per-channel requantization (iRNN mode, per-row int8 weight scales; numerics.md §7.1). Each vector is
+  // empty (that matmul uses the per-tensor multiplier above) or holds one multiplier per output row:
+  // n_cell for a gate, n_output for the projection. When one is set, the per-tensor multiplier of the
+  // same matmul is unused (not validated, not stored in a model file). A CIFG input gate has none.
+  std::array<std::vector<QuantizedMultiplier>, 4> input_to_gate_channel_scale;      // [n_cell] or empty
+  std::array<std::vector<QuantizedMultiplier>, 4> recurrent_to_gate_channel_scale;  // [n_cell] or empty
+  std::vector<QuantizedMultiplier> projection_channel_scale;                         // [n_output] or empty
   std::array<int32_t, 4> variance_guard{};                       // LN: used when the variance is < 1
   std::array<std::vector<int32_t>, 4> input_to_gate_effective_bias;      // [n_cell]
   std::array<std::vector<int32_t>, 4> recurrent_to_gate_effective_bias;  // [n_cell]
@@ -164,6 +172,8 @@ class TfliteLstm {
   Status NewState(int batch, TfliteLstmState* state) const;
   // Resets h to the output zero point and c to 0.
   Status ResetState(TfliteLstmState* state) const;
+  // Ok when `state` was made by NewState of a layer of this shape and mode (every buffer's size fits).
+  Status CheckState(const TfliteLstmState& state) const;
 
   // One time step: x [batch][n_input] -> out [batch][n_output]; state updated. trace may be null.
   Status Step(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace = nullptr) const;
@@ -173,6 +183,8 @@ class TfliteLstm {
  private:
   TfliteLstm() = default;
   void StepUnchecked(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace) const;
+  void Matmul(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
+              QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
   void ComputeGate(int gate, const int8_t* x, TfliteLstmState* s) const;
   void Sigmoid(int16_t* v, int n) const;
   void TanhGate(int16_t* v, int n) const;

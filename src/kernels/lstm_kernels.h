@@ -16,6 +16,10 @@ struct LstmKernels {
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
   void (*GemvS8S8RequantS32)(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
                              int batch, QuantizedMultiplier m, Rounding rounding, int32_t* out);
+  // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m[r])   (numerics.md §7.1)
+  // The same with one multiplier per output row (per-channel weights); m holds `rows` multipliers.
+  void (*GemvS8S8RequantPerChannelS32)(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
+                                       int batch, const QuantizedMultiplier* m, Rounding rounding, int32_t* out);
   // acc[i] = sat16(acc[i] + v[i])
   void (*AddSatS32IntoS16)(const int32_t* v, int n, int16_t* acc);
   // acc[i] = sat32(acc[i] + v[i])

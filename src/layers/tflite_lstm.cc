@@ -49,6 +49,18 @@ Status CheckMultiplier(QuantizedMultiplier m, const std::string& field, int extr
   return Status::Ok();
 }
 
+// A per-channel multiplier vector (numerics.md §7.1): empty, or `want` valid multipliers.
+Status CheckChannelScale(const std::vector<QuantizedMultiplier>& v, const std::string& field, bool allowed,
+                         const std::string& rule, int64_t want) {
+  if (v.empty()) return Status::Ok();
+  if (!allowed) return SizeError(field, v.size(), "0 (tensor absent in this configuration)", 0);
+  if (static_cast<int64_t>(v.size()) != want) return SizeError(field, v.size(), "0 or " + rule, want);
+  for (size_t r = 0; r < v.size(); ++r) {
+    IRNN_RETURN_IF_ERROR(CheckMultiplier(v[r], field + "[" + std::to_string(r) + "]"));
+  }
+  return Status::Ok();
+}
+
 Status CheckZeroPoint(int32_t zp, const char* field) {
   if (zp < -128 || zp > 127) {
     return Status::InvalidArgument(std::string("TfliteLstmParams: ") + field + " is " + std::to_string(zp) +
@@ -105,9 +117,19 @@ Status ValidateTfliteLstmParams(const TfliteLstmParams& p) {
                                    gate_present, "n_cell", n_cell));
     IRNN_RETURN_IF_ERROR(CheckSize(p.recurrent_to_gate_effective_bias[g],
                                    Field("recurrent_to_gate_effective_bias", g), gate_present, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckChannelScale(p.input_to_gate_channel_scale[g], Field("input_to_gate_channel_scale", g),
+                                           gate_present, "n_cell", n_cell));
+    IRNN_RETURN_IF_ERROR(CheckChannelScale(p.recurrent_to_gate_channel_scale[g],
+                                           Field("recurrent_to_gate_channel_scale", g), gate_present, "n_cell",
+                                           n_cell));
     if (!gate_present) continue;
-    IRNN_RETURN_IF_ERROR(CheckMultiplier(p.input_to_gate_scale[g], Field("input_to_gate_scale", g)));
-    IRNN_RETURN_IF_ERROR(CheckMultiplier(p.recurrent_to_gate_scale[g], Field("recurrent_to_gate_scale", g)));
+    // A matmul with per-channel multipliers does not use its per-tensor one.
+    if (p.input_to_gate_channel_scale[g].empty()) {
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.input_to_gate_scale[g], Field("input_to_gate_scale", g)));
+    }
+    if (p.recurrent_to_gate_channel_scale[g].empty()) {
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.recurrent_to_gate_scale[g], Field("recurrent_to_gate_scale", g)));
+    }
     if (c.use_peephole && g != kCellGate) {
       IRNN_RETURN_IF_ERROR(CheckMultiplier(p.cell_to_gate_scale[g], Field("cell_to_gate_scale", g)));
     }
@@ -126,8 +148,12 @@ Status ValidateTfliteLstmParams(const TfliteLstmParams& p) {
                                  n_out));
   IRNN_RETURN_IF_ERROR(CheckSize(p.projection_effective_bias, "projection_effective_bias", c.use_projection,
                                  "n_output", n_out));
+  IRNN_RETURN_IF_ERROR(CheckChannelScale(p.projection_channel_scale, "projection_channel_scale", c.use_projection,
+                                         "n_output", n_out));
   IRNN_RETURN_IF_ERROR(CheckMultiplier(p.hidden_scale, "hidden_scale"));
-  if (c.use_projection) IRNN_RETURN_IF_ERROR(CheckMultiplier(p.projection_scale, "projection_scale"));
+  if (c.use_projection && p.projection_channel_scale.empty()) {
+    IRNN_RETURN_IF_ERROR(CheckMultiplier(p.projection_scale, "projection_scale"));
+  }
   if (p.cell_scale < -15 || p.cell_scale > -9) {
     return Status::InvalidArgument("TfliteLstmParams: cell_scale is " + std::to_string(p.cell_scale) +
                                    " but must be in [-15, -9] (tanh of the cell supports 0..6 integer bits)");
@@ -218,15 +244,30 @@ Status TfliteLstm::Step(const int8_t* x, TfliteLstmState* state, int8_t* out, Tf
   if (x == nullptr) return Status::InvalidArgument("TfliteLstm::Step: x is null");
   if (out == nullptr) return Status::InvalidArgument("TfliteLstm::Step: out is null");
   if (state == nullptr) return Status::InvalidArgument("TfliteLstm::Step: state is null");
-  const TfliteLstmConfig& c = params_.config;
-  const size_t b = static_cast<size_t>(state->batch_);
-  if (state->batch_ < 1 || state->h_.size() != b * c.n_output || state->c_.size() != b * c.n_cell ||
-      state->tanh_cell_.size() != b * c.n_cell) {
-    return Status::InvalidArgument("TfliteLstm::Step: state was not made by NewState of a layer of this shape "
-                                   "(n_cell = " + std::to_string(c.n_cell) + ", n_output = " +
-                                   std::to_string(c.n_output) + ")");
-  }
+  const Status s = CheckState(*state);
+  if (!s.ok()) return Status(s.code(), "TfliteLstm::Step: " + s.message());
   StepUnchecked(x, state, out, trace);
+  return Status::Ok();
+}
+
+Status TfliteLstm::CheckState(const TfliteLstmState& state) const {
+  const TfliteLstmConfig& c = params_.config;
+  const size_t b = static_cast<size_t>(state.batch_);
+  const size_t n_cell = b * c.n_cell;
+  const size_t n_out = b * c.n_output;
+  bool ok = state.batch_ >= 1 && state.h_.size() == n_out && state.c_.size() == n_cell &&
+            state.tanh_cell_.size() == n_cell && state.acc_.size() == std::max(n_cell, n_out) &&
+            state.acc2_.size() == (c.tflite_compat ? 0 : n_cell) &&
+            state.hidden_.size() == (c.use_projection ? n_cell : 0);
+  for (const auto& g : state.gates_) ok = ok && g.size() == n_cell;
+  if (!ok) {
+    // Every buffer is checked, not only h and c: a state of another mode (tflite_compat, projection) with
+    // the same sizes lacks a scratch buffer that this layer writes.
+    return Status::InvalidArgument("state was not made by NewState of a layer of this shape and mode (n_cell = " +
+                                   std::to_string(c.n_cell) + ", n_output = " + std::to_string(c.n_output) +
+                                   ", tflite_compat = " + (c.tflite_compat ? "true" : "false") +
+                                   ", use_projection = " + (c.use_projection ? "true" : "false") + ")");
+  }
   return Status::Ok();
 }
 
@@ -242,6 +283,17 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
   return Status::Ok();
 }
 
+// One requantized matmul: per-tensor (numerics.md §4.1) or, when `channel` is set, per-channel (§7.1).
+void TfliteLstm::Matmul(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
+                        QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const {
+  if (channel.empty()) {
+    kernels_->GemvS8S8RequantS32(w, rows, cols, bias, x, batch, m, params_.config.rounding, out);
+  } else {
+    kernels_->GemvS8S8RequantPerChannelS32(w, rows, cols, bias, x, batch, channel.data(), params_.config.rounding,
+                                           out);
+  }
+}
+
 // Gate pre-activation and activation for one gate (numerics.md §4.1-§4.2, §3 for LayerNorm).
 void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
   const TfliteLstmConfig& c = params_.config;
@@ -254,14 +306,13 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
   int32_t* acc = s->acc_.data();
   const bool peephole = c.use_peephole && g != kCellGate;
 
-  k.GemvS8S8RequantS32(w.input_to_gate[g].data(), c.n_cell, c.n_input, params_.input_to_gate_effective_bias[g].data(),
-                       x, batch, params_.input_to_gate_scale[g], rnd, acc);
+  Matmul(w.input_to_gate[g].data(), c.n_cell, c.n_input, params_.input_to_gate_effective_bias[g].data(), x, batch,
+         params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], acc);
   if (c.tflite_compat) {
     // Each contribution saturates to int16 on its own (numerics.md §5 Q5).
     k.SaturateS32ToS16(acc, n, gate);
-    k.GemvS8S8RequantS32(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output,
-                         params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
-                         params_.recurrent_to_gate_scale[g], rnd, acc);
+    Matmul(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, params_.recurrent_to_gate_effective_bias[g].data(),
+           s->h_.data(), batch, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc);
     k.AddSatS32IntoS16(acc, n, gate);
     if (peephole) {
       // TFLite passes n_output as the peephole length and batch stride (numerics.md §5 Q1).
@@ -272,9 +323,8 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
     }
   } else {
     int32_t* acc2 = s->acc2_.data();
-    k.GemvS8S8RequantS32(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output,
-                         params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
-                         params_.recurrent_to_gate_scale[g], rnd, acc2);
+    Matmul(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, params_.recurrent_to_gate_effective_bias[g].data(),
+           s->h_.data(), batch, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc2);
     k.AddSatS32IntoS32(acc2, n, acc);
     if (peephole) {
       k.PeepholeRequantS32(w.cell_to_gate[g].data(), c.n_cell, s->c_.data(), n, params_.cell_to_gate_scale[g], rnd,
@@ -353,9 +403,8 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
     k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
                         hidden_zp, s->hidden_.data());
     if (trace != nullptr) trace->hidden = s->hidden_;
-    k.GemvS8S8RequantS32(params_.weights.projection.data(), c.n_output, c.n_cell,
-                         params_.projection_effective_bias.data(), s->hidden_.data(), batch,
-                         params_.projection_scale, c.rounding, s->acc_.data());
+    Matmul(params_.weights.projection.data(), c.n_output, c.n_cell, params_.projection_effective_bias.data(),
+           s->hidden_.data(), batch, params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
     int lo = -128, hi = 127;
     if (params_.quantized_proj_clip > 0) {
       // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).

@@ -1,5 +1,6 @@
 // Reading and writing .irnn model files (irnn/model.h; docs/model_format.md). The container is in
-// tensor_file.cc, the JSON in json.cc, each layer kind in its codec (tflite_lstm_codec.cc); this file
+// tensor_file.cc, the JSON in json.cc, each layer kind in its codec (tflite_lstm_codec.cc,
+// embedding_codec.cc, linear_codec.cc); this file
 // holds the __metadata__ keys, the graph document and the layer list, and the file I/O. Integer only:
 // part of the no-float check.
 
@@ -9,6 +10,8 @@
 #include "irnn/model.h"
 #include "model/graph_reader.h"
 #include "model/json.h"
+#include "model/embedding_codec.h"
+#include "model/linear_codec.h"
 #include "model/tensor_file.h"
 #include "model/tflite_lstm_codec.h"
 
@@ -34,6 +37,17 @@ std::string LayerNameProblem(const std::string& name) {
   return "";
 }
 
+// The layer's own validation, by kind.
+Status ValidateLayer(const ModelLayer& layer) {
+  switch (layer.kind) {
+    case LayerKind::kTfliteLstm: return ValidateTfliteLstmParams(layer.lstm);
+    case LayerKind::kEmbedding: return ValidateEmbeddingParams(layer.embedding);
+    case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
+  }
+  return Status::InvalidArgument("kind is " + std::to_string(static_cast<int>(layer.kind)) +
+                                 " but must be a LayerKind");
+}
+
 Status ValidateModel(const Model& model, const std::string& who) {
   if (model.layers.empty() || model.layers.size() > kMaxModelLayers) {
     return Status::InvalidArgument(who + ": the model has " + std::to_string(model.layers.size()) +
@@ -50,11 +64,7 @@ Status ValidateModel(const Model& model, const std::string& who) {
       return Status::InvalidArgument(who + ": layers[" + std::to_string(i) + "].name '" + layer.name +
                                      "' is also the name of layers[" + std::to_string(names[layer.name]) + "]");
     }
-    if (layer.kind != LayerKind::kTfliteLstm) {
-      return Status::InvalidArgument(who + ": layer '" + layer.name + "': kind is " +
-                                     std::to_string(static_cast<int>(layer.kind)) + " but must be a LayerKind");
-    }
-    const Status s = ValidateTfliteLstmParams(layer.lstm);
+    const Status s = ValidateLayer(layer);
     if (!s.ok()) return Status(s.code(), who + ": layer '" + layer.name + "': " + s.message());
   }
   if (model.metadata.size() > kMaxMetadataEntries) {
@@ -142,12 +152,23 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm"}, &type));
-    layer.kind = LayerKind::kTfliteLstm;
-    IRNN_RETURN_IF_ERROR(model::DecodeTfliteLstm(layer.name, &r, &tensors, &layer.lstm));
+    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear"}, &type));
+    switch (type) {
+      case 1:
+        layer.kind = LayerKind::kEmbedding;
+        IRNN_RETURN_IF_ERROR(model::DecodeEmbedding(layer.name, &r, &tensors, &layer.embedding));
+        break;
+      case 2:
+        layer.kind = LayerKind::kLinear;
+        IRNN_RETURN_IF_ERROR(model::DecodeLinear(layer.name, &r, &tensors, &layer.linear));
+        break;
+      default:
+        layer.kind = LayerKind::kTfliteLstm;
+        IRNN_RETURN_IF_ERROR(model::DecodeTfliteLstm(layer.name, &r, &tensors, &layer.lstm));
+    }
     IRNN_RETURN_IF_ERROR(r.Finish());
     // The layer's own rules last: multipliers and shifts, zero points, clips, the cell scale, PWL tables.
-    const Status s = ValidateTfliteLstmParams(layer.lstm);
+    const Status s = ValidateLayer(layer);
     if (!s.ok()) return Status(s.code(), who + ": layer '" + layer.name + "': " + s.message());
   }
   IRNN_RETURN_IF_ERROR(tensors.Finish());
@@ -195,6 +216,8 @@ class FileSource : public model::ByteSource {
 const char* LayerKindName(LayerKind kind) {
   switch (kind) {
     case LayerKind::kTfliteLstm: return "tflite_lstm";
+    case LayerKind::kEmbedding: return "embedding";
+    case LayerKind::kLinear: return "linear";
   }
   return "unknown";
 }
@@ -210,7 +233,11 @@ Status SerializeModel(const Model& model, std::string* bytes) {
     json::Value& l = layers.Push(json::Value::Object());
     l.Add("name", json::Value::String(layer.name));
     l.Add("type", json::Value::String(LayerKindName(layer.kind)));
-    model::EncodeTfliteLstm(layer.name, layer.lstm, &l, &tensors);
+    switch (layer.kind) {
+      case LayerKind::kTfliteLstm: model::EncodeTfliteLstm(layer.name, layer.lstm, &l, &tensors); break;
+      case LayerKind::kEmbedding: model::EncodeEmbedding(layer.name, layer.embedding, &l, &tensors); break;
+      case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
+    }
   }
   std::map<std::string, std::string> metadata = model.metadata;
   metadata["format"] = kFormat;

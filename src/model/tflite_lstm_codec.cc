@@ -7,6 +7,8 @@
 #include <array>
 #include <vector>
 
+#include "model/channel_scale_tensor.h"
+
 namespace irnn::model {
 namespace {
 
@@ -90,8 +92,14 @@ void EncodeTfliteLstm(const std::string& name, const TfliteLstmParams& p, json::
   config.Add("activation", json::Value::String(c.activation == LstmActivation::kPwl ? "pwl" : "fixed_point"));
 
   json::Value& params = layer->Add("params", json::Value::Object());
-  params.Add("input_to_gate_scale", GateMultipliersJson(p.input_to_gate_scale, uses.gate));
-  params.Add("recurrent_to_gate_scale", GateMultipliersJson(p.recurrent_to_gate_scale, uses.gate));
+  // A matmul with per-channel multipliers (a tensor) has no per-tensor multiplier in the graph.
+  std::array<bool, 4> input_scalar{}, recurrent_scalar{};
+  for (int g = 0; g < 4; ++g) {
+    input_scalar[g] = uses.gate[g] && p.input_to_gate_channel_scale[g].empty();
+    recurrent_scalar[g] = uses.gate[g] && p.recurrent_to_gate_channel_scale[g].empty();
+  }
+  params.Add("input_to_gate_scale", GateMultipliersJson(p.input_to_gate_scale, input_scalar));
+  params.Add("recurrent_to_gate_scale", GateMultipliersJson(p.recurrent_to_gate_scale, recurrent_scalar));
   if (c.use_peephole) params.Add("cell_to_gate_scale", GateMultipliersJson(p.cell_to_gate_scale, uses.peephole));
   if (c.use_layer_norm) {
     params.Add("layer_norm_scale", GateMultipliersJson(p.layer_norm_scale, uses.layer_norm));
@@ -101,7 +109,9 @@ void EncodeTfliteLstm(const std::string& name, const TfliteLstmParams& p, json::
     }
   }
   params.Add("hidden_scale", MultiplierJson(p.hidden_scale));
-  if (c.use_projection) params.Add("projection_scale", MultiplierJson(p.projection_scale));
+  if (c.use_projection && p.projection_channel_scale.empty()) {
+    params.Add("projection_scale", MultiplierJson(p.projection_scale));
+  }
   params.Add("cell_scale", json::Value::Int(p.cell_scale));
   params.Add("quantized_cell_clip", json::Value::Int(p.quantized_cell_clip));
   params.Add("quantized_proj_clip", json::Value::Int(p.quantized_proj_clip));
@@ -125,10 +135,20 @@ void EncodeTfliteLstm(const std::string& name, const TfliteLstmParams& p, json::
                     p.recurrent_to_gate_effective_bias[g]);
     if (uses.peephole[g]) tensors->AddI16(GateTensor(name, "cell_to_gate", g), {n_cell}, w.cell_to_gate[g]);
     if (uses.layer_norm[g]) tensors->AddI16(GateTensor(name, "layer_norm", g), {n_cell}, w.layer_norm[g]);
+    if (!input_scalar[g]) {
+      AddChannelScale(tensors, GateTensor(name, "input_to_gate_channel_scale", g), p.input_to_gate_channel_scale[g]);
+    }
+    if (!recurrent_scalar[g]) {
+      AddChannelScale(tensors, GateTensor(name, "recurrent_to_gate_channel_scale", g),
+                      p.recurrent_to_gate_channel_scale[g]);
+    }
   }
   if (c.use_projection) {
     tensors->AddI8(name + ".projection", {n_out, n_cell}, w.projection);
     tensors->AddI32(name + ".projection_effective_bias", {n_out}, p.projection_effective_bias);
+    if (!p.projection_channel_scale.empty()) {
+      AddChannelScale(tensors, name + ".projection_channel_scale", p.projection_channel_scale);
+    }
   }
   if (c.use_projection_bias) tensors->AddI32(name + ".projection_bias", {n_out}, w.projection_bias);
   if (c.activation == LstmActivation::kPwl) {
@@ -158,15 +178,19 @@ Status ReadMultiplier(ObjectReader* parent, const std::string& key, QuantizedMul
   return r.Finish();
 }
 
-// A per-gate object: exactly the gates in `used`, each read by `read_one`.
+// A per-gate object: exactly the gates in `used`, each read by `read_one`. A gate whose matmul has
+// per-channel multipliers (`channel_tensor[g]` non-empty: that tensor's name) has no entry.
 template <typename ReadOne>
 Status ReadGates(ObjectReader* params, const char* key, const TfliteLstmConfig& c, const std::array<bool, 4>& used,
-                 bool peephole, ReadOne read_one) {
+                 bool peephole, ReadOne read_one, const std::array<std::string, 4>& channel_tensor = {}) {
   ObjectReader r;
   IRNN_RETURN_IF_ERROR(params->Object(key, &r));
   for (int g = 0; g < 4; ++g) {
-    if (used[g]) {
+    if (used[g] && channel_tensor[g].empty()) {
       IRNN_RETURN_IF_ERROR(read_one(&r, kGates[g], g));
+    } else if (used[g]) {
+      IRNN_RETURN_IF_ERROR(
+          r.Absent(kGates[g], "tensor '" + channel_tensor[g] + "' holds this gate's per-channel multipliers"));
     } else {
       IRNN_RETURN_IF_ERROR(r.Absent(kGates[g], AbsentGateReason(c, g, peephole)));
     }
@@ -215,15 +239,27 @@ Status DecodeTfliteLstm(const std::string& name, ObjectReader* layer, TensorRead
   const Uses uses(c);
   const bool pwl = c.activation == LstmActivation::kPwl;
 
+  // Per-channel multipliers are optional tensors; a matmul that has one has no per-tensor multiplier.
+  std::array<std::string, 4> input_channel, recurrent_channel;
+  for (int g = 0; g < 4; ++g) {
+    if (!uses.gate[g]) continue;  // a stray tensor is reported as unused by the caller's Finish
+    const std::string in_name = GateTensor(name, "input_to_gate_channel_scale", g);
+    const std::string rec_name = GateTensor(name, "recurrent_to_gate_channel_scale", g);
+    if (tensors->Has(in_name)) input_channel[g] = in_name;
+    if (tensors->Has(rec_name)) recurrent_channel[g] = rec_name;
+  }
+  const std::string projection_channel_name = name + ".projection_channel_scale";
+  const bool projection_channel = c.use_projection && tensors->Has(projection_channel_name);
+
   ObjectReader params;
   IRNN_RETURN_IF_ERROR(layer->Object("params", &params));
   auto multiplier = [](std::array<QuantizedMultiplier, 4>* m) {
     return [m](ObjectReader* r, const char* gate, int g) { return ReadMultiplier(r, gate, &(*m)[g]); };
   };
-  IRNN_RETURN_IF_ERROR(
-      ReadGates(&params, "input_to_gate_scale", c, uses.gate, false, multiplier(&p.input_to_gate_scale)));
-  IRNN_RETURN_IF_ERROR(
-      ReadGates(&params, "recurrent_to_gate_scale", c, uses.gate, false, multiplier(&p.recurrent_to_gate_scale)));
+  IRNN_RETURN_IF_ERROR(ReadGates(&params, "input_to_gate_scale", c, uses.gate, false,
+                                 multiplier(&p.input_to_gate_scale), input_channel));
+  IRNN_RETURN_IF_ERROR(ReadGates(&params, "recurrent_to_gate_scale", c, uses.gate, false,
+                                 multiplier(&p.recurrent_to_gate_scale), recurrent_channel));
   if (c.use_peephole) {
     IRNN_RETURN_IF_ERROR(
         ReadGates(&params, "cell_to_gate_scale", c, uses.peephole, true, multiplier(&p.cell_to_gate_scale)));
@@ -241,7 +277,10 @@ Status DecodeTfliteLstm(const std::string& name, ObjectReader* layer, TensorRead
     IRNN_RETURN_IF_ERROR(params.Absent("variance_guard", "config.use_layer_norm is false"));
   }
   IRNN_RETURN_IF_ERROR(ReadMultiplier(&params, "hidden_scale", &p.hidden_scale));
-  if (c.use_projection) {
+  if (projection_channel) {
+    IRNN_RETURN_IF_ERROR(params.Absent(
+        "projection_scale", "tensor '" + projection_channel_name + "' holds the per-channel multipliers"));
+  } else if (c.use_projection) {
     IRNN_RETURN_IF_ERROR(ReadMultiplier(&params, "projection_scale", &p.projection_scale));
   } else {
     IRNN_RETURN_IF_ERROR(params.Absent("projection_scale", "config.use_projection is false"));
@@ -288,12 +327,24 @@ Status DecodeTfliteLstm(const std::string& name, ObjectReader* layer, TensorRead
       IRNN_RETURN_IF_ERROR(tensors->ReadI16(GateTensor(name, "layer_norm", g), {n_cell},
                                             of + "[n_cell] (use_layer_norm)", &w.layer_norm[g]));
     }
+    if (!input_channel[g].empty()) {
+      IRNN_RETURN_IF_ERROR(ReadChannelScale(tensors, input_channel[g], n_cell, of + "[n_cell, 2] (per-channel)",
+                                            &p.input_to_gate_channel_scale[g]));
+    }
+    if (!recurrent_channel[g].empty()) {
+      IRNN_RETURN_IF_ERROR(ReadChannelScale(tensors, recurrent_channel[g], n_cell,
+                                            of + "[n_cell, 2] (per-channel)", &p.recurrent_to_gate_channel_scale[g]));
+    }
   }
   if (c.use_projection) {
     IRNN_RETURN_IF_ERROR(tensors->ReadI8(name + ".projection", {n_out, n_cell},
                                          of + "[n_output, n_cell] (use_projection)", &w.projection));
     IRNN_RETURN_IF_ERROR(tensors->ReadI32(name + ".projection_effective_bias", {n_out},
                                           of + "[n_output] (use_projection)", &p.projection_effective_bias));
+    if (projection_channel) {
+      IRNN_RETURN_IF_ERROR(ReadChannelScale(tensors, projection_channel_name, n_out,
+                                            of + "[n_output, 2] (per-channel)", &p.projection_channel_scale));
+    }
   }
   if (c.use_projection_bias) {
     IRNN_RETURN_IF_ERROR(tensors->ReadI32(name + ".projection_bias", {n_out}, of + "[n_output] (use_projection_bias)",

@@ -1,8 +1,10 @@
 // A TFLite-style integer LSTM layer in a .irnn file (docs/model_format.md §4): its "config" and
 // "params" objects in the graph and its tensors "<layer>.<role>[.<gate>]". Only what the layer's
 // configuration uses is written, and reading requires exactly that: a CIFG layer has no input-gate
-// entries, a layer without peephole no cell_to_gate entries, and so on. Fields the configuration does
-// not use read back as zero. Layer validation (ValidateTfliteLstmParams) is the caller's last step.
+// entries, a layer without peephole no cell_to_gate entries, and so on. Per-channel multipliers are
+// optional "<matmul>_channel_scale" tensors ([rows, 2] I32); a matmul that has one has no per-tensor
+// multiplier in "params". Fields the configuration does not use read back as zero. Layer validation
+// (ValidateTfliteLstmParams) is the caller's last step.
 #pragma once
 
 #include <string>

@@ -322,6 +322,176 @@ TEST_F(LstmKernelsAvx2, RequantizeEveryShiftMatchesReference) {
   }
 }
 
+// ---- GemvS8S8RequantPerChannelS32 (numerics.md §7.1) ------------------------------------------------
+
+void CheckGemvPerChannel(const std::vector<int8_t>& w, int rows, int cols, const std::vector<int32_t>* bias,
+                         const std::vector<int8_t>& x, int batch, const std::vector<QuantizedMultiplier>& m,
+                         Rounding rounding) {
+  SCOPED_TRACE(::testing::Message() << "per-channel rows " << rows << " cols " << cols << " batch " << batch
+                                    << " bias " << (bias != nullptr) << " rounding " << RoundingName(rounding));
+  ASSERT_EQ(m.size(), static_cast<size_t>(rows));
+  const size_t n_out = static_cast<size_t>(rows) * batch;
+  std::vector<int32_t> expected(n_out, 0x5A5A5A5A);
+  std::vector<int32_t> actual(n_out, 0x5A5A5A5A);
+  const int32_t* b = bias != nullptr ? bias->data() : nullptr;
+  Ref().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, b, x.data(), batch, m.data(), rounding, expected.data());
+  Avx().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, b, x.data(), batch, m.data(), rounding, actual.data());
+  EXPECT_TRUE(SameValues(expected, actual));
+}
+
+std::vector<QuantizedMultiplier> RandomMultipliers(Gen& gen, int rows, int min_shift, int max_shift) {
+  std::vector<QuantizedMultiplier> m(rows);
+  for (auto& q : m) q = gen.Multiplier(min_shift, max_shift);
+  return m;
+}
+
+// The reference against its definition: row r of the per-channel Gemv is the per-tensor Gemv of that
+// row with m[r] (both scalar), so §7.1 is §4.1 row by row.
+TEST(GemvPerChannelReference, EachRowIsThePerTensorGemvWithItsMultiplier) {
+  Gen gen(20240901);
+  int compared = 0;
+  for (int rows : {1, 7, 9, 33}) {
+    for (int cols : {1, 16, 19}) {
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        const int batch = 2;
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const auto m = RandomMultipliers(gen, rows, -31, 30);
+        std::vector<int32_t> out(static_cast<size_t>(rows) * batch);
+        Ref().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, bias.data(), x.data(), batch, m.data(), rounding,
+                                           out.data());
+        for (int r = 0; r < rows; ++r) {
+          // A one-row matrix: row r's weights and bias.
+          const std::vector<int8_t> wr(w.begin() + r * cols, w.begin() + (r + 1) * cols);
+          std::vector<int32_t> one(batch);
+          Ref().GemvS8S8RequantS32(wr.data(), 1, cols, &bias[r], x.data(), batch, m[r], rounding, one.data());
+          for (int b = 0; b < batch; ++b) {
+            ASSERT_EQ(out[static_cast<size_t>(b) * rows + r], one[b]) << "row " << r << " batch " << b;
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 300);
+}
+
+// All rows with the same multiplier: the per-channel kernel is the per-tensor kernel, on both paths.
+TEST_F(LstmKernelsAvx2, GemvPerChannelWithEqualMultipliersIsPerTensor) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  for (int rows : kSizes) {
+    for (int cols : {1, 15, 16, 17, 33}) {
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        const int batch = gen.Int(1, 3);
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const QuantizedMultiplier m = gen.Multiplier();
+        const std::vector<QuantizedMultiplier> all(rows, m);
+        const size_t n = static_cast<size_t>(rows) * batch;
+        for (const LstmKernels* k : {&Ref(), &Avx()}) {
+          std::vector<int32_t> per_tensor(n), per_channel(n);
+          k->GemvS8S8RequantS32(w.data(), rows, cols, bias.data(), x.data(), batch, m, rounding, per_tensor.data());
+          k->GemvS8S8RequantPerChannelS32(w.data(), rows, cols, bias.data(), x.data(), batch, all.data(), rounding,
+                                          per_channel.data());
+          ASSERT_TRUE(SameValues(per_tensor, per_channel)) << (k == &Ref() ? "scalar" : "avx2") << " rows " << rows
+                                                            << " cols " << cols;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(LstmKernelsAvx2, GemvPerChannelMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  std::set<int32_t> seen;
+  for (int rows : kSizes) {
+    for (int cols : kSizes) {
+      for (int batch : {1, 2, 3}) {
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          const auto w = gen.VecI8(rows * cols);
+          const auto x = gen.VecI8(cols * batch);
+          const auto bias = gen.VecI32(rows);
+          // Mostly shifts near the product scale (visible sums), sometimes any shift, per row.
+          const auto m = gen.Int(0, 3) == 0 ? RandomMultipliers(gen, rows, -31, 30) : RandomMultipliers(gen, rows, -20, -5);
+          const bool with_bias = gen.Int(0, 3) != 0;
+          CheckGemvPerChannel(w, rows, cols, with_bias ? &bias : nullptr, x, batch, m, rounding);
+          std::vector<int32_t> probe(static_cast<size_t>(rows) * batch);
+          Avx().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, nullptr, x.data(), batch, m.data(), rounding,
+                                             probe.data());
+          seen.insert(probe.begin(), probe.end());
+        }
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 1000u) << "the outputs were nearly constant: the test would pass vacuously";
+}
+
+TEST_F(LstmKernelsAvx2, GemvPerChannelEdgeValuesMatchReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  // The largest sums of every sign, with extreme biases and extreme per-row shifts side by side.
+  for (int cols : {1, 16, 17, 255, 257}) {
+    for (int8_t xv : {int8_t{-128}, int8_t{127}}) {
+      const int rows = 19;
+      std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
+      std::vector<int8_t> x(static_cast<size_t>(cols) * 2, xv);
+      std::vector<int32_t> bias(rows);
+      for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+      std::vector<QuantizedMultiplier> m(rows);
+      const int shifts[] = {-31, 30, -1, 0, 1, 29, -30};
+      const int32_t multipliers[] = {kI32Max, 1 << 30, 0, gen.Int(1 << 30, kI32Max)};
+      for (int r = 0; r < rows; ++r) m[r] = {multipliers[r % 4], shifts[r % 7]};
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        CheckGemvPerChannel(w, rows, cols, &bias, x, 2, m, rounding);
+        CheckGemvPerChannel(w, rows, cols, nullptr, x, 2, m, rounding);
+      }
+    }
+  }
+}
+
+// The int32 accumulator wraps as in the per-tensor kernel.
+TEST_F(LstmKernelsAvx2, GemvPerChannelAccumulatorWrapsLikeReference) {
+  SCOPED_TRACE(SeedTrace());
+  const int rows = 11;
+  const int cols = 140000;
+  std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
+  std::vector<int8_t> x(cols, -128);
+  std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30), 7, -7};
+  std::vector<QuantizedMultiplier> m(rows);
+  for (int r = 0; r < rows; ++r) m[r] = {r % 2 == 0 ? kI32Max : 1 << 30, -r};
+  for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) CheckGemvPerChannel(w, rows, cols, &bias, x, 1, m, rounding);
+}
+
+// Every shift in [-31, 30] in every lane position: row r gets shift ((s + r) mod 62) - 31, so across the
+// 62 passes each of the eight lanes (and the tail lanes) sees each shift, with multipliers 2^30,
+// 2^31 - 1 and random ones, and biases that are every int32 edge value (cols = 1, w * x in {-1, 0, 1}).
+TEST_F(LstmKernelsAvx2, GemvPerChannelEveryShiftInEveryLaneMatchesReference) {
+  SCOPED_TRACE(SeedTrace());
+  Gen gen(seed_);
+  const std::vector<int32_t> edges32 = EdgeInt32();
+  const int rows = static_cast<int>(edges32.size()) + 61;
+  std::vector<int32_t> bias = edges32;
+  while (static_cast<int>(bias.size()) < rows) bias.push_back(gen.I32());
+  std::vector<int8_t> w(rows);
+  for (int r = 0; r < rows; ++r) w[r] = static_cast<int8_t>(r % 3 - 1);
+  const std::vector<int8_t> x = {1, -1};
+  for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+    for (int s = 0; s < 62; ++s) {
+      std::vector<QuantizedMultiplier> m(rows);
+      for (int r = 0; r < rows; ++r) {
+        const int32_t multipliers[] = {int32_t{1} << 30, kI32Max, gen.Int(1 << 30, kI32Max)};
+        m[r] = {multipliers[(r / 62 + s) % 3], (s + r) % 62 - 31};
+      }
+      SCOPED_TRACE(::testing::Message() << "pass " << s);
+      CheckGemvPerChannel(w, rows, 1, &bias, x, 2, m, rounding);
+    }
+  }
+}
+
 // ---- Elementwise saturating kernels ------------------------------------------------------------------
 
 TEST_F(LstmKernelsAvx2, AddSatS32IntoS16MatchesReference) {
@@ -764,6 +934,8 @@ TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
   EXPECT_EQ(&GetLstmKernels(KernelPath::kAvx2), avx2::LstmKernelTable());
   EXPECT_EQ(&GetLstmKernels(KernelPath::kScalar), &reference::LstmKernelTable());
   EXPECT_NE(avx2::LstmKernelTable()->GemvS8S8RequantS32, reference::LstmKernelTable().GemvS8S8RequantS32);
+  EXPECT_NE(avx2::LstmKernelTable()->GemvS8S8RequantPerChannelS32,
+            reference::LstmKernelTable().GemvS8S8RequantPerChannelS32);
 
   KernelPath resolved = KernelPath::kAuto;
   {

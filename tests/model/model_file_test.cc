@@ -720,7 +720,7 @@ std::vector<BadCase> BadCases() {
        {"graph: layers[1].name is \"lstm0\", which is also the name of layers[0]"}},
       {"unknown layer type",
        [](const std::string& v) { return WithGraph(v, [](ojson* g) { (*g)["layers"][0]["type"] = "gru"; }); },
-       {"graph: layer 'lstm0': type is \"gru\" but must be \"tflite_lstm\""}},
+       {"graph: layer 'lstm0': type is \"gru\" but must be one of \"tflite_lstm\", \"embedding\", \"linear\""}},
       {"bad enum value (rounding)",
        [=](const std::string& v) { return WithGraph(v, [&](ojson* g) { config(g)["rounding"] = "triple"; }); },
        {"layer 'lstm0': config.rounding is \"triple\" but must be one of \"double\", \"single\""}},

@@ -1,5 +1,5 @@
 // Scalar reference kernels of the integer LSTM: the specification every optimized path must match bit
-// for bit. Plain loops, no tricks. Formulas: docs/numerics.md §3-§4.
+// for bit. Plain loops, no tricks. Formulas: docs/numerics.md §3-§4 and §7.1.
 
 #include "kernels/lstm_kernels.h"
 
@@ -23,6 +23,20 @@ void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias
       uint32_t acc = bias != nullptr ? static_cast<uint32_t>(bias[r]) : 0u;
       for (int k = 0; k < cols; ++k) acc += static_cast<uint32_t>(int32_t{wr[k]} * int32_t{xb[k]});
       out[static_cast<int64_t>(b) * rows + r] = MultiplyByQuantizedMultiplier(static_cast<int32_t>(acc), m, rounding);
+    }
+  }
+}
+
+void GemvS8S8RequantPerChannelS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
+                                  int batch, const QuantizedMultiplier* m, Rounding rounding, int32_t* out) {
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    for (int r = 0; r < rows; ++r) {
+      const int8_t* wr = w + static_cast<int64_t>(r) * cols;
+      uint32_t acc = bias != nullptr ? static_cast<uint32_t>(bias[r]) : 0u;  // wraps, as §4.1
+      for (int k = 0; k < cols; ++k) acc += static_cast<uint32_t>(int32_t{wr[k]} * int32_t{xb[k]});
+      out[static_cast<int64_t>(b) * rows + r] =
+          MultiplyByQuantizedMultiplier(static_cast<int32_t>(acc), m[r], rounding);  // row r's own multiplier
     }
   }
 }
@@ -121,9 +135,9 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
 
 const LstmKernels& LstmKernelTable() {
   static const LstmKernels table = {
-      GemvS8S8RequantS32, AddSatS32IntoS16,  AddSatS32IntoS32, SaturateS32ToS16,
-      PeepholeRequantS32, LayerNormS16,      LogisticQ3S16,    TanhS16,
-      LstmCellUpdateS16,  MulRequantS16ToS8, AddZeroPointClampS32ToS8,
+      GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
+      SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
+      TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
   };
   return table;
 }

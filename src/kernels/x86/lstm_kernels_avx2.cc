@@ -5,7 +5,7 @@
 // through the same vector body. Only per-row scalars (LayerNorm's variance and inverse square root)
 // are scalar. This file is the only one compiled with -mavx2 -mfma and runs only after dispatch.cc has
 // checked the CPU. It is not a specification: where it and the reference differ, it is wrong.
-// Formulas: docs/numerics.md §1-§4.
+// Formulas: docs/numerics.md §1-§4 and §7.1.
 
 #include <immintrin.h>
 
@@ -130,6 +130,109 @@ inline __m256i RequantSingle(__m256i x, const Requant& q) {
 
 // MultiplyByQuantizedMultiplier on 8 int32 lanes (numerics.md §1.3).
 inline __m256i Requantize(__m256i x, const Requant& q) { return q.single ? RequantSingle(x, q) : RequantDouble(x, q); }
+
+// MultiplyByQuantizedMultiplier with its own (multiplier, shift) in each of the 8 int32 lanes
+// (per-channel requantization, numerics.md §7.1). The same arithmetic as Requant, with every
+// loop-invariant held per lane and the uniform shifts replaced by variable ones (vpsllvd, vpsravd,
+// vpsrlvq). vpmuldq reads the low half of each 64-bit lane, so the even lanes' multipliers are the
+// vector itself and the odd lanes' are that vector shifted right by 32.
+struct RequantPerLane {
+  bool single;
+  __m256i multiplier_even;
+  __m256i multiplier_odd;
+  // Double rounding.
+  __m256i left;            // per-lane left shift, max(shift, 0)
+  __m256i left_lo;         // INT32_MIN >> left
+  __m256i left_hi;         // INT32_MAX >> left
+  __m256i srdhm_overflow;  // all ones in lanes whose M == INT32_MIN
+  __m256i right;           // per-lane right shift, max(-shift, 0)
+  __m256i right_mask;      // 2^right - 1
+  __m256i right_half_mask;
+  // Single rounding: per 64-bit lane, for the even and the odd int32 lanes.
+  __m256i round64_even;
+  __m256i round64_odd;
+  __m256i total_shift_even;
+  __m256i total_shift_odd;
+};
+
+// m[0..7] are the lanes' multipliers (validated by the layer: shift in [-31, 30]).
+inline RequantPerLane MakeRequantPerLane(const QuantizedMultiplier* m, Rounding rounding) {
+  alignas(32) int32_t multiplier[8], left[8], left_lo[8], left_hi[8], overflow[8], right[8], mask[8], half[8];
+  alignas(32) int64_t round_even[4], round_odd[4], shift_even[4], shift_odd[4];
+  for (int j = 0; j < 8; ++j) {
+    const int l = m[j].shift > 0 ? m[j].shift : 0;
+    const int r = m[j].shift > 0 ? 0 : -m[j].shift;
+    multiplier[j] = m[j].multiplier;
+    left[j] = l;
+    left_lo[j] = kInt32Min >> l;
+    left_hi[j] = kInt32Max >> l;
+    overflow[j] = m[j].multiplier == kInt32Min ? -1 : 0;
+    right[j] = r;
+    const uint32_t mk = (uint32_t{1} << r) - 1u;
+    mask[j] = static_cast<int32_t>(mk);
+    half[j] = static_cast<int32_t>(mk >> 1);
+    const int t = 31 - m[j].shift;
+    int64_t* round = (j & 1) != 0 ? round_odd : round_even;  // vpmuldq pairs: lanes 2i and 2i + 1
+    int64_t* shift = (j & 1) != 0 ? shift_odd : shift_even;
+    round[j >> 1] = int64_t{1} << (t - 1);
+    shift[j >> 1] = t;
+  }
+  RequantPerLane q;
+  q.single = rounding == Rounding::kSingle;
+  q.multiplier_even = Load256(multiplier);
+  q.multiplier_odd = _mm256_srli_epi64(q.multiplier_even, 32);
+  q.left = Load256(left);
+  q.left_lo = Load256(left_lo);
+  q.left_hi = Load256(left_hi);
+  q.srdhm_overflow = Load256(overflow);
+  q.right = Load256(right);
+  q.right_mask = Load256(mask);
+  q.right_half_mask = Load256(half);
+  q.round64_even = Load256(round_even);
+  q.round64_odd = Load256(round_odd);
+  q.total_shift_even = Load256(shift_even);
+  q.total_shift_odd = Load256(shift_odd);
+  return q;
+}
+
+// RequantDouble with per-lane shifts and multipliers.
+inline __m256i RequantDoublePerLane(__m256i x, const RequantPerLane& q) {
+  __m256i a = _mm256_sllv_epi32(_mm256_max_epi32(x, q.left_lo), q.left);
+  a = _mm256_blendv_epi8(a, _mm256_set1_epi32(kInt32Max), _mm256_cmpgt_epi32(x, q.left_hi));
+  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, q.multiplier_even), nudge);
+  const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), q.multiplier_odd), nudge);
+  __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+  high = _mm256_xor_si256(high, _mm256_and_si256(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(kInt32Min)),
+                                                  q.srdhm_overflow));
+  // RoundingDivideByPOT with a per-lane exponent (numerics.md §1.1).
+  const __m256i remainder = _mm256_and_si256(high, q.right_mask);
+  const __m256i threshold = _mm256_sub_epi32(q.right_half_mask, _mm256_srai_epi32(high, 31));
+  return _mm256_sub_epi32(_mm256_srav_epi32(high, q.right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+// ShiftRightSat64To32 with a per-64-bit-lane shift count.
+inline __m256i ShiftRightSat64To32PerLane(__m256i p, __m256i t) {
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
+  __m256i r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sign), t), sign);
+  const __m256i max64 = _mm256_set1_epi64x(kInt32Max);
+  const __m256i min64 = _mm256_set1_epi64x(kInt32Min);
+  r = _mm256_blendv_epi8(r, max64, _mm256_cmpgt_epi64(r, max64));
+  return _mm256_blendv_epi8(r, min64, _mm256_cmpgt_epi64(min64, r));
+}
+
+// RequantSingle with per-lane shifts and multipliers.
+inline __m256i RequantSinglePerLane(__m256i x, const RequantPerLane& q) {
+  const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, q.multiplier_even), q.round64_even);
+  const __m256i odd =
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), q.multiplier_odd), q.round64_odd);
+  return _mm256_blend_epi32(ShiftRightSat64To32PerLane(even, q.total_shift_even),
+                            _mm256_slli_epi64(ShiftRightSat64To32PerLane(odd, q.total_shift_odd), 32), 0xAA);
+}
+
+inline __m256i RequantizePerLane(__m256i x, const RequantPerLane& q) {
+  return q.single ? RequantSinglePerLane(x, q) : RequantDoublePerLane(x, q);
+}
 
 // 16 int32 (two vectors, in order) -> 16 int8 with saturation: packssdw then packsswb; sat8(sat16(v)) =
 // sat8(v). packssdw interleaves 128-bit halves, vpermq 0xD8 restores the order.
@@ -290,15 +393,16 @@ inline __m128i LoadRowTail16(const int8_t* p, int valid, const int8_t* end) {
   return Load128(buffer);
 }
 
-// out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols+k] * x[b*cols+k], m)   (numerics.md §4.1)
+// The int8 matrix-vector body shared by the per-tensor and the per-channel Gemv; `requantize(sums, r)`
+// turns the eight int32 row sums of rows r..r+7 into results.
 // Eight rows at a time: int8 -> int16 sign extension (vpmovsxbw) and vpmaddwd give exact int32 pair
 // sums (|w*x| <= 2^14; vpmaddubsw would saturate), accumulated with wrapping vpaddd; a vphaddd tree
 // reduces the eight accumulators to eight row sums, requantized as one vector. The last block of rows
 // repeats the matrix's last row in its unused lanes and stores only its valid outputs. The column
 // tail multiplies whatever w holds past the row by a zero-padded copy of x's tail.
-void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
-                        QuantizedMultiplier m, Rounding rounding, int32_t* out) {
-  const Requant q = MakeRequant(m, rounding);
+template <typename RequantizeRows>
+inline void GemvS8S8Body(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
+                         int32_t* out, const RequantizeRows& requantize) {
   const int cols16 = cols & ~15;
   const int col_tail = cols - cols16;
   const int8_t* w_end = w + static_cast<int64_t>(rows) * cols;
@@ -335,7 +439,7 @@ void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias
         CopyElements(bias8, bias + r, valid);
         sums = _mm256_add_epi32(sums, Load256(bias8));  // wraps, as the reference's uint32 sum
       }
-      const __m256i result = Requantize(sums, q);
+      const __m256i result = requantize(sums, r);
       if (valid == 8) {
         Store256(ob + r, result);
       } else {
@@ -345,6 +449,26 @@ void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias
       }
     }
   }
+}
+
+// out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols+k] * x[b*cols+k], m)   (numerics.md §4.1)
+void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
+                        QuantizedMultiplier m, Rounding rounding, int32_t* out) {
+  const Requant q = MakeRequant(m, rounding);
+  GemvS8S8Body(w, rows, cols, bias, x, batch, out, [&q](__m256i sums, int) { return Requantize(sums, q); });
+}
+
+// out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols+k] * x[b*cols+k], m[r])   (numerics.md §7.1)
+// The same body; each block of eight rows is requantized with its rows' own multipliers, the unused
+// lanes of the last block repeating the last row's (as its weights do). The per-lane constants are
+// built once per block and batch row: 8 scalar setups against 8 * cols multiply-adds.
+void GemvS8S8RequantPerChannelS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
+                                  int batch, const QuantizedMultiplier* m, Rounding rounding, int32_t* out) {
+  GemvS8S8Body(w, rows, cols, bias, x, batch, out, [m, rows, rounding](__m256i sums, int r) {
+    QuantizedMultiplier lanes[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = m[std::min(r + j, rows - 1)];
+    return RequantizePerLane(sums, MakeRequantPerLane(lanes, rounding));
+  });
 }
 
 // acc[i] = sat16(acc[i] + v[i]). v is first clamped to [-65536, 65536], which changes no result (acc is
@@ -708,9 +832,9 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
 
 const LstmKernels* LstmKernelTable() {
   static const LstmKernels table = {
-      GemvS8S8RequantS32, AddSatS32IntoS16,  AddSatS32IntoS32, SaturateS32ToS16,
-      PeepholeRequantS32, LayerNormS16,      LogisticQ3S16,    TanhS16,
-      LstmCellUpdateS16,  MulRequantS16ToS8, AddZeroPointClampS32ToS8,
+      GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
+      SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
+      TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
   };
   return &table;
 }

@@ -1,0 +1,423 @@
+// Quantization-aware LSTM language model and its export (see qat.h; numerics.md §4, §7).
+
+#include "train/qat.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "core/quantize.h"
+#include "train/progress.h"
+
+namespace irnn::train {
+namespace {
+
+// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax]: the value is rounded and
+// clamped; the gradient passes unchanged inside the range and is zero where the value was clamped.
+torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
+  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
+  const torch::Tensor y = (q - zp) * scale;
+  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
+  return y.detach() + (x - x.detach()) * inside;
+}
+
+// Symmetric int8 weights, scale max|w| / 127 per tensor or per row.
+torch::Tensor WeightScale(const torch::Tensor& w, bool per_row) {
+  const torch::Tensor absmax = per_row ? w.detach().abs().amax({1}, true) : w.detach().abs().max();
+  return (absmax / 127.0).clamp_min(1e-12);
+}
+
+torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row) {
+  const torch::Tensor s = WeightScale(w, per_row);
+  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
+  return w + (q - w).detach();
+}
+
+// Asymmetric int8 grid covering [lo, hi] and 0 (the TFLite recipe).
+void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  if (hi - lo < 1e-8) hi = lo + 1e-8;
+  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
+  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
+}
+
+int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
+
+}  // namespace
+
+QatLmImpl::QatLmImpl(const FloatLm& f, const QatOptions& options) : options_(options) {
+  const LmOptions& o = f->options();
+  vocab_ = o.vocab;
+  dim_ = o.dim;
+  layers_ = o.layers;
+  torch::NoGradGuard no_grad;
+  embedding = register_parameter("embedding", f->embedding->weight.detach().clone());
+  for (int64_t l = 0; l < layers_; ++l) {
+    const std::string s = std::to_string(l);
+    w_ih.push_back(register_parameter("w_ih" + s, f->lstm->named_parameters()["weight_ih_l" + s].detach().clone()));
+    w_hh.push_back(register_parameter("w_hh" + s, f->lstm->named_parameters()["weight_hh_l" + s].detach().clone()));
+    bias.push_back(register_parameter("bias" + s, (f->lstm->named_parameters()["bias_ih_l" + s] +
+                                                   f->lstm->named_parameters()["bias_hh_l" + s]).detach().clone()));
+  }
+  dec_w = register_parameter("dec_w", f->decoder->weight.detach().clone());
+  dec_b = register_parameter("dec_b", f->decoder->bias.detach().clone());
+  ranges_.h_min.assign(layers_, 0);
+  ranges_.h_max.assign(layers_, 0);
+  ranges_.c_absmax.assign(layers_, 0);
+}
+
+std::vector<torch::Tensor> QatLmImpl::ZeroState(int64_t batch) const {
+  std::vector<torch::Tensor> s;
+  for (int64_t l = 0; l < 2 * layers_; ++l) s.push_back(torch::zeros({batch, dim_}, dec_w.options()));
+  return s;
+}
+
+void QatLmImpl::Observe(std::vector<double>* lo, std::vector<double>* hi, size_t i, double new_lo, double new_hi) {
+  if (!ranges_.initialized) {
+    if (lo) (*lo)[i] = new_lo;
+    (*hi)[i] = new_hi;
+    return;
+  }
+  const double m = options_.ema;
+  if (lo) (*lo)[i] = m * (*lo)[i] + (1 - m) * new_lo;
+  (*hi)[i] = m * (*hi)[i] + (1 - m) * new_hi;
+}
+
+void QatLmImpl::EmbeddingGrid(double* scale, int32_t* zero_point) const {
+  AsymmetricGrid(embedding.min().item<double>(), embedding.max().item<double>(), scale, zero_point);
+}
+
+void QatLmImpl::OutputGrid(size_t l, double* scale, int32_t* zero_point) const {
+  AsymmetricGrid(ranges_.h_min[l], ranges_.h_max[l], scale, zero_point);
+}
+
+int QatLmImpl::CellScale(size_t l) const {
+  // The smallest power of two >= max|c| (TFLite's quantizer), as an int16 scale 2^(pot - 15).
+  int pot = 0;
+  while (pot < 6 && std::ldexp(1.0, pot) < ranges_.c_absmax[l]) ++pot;
+  return pot - 15;
+}
+
+torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch::Tensor>* state) {
+  const bool per_row = options_.mode == QatMode::kIrnn;
+  double s_e;
+  int32_t z_e;
+  EmbeddingGrid(&s_e, &z_e);
+  torch::Tensor x = FakeQuant(embedding, s_e, z_e, -128, 127).index_select(0, tokens.reshape(-1));
+  x = x.reshape({tokens.size(0), tokens.size(1), dim_});  // [T][B][D]
+  const int64_t steps = tokens.size(0);
+  const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
+  for (int64_t l = 0; l < layers_; ++l) {
+    const torch::Tensor wx = FakeQuantWeight(w_ih[l], per_row), wh = FakeQuantWeight(w_hh[l], per_row);
+    const torch::Tensor xw = torch::matmul(x, wx.t()) + bias[l];  // the input part of every step at once
+    torch::Tensor h = (*state)[2 * l], c = (*state)[2 * l + 1];
+    double s_h = 1;
+    int32_t z_h = 0;
+    if (ranges_.initialized || !observing_) OutputGrid(l, &s_h, &z_h);
+    const int cs = ranges_.initialized || !observing_ ? CellScale(l) : -9;
+    const double s_c = std::ldexp(1.0, cs);
+    std::vector<torch::Tensor> outs;
+    double h_lo = 0, h_hi = 0, c_max = 0;
+    for (int64_t t = 0; t < steps; ++t) {
+      torch::Tensor pre = xw[t] + torch::matmul(h, wh.t());
+      pre = FakeQuant(pre, q312, 0, -32768, 32767);  // Q3.12 gate pre-activations
+      const auto gates = pre.chunk(4, 1);
+      const torch::Tensor i = FakeQuant(torch::sigmoid(gates[0]), q015, 0, 0, 32767);
+      const torch::Tensor f = FakeQuant(torch::sigmoid(gates[1]), q015, 0, 0, 32767);
+      const torch::Tensor g = FakeQuant(torch::tanh(gates[2]), q015, 0, -32767, 32767);
+      const torch::Tensor o = FakeQuant(torch::sigmoid(gates[3]), q015, 0, 0, 32767);
+      c = f * c + i * g;
+      if (observing_) c_max = std::max(c_max, c.detach().abs().max().item<double>());
+      c = FakeQuant(c, s_c, 0, -32768, 32767);
+      h = o * FakeQuant(torch::tanh(c), q015, 0, -32767, 32767);
+      if (observing_) {
+        h_lo = std::min(h_lo, h.detach().min().item<double>());
+        h_hi = std::max(h_hi, h.detach().max().item<double>());
+      }
+      if (ranges_.initialized || !observing_) h = FakeQuant(h, s_h, z_h, -128, 127);
+      outs.push_back(h);
+    }
+    if (observing_) {
+      Observe(&ranges_.h_min, &ranges_.h_max, l, h_lo, h_hi);
+      Observe(nullptr, &ranges_.c_absmax, l, 0, c_max);
+    }
+    (*state)[2 * l] = h;
+    (*state)[2 * l + 1] = c;
+    x = torch::stack(outs);
+  }
+  const torch::Tensor logits = torch::matmul(x, FakeQuantWeight(dec_w, true).t()) + dec_b;
+  if (observing_) {
+    const double m = logits.detach().abs().max().item<double>();
+    ranges_.logit_absmax = ranges_.initialized ? options_.ema * ranges_.logit_absmax + (1 - options_.ema) * m : m;
+    ranges_.initialized = true;
+  }
+  return logits;
+}
+
+Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
+  if (!ranges_.initialized) return Status::InvalidArgument("QAT export: the model was never calibrated");
+  torch::NoGradGuard no_grad;
+  const bool irnn = options_.mode == QatMode::kIrnn;
+  LanguageModelParams p;
+  double s_x;
+  int32_t z_x;
+  EmbeddingGrid(&s_x, &z_x);
+  {
+    const torch::Tensor q = torch::clamp(torch::round(embedding / s_x) + z_x, -128, 127).to(torch::kInt8).contiguous();
+    p.embedding.vocab = static_cast<int32_t>(vocab_);
+    p.embedding.dim = static_cast<int32_t>(dim_);
+    p.embedding.table.assign(q.data_ptr<int8_t>(), q.data_ptr<int8_t>() + q.numel());
+    p.embedding.zero_point = z_x;
+  }
+  const int64_t d = dim_;
+  for (int64_t l = 0; l < layers_; ++l) {
+    double s_h;
+    int32_t z_h;
+    OutputGrid(static_cast<size_t>(l), &s_h, &z_h);
+    TfliteLstmConfig cfg;
+    cfg.n_input = static_cast<int32_t>(d);
+    cfg.n_cell = static_cast<int32_t>(d);
+    cfg.n_output = static_cast<int32_t>(d);
+    cfg.rounding = options_.rounding;
+    cfg.tflite_compat = !irnn;
+    cfg.activation = irnn ? LstmActivation::kPwl : LstmActivation::kFixedPoint;
+    TfliteLstmWeights w;
+    TfliteLstmQuantization q;
+    q.input = {static_cast<float>(s_x), z_x};
+    q.output = {static_cast<float>(s_h), z_h};
+    q.cell_scale = std::ldexp(1.0f, CellScale(static_cast<size_t>(l)));
+    q.intermediates[4] = q.output;
+    std::array<torch::Tensor, 4> sx, sh;
+    for (int g = 0; g < 4; ++g) {
+      const torch::Tensor wx = w_ih[l].narrow(0, g * d, d), wh = w_hh[l].narrow(0, g * d, d);
+      sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+      sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+      const torch::Tensor qx = torch::clamp(torch::round(wx.to(torch::kFloat64) / sx[g]), -127, 127).to(torch::kInt8).contiguous();
+      const torch::Tensor qh = torch::clamp(torch::round(wh.to(torch::kFloat64) / sh[g]), -127, 127).to(torch::kInt8).contiguous();
+      w.input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
+      w.recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
+      // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed).
+      const torch::Tensor b = bias[l].narrow(0, g * d, d).to(torch::kFloat64);
+      const torch::Tensor bq = b / (sx[g].reshape(-1) * s_x);
+      auto acc = bq.accessor<double, 1>();
+      w.gate_bias[g].resize(static_cast<size_t>(d));
+      for (int64_t r = 0; r < d; ++r) w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(acc[r]);
+      // Per-tensor scale for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the
+      // per-row multipliers below replace what it derives).
+      q.input_to_gate[g] = {static_cast<float>(sx[g].max().item<double>()), 0};
+      q.recurrent_to_gate[g] = {static_cast<float>(sh[g].max().item<double>()), 0};
+      if (!irnn) {
+        // Per tensor: the bias must be in units of the tensor scale.
+        for (int64_t r = 0; r < d; ++r) {
+          w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(b[r].item<double>() / (q.input_to_gate[g].scale * static_cast<float>(s_x)));
+        }
+      }
+    }
+    TfliteLstmParams lp;
+    Status s = DeriveTfliteLstmParams(cfg, w, q, &lp);
+    if (!s.ok()) return Status(s.code(), "QAT export, layer " + std::to_string(l) + ": " + s.message());
+    if (irnn) {
+      for (int g = 0; g < 4; ++g) {
+        lp.input_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
+        lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
+        for (int64_t r = 0; r < d; ++r) {
+          lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] =
+              QuantizeMultiplier(sx[g][r][0].item<double>() * s_x * 4096.0, options_.rounding);
+          lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] =
+              QuantizeMultiplier(sh[g][r][0].item<double>() * s_h * 4096.0, options_.rounding);
+        }
+      }
+      if (options_.pwl_max_err != 1.0) {
+        s = FitTfliteLstmPwlTables(true, options_.pwl_max_err, &lp);
+        if (!s.ok()) return s;
+      }
+    }
+    p.lstm.push_back(std::move(lp));
+    s_x = s_h;
+    z_x = z_h;
+  }
+  // Decoder: per-row int8 weights, int32 logits on one scale S_logit with 2^20 steps up to max|logit|.
+  const double s_logit = std::max(ranges_.logit_absmax, 1e-3) / std::ldexp(1.0, 20);
+  const torch::Tensor sw = WeightScale(dec_w, true).to(torch::kFloat64);  // [V][1]
+  const torch::Tensor qw = torch::clamp(torch::round(dec_w.to(torch::kFloat64) / sw), -127, 127).to(torch::kInt8).contiguous();
+  p.decoder.n_in = static_cast<int32_t>(d);
+  p.decoder.n_out = static_cast<int32_t>(vocab_);
+  p.decoder.rounding = options_.rounding;
+  p.decoder.weights.assign(qw.data_ptr<int8_t>(), qw.data_ptr<int8_t>() + qw.numel());
+  const torch::Tensor rowsum = qw.to(torch::kInt64).sum(1);
+  auto sw_a = sw.accessor<double, 2>();
+  auto b_a = dec_b.to(torch::kFloat64).contiguous();
+  auto b_acc = b_a.accessor<double, 1>();
+  auto rs = rowsum.accessor<int64_t, 1>();
+  p.decoder.effective_bias.resize(static_cast<size_t>(vocab_));
+  p.decoder.channel_scale.resize(static_cast<size_t>(vocab_));
+  for (int64_t r = 0; r < vocab_; ++r) {
+    const int64_t bq = RoundToInt32(b_acc[r] / (sw_a[r][0] * s_x));
+    const int64_t eff = bq - int64_t{z_x} * rs[r];
+    p.decoder.effective_bias[static_cast<size_t>(r)] = static_cast<int32_t>(std::clamp<int64_t>(eff, INT32_MIN, INT32_MAX));
+    p.decoder.channel_scale[static_cast<size_t>(r)] = QuantizeMultiplier(sw_a[r][0] * s_x / s_logit, options_.rounding);
+  }
+  IRNN_RETURN_IF_ERROR(ValidateLanguageModelParams(p));
+  *out = std::move(p);
+  *logit_scale = s_logit;
+  return Status::Ok();
+}
+
+void Calibrate(QatLm model, const std::vector<int32_t>& ids, int batch, int bptt, int batches) {
+  torch::NoGradGuard no_grad;
+  std::vector<int32_t> tm;
+  int steps = 0;
+  if (!BatchifyTimeMajor(ids, batch, &tm, &steps).ok()) return;
+  const torch::Tensor data = torch::from_blob(tm.data(), {steps, batch}, torch::kInt32).to(torch::kInt64);
+  auto state = model->ZeroState(batch);
+  model->set_observing(true);
+  int done = 0;
+  for (int64_t t = 0; t + 1 < data.size(0) && done < batches; t += bptt, ++done) {
+    const int64_t len = std::min<int64_t>(bptt, data.size(0) - 1 - t);
+    model->forward(data.narrow(0, t, len), &state);
+  }
+  model->set_observing(false);
+}
+
+Status TrainQat(const TextCorpus& corpus, const TrainOptions& o, QatLm model, std::vector<EpochStats>* curve) {
+  torch::manual_seed(o.seed);
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  Calibrate(model, corpus.train, o.batch, o.bptt, model->options().calibration_batches);
+  std::vector<int32_t> ids = corpus.train;
+  if (o.max_train_tokens > 0 && static_cast<int64_t>(ids.size()) > o.max_train_tokens) ids.resize(o.max_train_tokens);
+  std::vector<int32_t> tm;
+  int steps = 0;
+  IRNN_RETURN_IF_ERROR(BatchifyTimeMajor(ids, o.batch, &tm, &steps));
+  const torch::Tensor data = torch::from_blob(tm.data(), {steps, o.batch}, torch::kInt32).to(torch::kInt64);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(o.lr));
+  double lr = o.lr;
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+    model->train();
+    // Observers keep adapting during QAT (EMA), as in Jacob et al.; export freezes them.
+    model->set_observing(true);
+    auto state = model->ZeroState(o.batch);
+    Progress progress("qat epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), data.numel());
+    double nll = 0;
+    int64_t count = 0;
+    for (int64_t t = 0; t + 1 < data.size(0); t += o.bptt) {
+      const int64_t len = std::min<int64_t>(o.bptt, data.size(0) - 1 - t);
+      for (auto& s : state) s = s.detach();
+      opt.zero_grad();
+      const torch::Tensor logits = model->forward(data.narrow(0, t, len), &state);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}),
+                                                                      data.narrow(0, t + 1, len).reshape(-1));
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
+      opt.step();
+      nll += loss.item<double>() * len * o.batch;
+      count += len * o.batch;
+      if (o.progress) {
+        char extra[64];
+        std::snprintf(extra, sizeof extra, "ppl %.1f", std::exp(nll / count));
+        progress.Update((t + len) * o.batch, extra);
+      }
+    }
+    model->set_observing(false);
+    EpochStats s;
+    s.epoch = epoch;
+    s.lr = lr;
+    s.train_ppl = std::exp(nll / std::max<int64_t>(count, 1));
+    s.seconds = progress.Seconds();
+    s.tokens_per_s = count / std::max(s.seconds, 1e-9);
+    curve->push_back(s);
+    lr *= o.lr_decay;
+  }
+  return Status::Ok();
+}
+
+Status PerplexityFromIntLogits(const std::vector<int32_t>& ids, int batch, int64_t vocab, double logit_scale,
+                               const LogitStep& step, double* ppl, int64_t* tokens, bool progress) {
+  std::vector<int32_t> tm;
+  int steps = 0;
+  IRNN_RETURN_IF_ERROR(BatchifyTimeMajor(ids, batch, &tm, &steps));
+  if (steps < 2) return Status::InvalidArgument("perplexity: too few tokens");
+  Progress bar("eval", static_cast<int64_t>(steps - 1) * batch);
+  std::vector<int32_t> in(static_cast<size_t>(batch)), logits;
+  double nll = 0;
+  int64_t count = 0;
+  for (int t = 0; t + 1 < steps; ++t) {
+    std::copy(tm.begin() + static_cast<int64_t>(t) * batch, tm.begin() + static_cast<int64_t>(t + 1) * batch, in.begin());
+    IRNN_RETURN_IF_ERROR(step(in, &logits));
+    if (static_cast<int64_t>(logits.size()) != batch * vocab) return Status::InvalidArgument("perplexity: logits have the wrong size");
+    for (int b = 0; b < batch; ++b) {
+      const int32_t* z = logits.data() + static_cast<int64_t>(b) * vocab;
+      const int32_t zmax = *std::max_element(z, z + vocab);
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(logit_scale * (static_cast<double>(z[v]) - zmax));
+      const int32_t target = tm[static_cast<size_t>(t + 1) * batch + b];
+      nll += std::log(sum) - logit_scale * (static_cast<double>(z[target]) - zmax);
+      ++count;
+    }
+    if (progress) bar.Update(count);
+  }
+  *ppl = std::exp(nll / count);
+  *tokens = count;
+  return Status::Ok();
+}
+
+Status SimLanguageModel::Init(const LanguageModelParams& p, const torch::Device& device) {
+  IRNN_RETURN_IF_ERROR(ValidateLanguageModelParams(p));
+  try {
+    device_ = device;
+    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+    table_ = torch::from_blob(const_cast<int8_t*>(p.embedding.table.data()), {p.embedding.vocab, p.embedding.dim},
+                              torch::kInt8).to(torch::kInt64).to(device);
+    dec_w_ = torch::from_blob(const_cast<int8_t*>(p.decoder.weights.data()), {p.decoder.n_out, p.decoder.n_in},
+                              torch::kInt8).to(torch::kInt64).to(device);
+    dec_bias_ = torch::from_blob(const_cast<int32_t*>(p.decoder.effective_bias.data()), {p.decoder.n_out},
+                                 torch::kInt32).to(torch::kInt64).to(device);
+    std::vector<int64_t> mult, shift;
+    for (const auto& m : p.decoder.channel_scale) {
+      mult.push_back(m.multiplier);
+      shift.push_back(m.shift);
+    }
+    dec_mult_ = torch::tensor(mult, i64).to(device);
+    dec_shift_ = torch::tensor(shift, i64).to(device);
+    rounding_ = p.decoder.rounding;
+    lstm_.clear();
+    for (const auto& l : p.lstm) lstm_.push_back(sim::PrepareSimTfliteLstm(l, device));
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("sim: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+void SimLanguageModel::Reset(int64_t batch) {
+  h_.clear();
+  c_.clear();
+  for (const auto& l : lstm_) {
+    auto s = sim::SimTfliteLstmInitialState(l, batch);
+    h_.push_back(s.first);
+    c_.push_back(s.second);
+  }
+}
+
+Status SimLanguageModel::Step(const std::vector<int32_t>& tokens, std::vector<int32_t>* logits) {
+  try {
+    const int64_t b = static_cast<int64_t>(tokens.size());
+    if (h_.empty() || h_[0].size(0) != b) Reset(b);
+    torch::Tensor x = sim::EmbeddingLookup(
+        table_, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device_));
+    for (size_t l = 0; l < lstm_.size(); ++l) {
+      const sim::SimLstmStep s = sim::SimTfliteLstmStep(lstm_[l], x, h_[l], c_[l], nullptr);
+      h_[l] = s.h;
+      c_[l] = s.c;
+      x = s.out;
+    }
+    const torch::Tensor z = sim::LinearToLogits(x, dec_w_, dec_bias_, dec_mult_, dec_shift_, rounding_)
+                                .to(torch::kInt32).to(torch::kCPU).contiguous();
+    logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("sim: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace irnn::train

@@ -1,0 +1,176 @@
+// The training side on tiny models (seconds, not minutes): the float LSTM language model learns (its
+// loss falls), checkpoints round-trip, and quantization-aware training and post-training quantization
+// export integer models whose libtorch simulation (the QAT model's evaluation mode) equals the integer
+// runtime bit for bit, logit for logit, in both quantization modes and both roundings.
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "irnn/lm.h"
+#include "train/lm.h"
+#include "train/qat.h"
+
+namespace irnn {
+namespace {
+
+// A small corpus with structure to learn: sentences drawn from a few patterns over 30 words.
+TextCorpus TinyCorpus(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::string> words;
+  for (int i = 0; i < 30; ++i) words.push_back("w" + std::to_string(i));
+  auto sentence = [&](std::vector<std::string>* out) {
+    const int pattern = static_cast<int>(rng() % 3);
+    const int start = static_cast<int>(rng() % 10);
+    for (int k = 0; k < 6; ++k) out->push_back(words[static_cast<size_t>((start + k * (pattern + 1)) % 30)]);
+    out->push_back(Vocabulary::kEos);
+  };
+  std::vector<std::string> tr, va, te;
+  for (int i = 0; i < 400; ++i) sentence(&tr);
+  for (int i = 0; i < 40; ++i) sentence(&va);
+  for (int i = 0; i < 40; ++i) sentence(&te);
+  TextCorpus c;
+  c.vocab = Vocabulary::Build(tr);
+  EXPECT_TRUE(EncodeWords(tr, c.vocab, &c.train).ok());
+  EXPECT_TRUE(EncodeWords(va, c.vocab, &c.valid).ok());
+  EXPECT_TRUE(EncodeWords(te, c.vocab, &c.test).ok());
+  return c;
+}
+
+train::TrainOptions TinyTraining() {
+  train::TrainOptions o;
+  o.epochs = 4;
+  o.batch = 4;
+  o.bptt = 8;
+  o.optimizer = "adam";
+  o.lr = 0.01;
+  o.decay_start = 100;
+  o.threads = 1;
+  o.progress = false;
+  return o;
+}
+
+train::FloatLm TrainedTinyModel(const TextCorpus& c, std::vector<train::EpochStats>* curve) {
+  train::LmOptions lo;
+  lo.vocab = c.vocab.size();
+  lo.dim = 16;
+  lo.layers = 2;
+  train::FloatLm m(lo);
+  const Status s = train::TrainFloatLm(c, TinyTraining(), m, curve);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return m;
+}
+
+TEST(FloatLm, TinyModelLearnsAndCheckpointsRoundTrip) {
+  const TextCorpus c = TinyCorpus(1);
+  std::vector<train::EpochStats> curve;
+  train::FloatLm m = TrainedTinyModel(c, &curve);
+  ASSERT_EQ(curve.size(), 4u);
+  EXPECT_LT(curve.back().train_ppl, 0.6 * curve.front().train_ppl) << "the loss did not fall";
+  EXPECT_LT(curve.back().valid_ppl, c.vocab.size() / 2.0) << "no better than guessing";
+  const double ppl = train::EvaluateFloatLm(m, c.test, 4, 8);
+  const std::string path = ::testing::TempDir() + "tiny_float.pt";
+  ASSERT_TRUE(train::SaveFloatLm(m, c.vocab, path).ok());
+  train::FloatLm back(train::LmOptions{});
+  Vocabulary vocab;
+  const Status s = train::LoadFloatLm(path, &back, &vocab);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(vocab.words(), c.vocab.words());
+  EXPECT_DOUBLE_EQ(train::EvaluateFloatLm(back, c.test, 4, 8), ppl);
+  // A file that is not a checkpoint gets a message, not a crash.
+  const std::string junk = ::testing::TempDir() + "junk.pt";
+  std::ofstream(junk) << "not a checkpoint";
+  const Status bad = train::LoadFloatLm(junk, &back, &vocab);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("junk.pt"), std::string::npos) << bad.message();
+}
+
+// Logits of the integer runtime and of the simulation over a few steps of two streams.
+void ExpectSimEqualsInt(const LanguageModelParams& p, const std::vector<int32_t>& ids, KernelPath path) {
+  std::unique_ptr<LanguageModel> lm;
+  const Status s = LanguageModel::Create(p, path, &lm);
+  ASSERT_TRUE(s.ok()) << s.message();
+  LanguageModelState state;
+  ASSERT_TRUE(lm->NewState(2, &state).ok());
+  train::SimLanguageModel sim;
+  ASSERT_TRUE(sim.Init(p, torch::kCPU).ok());
+  sim.Reset(2);
+  std::vector<int32_t> logits(static_cast<size_t>(2 * lm->vocab())), sim_logits;
+  int64_t distinct = 0;
+  for (size_t t = 0; t + 1 < 40 && 2 * t + 1 < ids.size(); ++t) {
+    const std::vector<int32_t> tokens = {ids[2 * t], ids[2 * t + 1]};
+    ASSERT_TRUE(lm->Step(tokens.data(), &state, logits.data()).ok());
+    ASSERT_TRUE(sim.Step(tokens, &sim_logits).ok());
+    ASSERT_EQ(sim_logits, logits) << "step " << t << " (" << KernelPathName(lm->path()) << ")";
+    distinct += std::set<int32_t>(logits.begin(), logits.end()).size();
+  }
+  EXPECT_GT(distinct, 100) << "logits barely vary: the comparison proves little";
+}
+
+TEST(Qat, SimEqualsIntAfterQatAndPtqInBothModesAndRoundings) {
+  const TextCorpus c = TinyCorpus(2);
+  std::vector<train::EpochStats> curve;
+  train::FloatLm m = TrainedTinyModel(c, &curve);
+  for (train::QatMode mode : {train::QatMode::kIrnn, train::QatMode::kTflite}) {
+    for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+      SCOPED_TRACE(std::string(mode == train::QatMode::kIrnn ? "irnn" : "tflite") +
+                   (rounding == Rounding::kSingle ? " single" : " double"));
+      train::QatOptions qo;
+      qo.mode = mode;
+      qo.rounding = rounding;
+      qo.calibration_batches = 20;
+      train::QatLm q(m, qo);
+      train::TrainOptions o = TinyTraining();
+      o.epochs = 1;
+      o.lr = 1e-3;
+      std::vector<train::EpochStats> qcurve;
+      ASSERT_TRUE(train::TrainQat(c, o, q, &qcurve).ok());
+      LanguageModelParams p;
+      double logit_scale = 0;
+      const Status s = q->Export(&p, &logit_scale);
+      ASSERT_TRUE(s.ok()) << s.message();
+      EXPECT_GT(logit_scale, 0);
+      EXPECT_EQ(p.lstm[0].config.activation,
+                mode == train::QatMode::kIrnn ? LstmActivation::kPwl : LstmActivation::kFixedPoint);
+      EXPECT_EQ(!p.lstm[0].input_to_gate_channel_scale[1].empty(), mode == train::QatMode::kIrnn);
+      ExpectSimEqualsInt(p, c.test, KernelPath::kScalar);
+      if (KernelPathAvailable(KernelPath::kAvx2)) ExpectSimEqualsInt(p, c.test, KernelPath::kAvx2);
+
+      // The integer model is about as good as the float one on this easy data.
+      double int_ppl = 0;
+      int64_t tokens = 0;
+      std::unique_ptr<LanguageModel> lm;
+      ASSERT_TRUE(LanguageModel::Create(p, KernelPath::kAuto, &lm).ok());
+      LanguageModelState st;
+      ASSERT_TRUE(lm->NewState(4, &st).ok());
+      auto step = [&](const std::vector<int32_t>& tok, std::vector<int32_t>* logits) {
+        logits->resize(static_cast<size_t>(4 * lm->vocab()));
+        return lm->Step(tok.data(), &st, logits->data());
+      };
+      ASSERT_TRUE(train::PerplexityFromIntLogits(c.test, 4, lm->vocab(), logit_scale, step, &int_ppl, &tokens, false).ok());
+      const double float_ppl = train::EvaluateFloatLm(m, c.test, 4, 8);
+      EXPECT_LT(int_ppl, 1.5 * float_ppl) << "float " << float_ppl << " int " << int_ppl;
+      std::printf("[ qat      ] %s %s: float ppl %.3f, integer ppl %.3f\n",
+                  mode == train::QatMode::kIrnn ? "irnn" : "tflite", rounding == Rounding::kSingle ? "single" : "double",
+                  float_ppl, int_ppl);
+    }
+  }
+  // PTQ: calibration only.
+  train::QatOptions qo;
+  qo.mode = train::QatMode::kTflite;
+  qo.calibration_batches = 20;
+  train::QatLm q(m, qo);
+  LanguageModelParams p;
+  double logit_scale = 0;
+  EXPECT_FALSE(q->Export(&p, &logit_scale).ok()) << "export before calibration must be refused";
+  train::Calibrate(q, c.train, 4, 8, 20);
+  ASSERT_TRUE(q->Export(&p, &logit_scale).ok());
+  ExpectSimEqualsInt(p, c.test, KernelPath::kScalar);
+}
+
+}  // namespace
+}  // namespace irnn
