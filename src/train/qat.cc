@@ -117,7 +117,7 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
     if (ranges_.initialized || !observing_) OutputGrid(l, &s_h, &z_h);
     const int cs = ranges_.initialized || !observing_ ? CellScale(l) : -9;
     const double s_c = std::ldexp(1.0, cs);
-    std::vector<torch::Tensor> outs;
+    std::vector<torch::Tensor> outs, cell_max, raw_h;  // observed after the loop: one sync
     double h_lo = 0, h_hi = 0, c_max = 0;
     for (int64_t t = 0; t < steps; ++t) {
       torch::Tensor pre = xw[t] + torch::matmul(h, wh.t());
@@ -128,17 +128,18 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
       const torch::Tensor g = FakeQuant(torch::tanh(gates[2]), q015, 0, -32767, 32767);
       const torch::Tensor o = FakeQuant(torch::sigmoid(gates[3]), q015, 0, 0, 32767);
       c = f * c + i * g;
-      if (observing_) c_max = std::max(c_max, c.detach().abs().max().item<double>());
+      if (observing_) cell_max.push_back(c.detach().abs().amax({1}));
       c = FakeQuant(c, s_c, 0, -32768, 32767);
       h = o * FakeQuant(torch::tanh(c), q015, 0, -32767, 32767);
-      if (observing_) {
-        h_lo = std::min(h_lo, h.detach().min().item<double>());
-        h_hi = std::max(h_hi, h.detach().max().item<double>());
-      }
+      if (observing_) raw_h.push_back(h.detach().reshape(-1));
       if (ranges_.initialized || !observing_) h = FakeQuant(h, s_h, z_h, -128, 127);
       outs.push_back(h);
     }
     if (observing_) {
+      c_max = torch::cat(cell_max).max().item<double>();
+      const torch::Tensor all_h = torch::cat(raw_h);
+      h_lo = std::min(0.0, all_h.min().item<double>());
+      h_hi = std::max(0.0, all_h.max().item<double>());
       Observe(&ranges_.h_min, &ranges_.h_max, l, h_lo, h_hi);
       Observe(nullptr, &ranges_.c_absmax, l, 0, c_max);
     }

@@ -397,6 +397,7 @@ int RunRecipe(const RecipeArgs& a) {
     t.train.epochs = 8;
     t.train.decay_start = 4;
     t.train.lr_decay = 0.5;
+    q.train.max_train_tokens = 300000;  // QAT fine-tunes on about a third of an epoch
   } else if (a.name == "kjv-tiny") {
     t.data.max_vocab = 5000;
     q.data.max_vocab = 5000;
