@@ -208,6 +208,31 @@ else
   show
 fi
 
+# pwl and inspect (no libtorch needed).
+expect_ok "pwl json" pwl --fn tanh --in-bits 8 --in-scale 2^-5 --out-bits 8 --max-err 1 --odd --json && \
+  expect_stdout "pwl json keys" '"fn": "tanh".*"pieces": [0-9]+.*"max_err_lsb"'
+expect_error pwl --fn nosuch
+expect_error pwl --in-bits 40
+expect_error pwl --in-scale -3
+expect_error pwl --fitter best
+printf 'not a model' >"$work/junk.irnn"
+expect_error inspect "$work/junk.irnn"
+expect_error inspect "$work/missing.irnn"
+
+# The language-model subcommands exist when the tool was built with libtorch.
+if "$irnn" --help 2>/dev/null | grep -q 'recipe'; then
+  printf 'one two three\nfour five six\n' >"$work/tiny.txt"
+  expect_error eval "$work/junk.irnn" --data "$work/tiny.txt" --backend int
+  expect_error eval "$work/junk.irnn" --data "$work/tiny.txt" --backend nosuch
+  expect_error qat "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn"
+  expect_error train --data "$work/missing.txt" --out "$work/f.pt"
+  expect_error recipe nosuch --data "$work/tiny.txt" --out "$work/r"
+  expect_error generate "$work/junk.irnn"
+  expect_error train --data "$work/tiny.txt"
+else
+  echo "note: built without libtorch: train/qat/ptq/eval/generate/recipe not present, not checked"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "cli_test: FAIL: $failures of $checks checks failed" >&2
   exit 1
