@@ -33,6 +33,16 @@ torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row) {
   return w + (q - w).detach();
 }
 
+// The four gate matrices stacked in w [4D][K] are separate tensors in a TFLite model: one scale each
+// (per tensor) or one per row.
+torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row) {
+  if (per_row) return FakeQuantWeight(w, true);
+  const auto blocks = w.chunk(4, 0);
+  std::vector<torch::Tensor> q;
+  for (const auto& b : blocks) q.push_back(FakeQuantWeight(b, false));
+  return torch::cat(q, 0);
+}
+
 // Asymmetric int8 grid covering [lo, hi] and 0 (the TFLite recipe).
 void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
   lo = std::min(lo, 0.0);
@@ -109,7 +119,7 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
   const int64_t steps = tokens.size(0);
   const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
   for (int64_t l = 0; l < layers_; ++l) {
-    const torch::Tensor wx = FakeQuantWeight(w_ih[l], per_row), wh = FakeQuantWeight(w_hh[l], per_row);
+    const torch::Tensor wx = FakeQuantGateWeights(w_ih[l], per_row), wh = FakeQuantGateWeights(w_hh[l], per_row);
     const torch::Tensor xw = torch::matmul(x, wx.t()) + bias[l];  // the input part of every step at once
     torch::Tensor h = (*state)[2 * l], c = (*state)[2 * l + 1];
     double s_h = 1;
@@ -120,8 +130,11 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
     std::vector<torch::Tensor> outs, cell_max, raw_h;  // observed after the loop: one sync
     double h_lo = 0, h_hi = 0, c_max = 0;
     for (int64_t t = 0; t < steps; ++t) {
-      torch::Tensor pre = xw[t] + torch::matmul(h, wh.t());
-      pre = FakeQuant(pre, q312, 0, -32768, 32767);  // Q3.12 gate pre-activations
+      // Q3.12 gate pre-activations. TFLite saturates the input and the recurrent contributions one after
+      // the other (numerics.md §5 Q5); the intended arithmetic (iRNN mode) saturates their sum once.
+      torch::Tensor pre = per_row ? xw[t] + torch::matmul(h, wh.t())
+                                  : FakeQuant(xw[t], q312, 0, -32768, 32767) + torch::matmul(h, wh.t());
+      pre = FakeQuant(pre, q312, 0, -32768, 32767);
       const auto gates = pre.chunk(4, 1);
       const torch::Tensor i = FakeQuant(torch::sigmoid(gates[0]), q015, 0, 0, 32767);
       const torch::Tensor f = FakeQuant(torch::sigmoid(gates[1]), q015, 0, 0, 32767);

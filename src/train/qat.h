@@ -55,6 +55,8 @@ class QatLmImpl : public torch::nn::Module {
   std::vector<torch::Tensor> ZeroState(int64_t batch) const;
 
   void set_observing(bool on) { observing_ = on; }
+  // The int8 grid (scale, zero point) of LSTM layer l's output, as exported.
+  void OutputQuantization(size_t l, double* scale, int32_t* zero_point) const { OutputGrid(l, scale, zero_point); }
   const QuantRanges& ranges() const { return ranges_; }
   const QatOptions& options() const { return options_; }
   int64_t vocab() const { return vocab_; }
@@ -102,6 +104,8 @@ class SimLanguageModel {
   void Reset(int64_t batch);
   // One token per stream -> int32 logits [batch][vocab] (row-major).
   Status Step(const std::vector<int32_t>& tokens, std::vector<int32_t>* logits);
+  // The int8-valued output h [batch][dim] of LSTM layer l after the last step.
+  const torch::Tensor& h(size_t l) const { return h_[l]; }
 
  private:
   torch::Device device_ = torch::kCPU;

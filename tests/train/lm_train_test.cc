@@ -111,6 +111,53 @@ void ExpectSimEqualsInt(const LanguageModelParams& p, const std::vector<int32_t>
   EXPECT_GT(distinct, 100) << "logits barely vary: the comparison proves little";
 }
 
+// The training-mode forward (float, fake quantization) against the integer simulation: the last LSTM
+// layer's int8 output, token by token, in output LSBs. Reported (printed and recorded), and bounded
+// loosely: the two differ only by rounding (float vs fixed-point/PWL activations, round-half-even vs
+// the integer requantization), which the recurrence can carry forward.
+TEST(Qat, TrainingForwardTracksTheIntegerSimulation) {
+  const TextCorpus c = TinyCorpus(3);
+  std::vector<train::EpochStats> curve;
+  train::FloatLm m = TrainedTinyModel(c, &curve);
+  for (train::QatMode mode : {train::QatMode::kIrnn, train::QatMode::kTflite}) {
+    train::QatOptions qo;
+    qo.mode = mode;
+    qo.calibration_batches = 20;
+    train::QatLm q(m, qo);
+    train::Calibrate(q, c.train, 4, 8, 20);
+    LanguageModelParams p;
+    double logit_scale = 0;
+    ASSERT_TRUE(q->Export(&p, &logit_scale).ok());
+    train::SimLanguageModel sim;
+    ASSERT_TRUE(sim.Init(p, torch::kCPU).ok());
+    sim.Reset(2);
+    torch::NoGradGuard no_grad;
+    q->set_observing(false);
+    auto state = q->ZeroState(2);
+    const size_t last = p.lstm.size() - 1;
+    double s_h = 0;
+    int32_t z_h = 0;
+    q->OutputQuantization(last, &s_h, &z_h);
+    int64_t max_diff = 0, total = 0, differ = 0;
+    std::vector<int32_t> logits;
+    for (size_t t = 0; t < 60; ++t) {
+      const std::vector<int32_t> tokens = {c.test[2 * t], c.test[2 * t + 1]};
+      ASSERT_TRUE(sim.Step(tokens, &logits).ok());
+      q->forward(torch::tensor({{int64_t{tokens[0]}, int64_t{tokens[1]}}}), &state);
+      const torch::Tensor codes = torch::round(state[2 * last] / s_h).to(torch::kInt64) + z_h;
+      const torch::Tensor d = (codes - sim.h(last)).abs();
+      max_diff = std::max<int64_t>(max_diff, d.max().item<int64_t>());
+      differ += d.gt(0).sum().item<int64_t>();
+      total += d.numel();
+    }
+    std::printf("[ qat      ] %s: training forward vs sim, last layer output: max %lld LSB, %lld of %lld differ\n",
+                mode == train::QatMode::kIrnn ? "irnn" : "tflite", static_cast<long long>(max_diff),
+                static_cast<long long>(differ), static_cast<long long>(total));
+    RecordProperty(mode == train::QatMode::kIrnn ? "irnn_max_lsb" : "tflite_max_lsb", std::to_string(max_diff));
+    EXPECT_LE(max_diff, 4) << "the float training forward should simulate the integer model closely";
+  }
+}
+
 TEST(Qat, SimEqualsIntAfterQatAndPtqInBothModesAndRoundings) {
   const TextCorpus c = TinyCorpus(2);
   std::vector<train::EpochStats> curve;
