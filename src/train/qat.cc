@@ -237,9 +237,9 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
         lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
         for (int64_t r = 0; r < d; ++r) {
           lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplier(sx[g][r][0].item<double>() * s_x * 4096.0, options_.rounding);
+              QuantizeMultiplierQ15(sx[g][r][0].item<double>() * s_x * 4096.0, options_.rounding);
           lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplier(sh[g][r][0].item<double>() * s_h * 4096.0, options_.rounding);
+              QuantizeMultiplierQ15(sh[g][r][0].item<double>() * s_h * 4096.0, options_.rounding);
         }
       }
       if (options_.pwl_max_err != 1.0) {
@@ -270,7 +270,7 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
     const int64_t bq = RoundToInt32(b_acc[r] / (sw_a[r][0] * s_x));
     const int64_t eff = bq - int64_t{z_x} * rs[r];
     p.decoder.effective_bias[static_cast<size_t>(r)] = static_cast<int32_t>(std::clamp<int64_t>(eff, INT32_MIN, INT32_MAX));
-    p.decoder.channel_scale[static_cast<size_t>(r)] = QuantizeMultiplier(sw_a[r][0] * s_x / s_logit, options_.rounding);
+    p.decoder.channel_scale[static_cast<size_t>(r)] = QuantizeMultiplierQ15(sw_a[r][0] * s_x / s_logit, options_.rounding);
   }
   IRNN_RETURN_IF_ERROR(ValidateLanguageModelParams(p));
   *out = std::move(p);

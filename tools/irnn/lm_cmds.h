@@ -16,4 +16,11 @@ struct LmCommands;
 std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app);
 int RunLmCommands(LmCommands* commands);
 
+// Called first thing in main(). libtorch's OpenMP threads spin while they wait, and on a small
+// machine they then compete with OpenBLAS's own threads for the cores: training ran 2-3x slower on
+// 2 cores than with OMP_WAIT_POLICY=passive. libgomp reads that variable when it is loaded, before
+// main(), so for the libtorch subcommands this sets it and re-executes the program once (Linux), unless
+// the user has set it. A no-op without libtorch, for the other subcommands, or if re-executing fails.
+void PrepareThreadingEnvironment(int argc, char** argv);
+
 }  // namespace irnn::cli

@@ -9,5 +9,6 @@ struct LmCommands {};
 
 std::shared_ptr<LmCommands> AddLmCommands(CLI::App*) { return nullptr; }
 int RunLmCommands(LmCommands*) { return -1; }
+void PrepareThreadingEnvironment(int, char**) {}
 
 }  // namespace irnn::cli

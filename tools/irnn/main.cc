@@ -78,6 +78,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  irnn::cli::PrepareThreadingEnvironment(argc, argv);
   try {
     return Main(argc, argv);
   } catch (const std::exception& e) {  // for example std::bad_alloc: a message, not a crash
