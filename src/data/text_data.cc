@@ -118,12 +118,9 @@ Status EncodeWords(const std::vector<std::string>& words, const Vocabulary& voca
 
 namespace {
 
-Status LoadSplits(const std::string& train, const std::string& valid, const std::string& test, int max_vocab,
-                  TextCorpus* corpus) {
-  std::vector<std::string> tr, va, te;
-  IRNN_RETURN_IF_ERROR(ReadWords(train, false, false, &tr));
-  IRNN_RETURN_IF_ERROR(ReadWords(valid, false, false, &va));
-  IRNN_RETURN_IF_ERROR(ReadWords(test, false, false, &te));
+// The vocabulary of the training words (at most max_vocab, 0: all) and the three splits encoded with it.
+Status BuildCorpus(const std::vector<std::string>& tr, const std::vector<std::string>& va,
+                   const std::vector<std::string>& te, int max_vocab, TextCorpus* corpus) {
   TextCorpus c;
   c.vocab = Vocabulary::Build(tr, max_vocab);
   IRNN_RETURN_IF_ERROR(EncodeWords(tr, c.vocab, &c.train));
@@ -131,6 +128,15 @@ Status LoadSplits(const std::string& train, const std::string& valid, const std:
   IRNN_RETURN_IF_ERROR(EncodeWords(te, c.vocab, &c.test));
   *corpus = std::move(c);
   return Status::Ok();
+}
+
+Status LoadSplits(const std::string& train, const std::string& valid, const std::string& test, int max_vocab,
+                  TextCorpus* corpus) {
+  std::vector<std::string> tr, va, te;
+  IRNN_RETURN_IF_ERROR(ReadWords(train, false, false, &tr));
+  IRNN_RETURN_IF_ERROR(ReadWords(valid, false, false, &va));
+  IRNN_RETURN_IF_ERROR(ReadWords(test, false, false, &te));
+  return BuildCorpus(tr, va, te, max_vocab, corpus);
 }
 
 }  // namespace
@@ -156,13 +162,7 @@ Status LoadPlainText(const std::string& path, int max_vocab, TextCorpus* corpus)
     if (w == Vocabulary::kEos) ++line;
   }
   if (va.empty() || te.empty()) return Status::DataLoss(path + ": too few lines (" + std::to_string(line) + ") to split");
-  TextCorpus c;
-  c.vocab = Vocabulary::Build(tr, max_vocab);
-  IRNN_RETURN_IF_ERROR(EncodeWords(tr, c.vocab, &c.train));
-  IRNN_RETURN_IF_ERROR(EncodeWords(va, c.vocab, &c.valid));
-  IRNN_RETURN_IF_ERROR(EncodeWords(te, c.vocab, &c.test));
-  *corpus = std::move(c);
-  return Status::Ok();
+  return BuildCorpus(tr, va, te, max_vocab, corpus);
 }
 
 Status BatchifyTimeMajor(const std::vector<int32_t>& ids, int batch, std::vector<int32_t>* out, int* steps) {

@@ -44,6 +44,11 @@ inline void AddChannelScale(TensorWriter* tensors, const std::string& name, cons
   tensors->AddI32(name, {n, 2}, flat);
 }
 
+// Whether the file holds per-channel multipliers NAME, in either encoding.
+inline bool HasChannelScale(const TensorReader& tensors, const std::string& name) {
+  return tensors.Has(name) || tensors.Has(name + ".mantissa");
+}
+
 // Reads either encoding; a file with neither gets the full encoding's "missing tensor" message.
 inline Status ReadChannelScale(TensorReader* tensors, const std::string& name, int64_t n, const std::string& why,
                                std::vector<QuantizedMultiplier>* out) {

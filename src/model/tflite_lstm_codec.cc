@@ -245,11 +245,11 @@ Status DecodeTfliteLstm(const std::string& name, ObjectReader* layer, TensorRead
     if (!uses.gate[g]) continue;  // a stray tensor is reported as unused by the caller's Finish
     const std::string in_name = GateTensor(name, "input_to_gate_channel_scale", g);
     const std::string rec_name = GateTensor(name, "recurrent_to_gate_channel_scale", g);
-    if (tensors->Has(in_name)) input_channel[g] = in_name;
-    if (tensors->Has(rec_name)) recurrent_channel[g] = rec_name;
+    if (HasChannelScale(*tensors, in_name)) input_channel[g] = in_name;
+    if (HasChannelScale(*tensors, rec_name)) recurrent_channel[g] = rec_name;
   }
   const std::string projection_channel_name = name + ".projection_channel_scale";
-  const bool projection_channel = c.use_projection && tensors->Has(projection_channel_name);
+  const bool projection_channel = c.use_projection && HasChannelScale(*tensors, projection_channel_name);
 
   ObjectReader params;
   IRNN_RETURN_IF_ERROR(layer->Object("params", &params));

@@ -64,6 +64,51 @@ double EvaluateFloatLm(FloatLm model, const std::vector<int32_t>& ids, int batch
   return std::exp(nll / count);
 }
 
+Status MakeOptimizer(const std::vector<torch::Tensor>& params, const TrainOptions& o,
+                     std::unique_ptr<torch::optim::Optimizer>* out) {
+  if (o.optimizer == "sgd") {
+    *out = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr));
+  } else if (o.optimizer == "adam") {
+    *out = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr));
+  } else {
+    return Status::InvalidArgument("train: optimizer is '" + o.optimizer + "' but must be sgd or adam");
+  }
+  return Status::Ok();
+}
+
+void SetLearningRate(torch::optim::Optimizer* opt, double lr) {
+  for (auto& g : opt->param_groups()) g.options().set_lr(lr);
+}
+
+EpochStats TrainEpoch(const torch::Tensor& data, const TrainOptions& o, const std::string& label,
+                      const std::vector<torch::Tensor>& params, torch::optim::Optimizer* opt,
+                      const ChunkLoss& chunk_loss) {
+  Progress progress(label, data.numel());
+  double nll = 0;
+  int64_t count = 0;
+  for (int64_t t = 0; t + 1 < data.size(0); t += o.bptt) {
+    const int64_t len = std::min<int64_t>(o.bptt, data.size(0) - 1 - t);
+    const torch::Tensor x = data.narrow(0, t, len), y = data.narrow(0, t + 1, len);
+    opt->zero_grad();
+    const torch::Tensor loss = chunk_loss(x, y);
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, o.clip);
+    opt->step();
+    nll += loss.item<double>() * y.numel();
+    count += y.numel();
+    if (o.progress) {
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "ppl %.1f", std::exp(nll / count));
+      progress.Update((t + len) * data.size(1), extra);
+    }
+  }
+  EpochStats s;
+  s.train_ppl = std::exp(nll / std::max<int64_t>(count, 1));
+  s.seconds = progress.Seconds();
+  s.tokens_per_s = count / std::max(s.seconds, 1e-9);
+  return s;
+}
+
 Status TrainFloatLm(const TextCorpus& corpus, const TrainOptions& o, FloatLm model, std::vector<EpochStats>* curve) {
   if (o.epochs < 0 || o.batch < 1 || o.bptt < 1 || !(o.lr > 0)) {
     return Status::InvalidArgument("train: epochs >= 0, batch >= 1, bptt >= 1 and lr > 0 are required");
@@ -82,53 +127,23 @@ Status TrainFloatLm(const TextCorpus& corpus, const TrainOptions& o, FloatLm mod
   const torch::Tensor data = Batchify(train_ids, o.batch, device);
   if (!data.defined() || data.size(0) < 2) return Status::InvalidArgument("train: the training set is too small");
   std::unique_ptr<torch::optim::Optimizer> opt;
-  if (o.optimizer == "sgd") {
-    opt = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(o.lr));
-  } else if (o.optimizer == "adam") {
-    opt = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(o.lr));
-  } else {
-    return Status::InvalidArgument("train: optimizer is '" + o.optimizer + "' but must be sgd or adam");
-  }
-  auto set_lr = [&](double lr) {
-    for (auto& g : opt->param_groups()) {
-      if (o.optimizer == "sgd") static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
-      else static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-    }
-  };
+  IRNN_RETURN_IF_ERROR(MakeOptimizer(model->parameters(), o, &opt));
   double lr = o.lr;
   double best_valid = INFINITY;
   std::vector<torch::Tensor> best;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     model->train();
-    set_lr(lr);
+    SetLearningRate(opt.get(), lr);
     auto state = model->ZeroState(o.batch);
-    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), data.numel());
-    double nll = 0;
-    int64_t count = 0;
-    for (int64_t t = 0; t + 1 < data.size(0); t += o.bptt) {
-      const int64_t len = std::min<int64_t>(o.bptt, data.size(0) - 1 - t);
-      const torch::Tensor x = data.narrow(0, t, len), y = data.narrow(0, t + 1, len);
-      state = {std::get<0>(state).detach(), std::get<1>(state).detach()};  // truncated BPTT
-      opt->zero_grad();
-      const torch::Tensor logits = model->forward(x, &state);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), y.reshape(-1));
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
-      opt->step();
-      nll += loss.item<double>() * y.numel();
-      count += y.numel();
-      if (o.progress) {
-        char extra[64];
-        std::snprintf(extra, sizeof extra, "ppl %.1f", std::exp(nll / count));
-        progress.Update((t + len) * o.batch, extra);
-      }
-    }
-    EpochStats s;
+    EpochStats s = TrainEpoch(
+        data, o, "epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), model->parameters(), opt.get(),
+        [&](const torch::Tensor& x, const torch::Tensor& y) {
+          state = {std::get<0>(state).detach(), std::get<1>(state).detach()};  // truncated BPTT
+          const torch::Tensor logits = model->forward(x, &state);
+          return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), y.reshape(-1));
+        });
     s.epoch = epoch;
     s.lr = lr;
-    s.train_ppl = std::exp(nll / std::max<int64_t>(count, 1));
-    s.seconds = progress.Seconds();
-    s.tokens_per_s = count / std::max(s.seconds, 1e-9);
     s.valid_ppl = EvaluateFloatLm(model, corpus.valid, 10, o.bptt);
     curve->push_back(s);
     if (o.progress) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,23 @@ struct EpochStats {
   double seconds = 0;
   double tokens_per_s = 0;
 };
+
+// The optimizer that options.optimizer names (sgd or adam) over `params`, at options.lr.
+Status MakeOptimizer(const std::vector<torch::Tensor>& params, const TrainOptions& options,
+                     std::unique_ptr<torch::optim::Optimizer>* out);
+
+// The learning rate of every parameter group.
+void SetLearningRate(torch::optim::Optimizer* opt, double lr);
+
+// One epoch of truncated backpropagation through time over `data` [steps][batch] (time-major), in
+// chunks of options.bptt steps. For each chunk, chunk_loss(x, y) runs the model on x (carrying and
+// detaching its own state) and returns the mean cross-entropy against y; then backward, a gradient norm
+// clip of options.clip over `params`, one optimizer step. Draws a progress line if options.progress.
+// Returns train_ppl, seconds and tokens_per_s (the caller fills epoch, lr and valid_ppl).
+using ChunkLoss = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)>;
+EpochStats TrainEpoch(const torch::Tensor& data, const TrainOptions& options, const std::string& label,
+                      const std::vector<torch::Tensor>& params, torch::optim::Optimizer* opt,
+                      const ChunkLoss& chunk_loss);
 
 // Trains `model` on corpus.train, evaluating corpus.valid after each epoch; keeps the parameters of the
 // best validation epoch. Deterministic for a seed and thread count.

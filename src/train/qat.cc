@@ -304,44 +304,27 @@ Status TrainQat(const TextCorpus& corpus, const TrainOptions& o, QatLm model, st
   int steps = 0;
   IRNN_RETURN_IF_ERROR(BatchifyTimeMajor(ids, o.batch, &tm, &steps));
   const torch::Tensor data = torch::from_blob(tm.data(), {steps, o.batch}, torch::kInt32).to(torch::kInt64);
-  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(o.lr));
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  IRNN_RETURN_IF_ERROR(MakeOptimizer(model->parameters(), o, &opt));
   double lr = o.lr;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+    SetLearningRate(opt.get(), lr);
     model->train();
     // Observers keep adapting during QAT (EMA), as in Jacob et al.; export freezes them.
     model->set_observing(true);
     auto state = model->ZeroState(o.batch);
-    Progress progress("qat epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), data.numel());
-    double nll = 0;
-    int64_t count = 0;
-    for (int64_t t = 0; t + 1 < data.size(0); t += o.bptt) {
-      const int64_t len = std::min<int64_t>(o.bptt, data.size(0) - 1 - t);
-      for (auto& s : state) s = s.detach();
-      opt.zero_grad();
-      const torch::Tensor logits = model->forward(data.narrow(0, t, len), &state);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}),
-                                                                      data.narrow(0, t + 1, len).reshape(-1));
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
-      opt.step();
-      nll += loss.item<double>() * len * o.batch;
-      count += len * o.batch;
-      if (o.progress) {
-        char extra[64];
-        std::snprintf(extra, sizeof extra, "ppl %.1f", std::exp(nll / count));
-        progress.Update((t + len) * o.batch, extra);
-      }
-    }
+    EpochStats s = TrainEpoch(
+        data, o, "qat epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), model->parameters(),
+        opt.get(), [&](const torch::Tensor& x, const torch::Tensor& y) {
+          for (auto& h : state) h = h.detach();
+          const torch::Tensor logits = model->forward(x, &state);
+          return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), y.reshape(-1));
+        });
     model->set_observing(false);
-    EpochStats s;
     s.epoch = epoch;
     s.lr = lr;
-    s.train_ppl = std::exp(nll / std::max<int64_t>(count, 1));
-    s.seconds = progress.Seconds();
-    s.tokens_per_s = count / std::max(s.seconds, 1e-9);
     curve->push_back(s);
-    lr *= o.lr_decay;
+    if (epoch >= o.decay_start) lr *= o.lr_decay;
   }
   return Status::Ok();
 }

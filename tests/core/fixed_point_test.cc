@@ -191,6 +191,29 @@ TEST(Quantize, QuantizeMultiplierRepresentsTheValue) {
   EXPECT_TRUE(QuantizeMultiplier(std::ldexp(1.0, 40), Rounding::kSingle) == (QuantizedMultiplier{kInt32Max, 30}));
 }
 
+TEST(Quantize, QuantizeMultiplierQ15HasAFifteenBitMantissa) {
+  std::mt19937 rng(kSeed);
+  for (int i = 0; i < 10000; ++i) {
+    const double d = std::ldexp(0.5 + 0.5 * (rng() / 4294967296.0), static_cast<int>(rng() % 40) - 30);
+    const QuantizedMultiplier q = QuantizeMultiplierQ15(d);
+    ASSERT_TRUE(IsValidQuantizedMultiplier(q)) << d;
+    ASSERT_EQ(q.multiplier & 0xFFFF, 0) << d;  // what lets a .irnn file store it in 3 bytes
+    const double back = std::ldexp(static_cast<double>(q.multiplier), q.shift - 31);
+    ASSERT_LE(std::fabs(back / d - 1.0), std::ldexp(1.0, -15)) << d;  // half a step of 2^-15, relative to >= 0.5
+    // It is the full multiplier rounded to 15 bits, or one step of 2^16 away where the two roundings differ.
+    const QuantizedMultiplier full = QuantizeMultiplier(d);
+    if (full.shift == q.shift) {
+      ASSERT_LE(std::abs(int64_t{full.multiplier} - q.multiplier), int64_t{1} << 16) << d;
+    }
+  }
+  EXPECT_TRUE(QuantizeMultiplierQ15(0.0) == (QuantizedMultiplier{0, 0}));
+  EXPECT_TRUE(QuantizeMultiplierQ15(1.0) == (QuantizedMultiplier{1 << 30, 1}));
+  // Rounds up to the next power of two: the mantissa 2^15 becomes 2^14 with the shift one higher.
+  EXPECT_TRUE(QuantizeMultiplierQ15(std::ldexp(1.0 - 1e-7, 3)) == (QuantizedMultiplier{1 << 30, 4}));
+  EXPECT_TRUE(QuantizeMultiplierQ15(std::ldexp(1.0, 40), Rounding::kSingle) ==
+              (QuantizedMultiplier{0x7FFF0000, 30}));
+}
+
 TEST(InvSqrt, CloseToOneOverSquareRoot) {
   std::mt19937 rng(kSeed);
   for (int i = 0; i < 100000; ++i) {

@@ -201,16 +201,8 @@ TEST(TfliteLstmPerChannel, ValidationNamesFieldAndRow) {
 
 // ---- The model file ------------------------------------------------------------------------------------
 
-std::string Serialize(const Model& m) {
-  std::string bytes;
-  const Status s = SerializeModel(m, &bytes);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return bytes;
-}
-
-Status Parse(const std::string& bytes, Model* m) {
-  return ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), m, "model.irnn");
-}
+using testing::Parse;
+using testing::Serialize;
 
 Model OneLayer(const TfliteLstmParams& p) {
   Model m;

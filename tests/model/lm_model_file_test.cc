@@ -27,16 +27,8 @@ namespace {
 using testing::FileParts;
 using testing::ojson;
 
-std::string Serialize(const Model& m) {
-  std::string bytes;
-  const Status s = SerializeModel(m, &bytes);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return bytes;
-}
-
-Status Parse(const std::string& bytes, Model* m) {
-  return ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), m, "model.irnn");
-}
+using testing::Parse;
+using testing::Serialize;
 
 // A small language model (vocab 50, dim 16, two LSTMs, per-channel) as a Model.
 const testing::RandomLm& Lm() {
@@ -84,6 +76,116 @@ TEST(LmModelFile, LayoutOfEmbeddingAndLinearLayers) {
   EXPECT_EQ(back.layers[3].kind, LayerKind::kLinear);
   EXPECT_STREQ(LayerKindName(LayerKind::kEmbedding), "embedding");
   EXPECT_STREQ(LayerKindName(LayerKind::kLinear), "linear");
+}
+
+// Multipliers with zero low 16 bits (the exporter's QuantizeMultiplierQ15) are stored compactly:
+// NAME.mantissa I16 [n] and NAME.shift I8 [n] instead of NAME I32 [n, 2] (docs/model_format.md §2.4).
+LanguageModelParams WithQ15Multipliers(LanguageModelParams p) {
+  auto clear = [](std::vector<QuantizedMultiplier>* v) {
+    for (QuantizedMultiplier& q : *v) q.multiplier &= ~0xFFFF;  // stays in [2^30, 2^31)
+  };
+  clear(&p.decoder.channel_scale);
+  for (TfliteLstmParams& l : p.lstm) {
+    for (int g = 0; g < 4; ++g) {
+      clear(&l.input_to_gate_channel_scale[g]);
+      clear(&l.recurrent_to_gate_channel_scale[g]);
+    }
+    clear(&l.projection_channel_scale);
+  }
+  return p;
+}
+
+Model ModelOf(const LanguageModelParams& p) {
+  Model m;
+  const Status s = ModelFromLanguageModel(p, &m);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return m;
+}
+
+TEST(LmModelFile, Q15ChannelScalesAreStoredInThreeBytesAndReadBackExactly) {
+  const LanguageModelParams p = WithQ15Multipliers(Lm().params);
+  const std::string compact = Serialize(ModelOf(p));
+  const std::string full = Serialize(LmModel());
+  const FileParts parts = testing::SplitFile(compact);
+  EXPECT_FALSE(parts.header.contains("decoder.channel_scale"));
+  EXPECT_EQ(parts.header["decoder.channel_scale.mantissa"]["dtype"], "I16");
+  EXPECT_EQ(parts.header["decoder.channel_scale.mantissa"]["shape"], ojson::array({50}));
+  EXPECT_EQ(parts.header["decoder.channel_scale.shift"]["dtype"], "I8");
+  int64_t channels = 0;  // multipliers in the file, every one of them compact
+  for (const auto& [key, desc] : parts.header.items()) {
+    if (key == "__metadata__" || key.find("channel_scale") == std::string::npos) continue;
+    const bool mantissa = key.size() > 9 && key.compare(key.size() - 9, 9, ".mantissa") == 0;
+    const bool shift = key.size() > 6 && key.compare(key.size() - 6, 6, ".shift") == 0;
+    EXPECT_TRUE(mantissa || shift) << key << " is in the full encoding";
+    if (mantissa) channels += desc["shape"][0].get<int64_t>();
+  }
+  EXPECT_GT(channels, 50 + 2 * 4 * 2);  // the decoder's and at least 2 layers x 4 gates x 2 matrices
+  // The payload shrinks by 5 bytes per multiplier (8 -> 2 + 1).
+  EXPECT_EQ(static_cast<int64_t>(testing::SplitFile(full).data.size() - parts.data.size()), 5 * channels);
+  // Read back: the same multipliers, and the same bytes when written again.
+  Model back;
+  ASSERT_TRUE(Parse(compact, &back).ok());
+  EXPECT_EQ(Serialize(back), compact);
+  LanguageModelParams q;
+  const Status s = LanguageModelFromModel(back, &q);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(q.decoder.channel_scale == p.decoder.channel_scale);
+  EXPECT_TRUE(q.lstm[1].recurrent_to_gate_channel_scale[3] == p.lstm[1].recurrent_to_gate_channel_scale[3]);
+  // One multiplier with a nonzero low bit: that tensor falls back to the full encoding, the others stay compact.
+  LanguageModelParams mixed = p;
+  mixed.decoder.channel_scale[7].multiplier |= 1;
+  const FileParts mixed_parts = testing::SplitFile(Serialize(ModelOf(mixed)));
+  EXPECT_EQ(mixed_parts.header["decoder.channel_scale"]["dtype"], "I32");
+  EXPECT_FALSE(mixed_parts.header.contains("decoder.channel_scale.mantissa"));
+  int lstm_compact = 0;
+  for (const auto& [key, desc] : mixed_parts.header.items()) {
+    lstm_compact += key.rfind("lstm", 0) == 0 && key.find(".mantissa") != std::string::npos;
+  }
+  EXPECT_GT(lstm_compact, 0);
+}
+
+TEST(LmModelFile, MalformedQ15ChannelScalesAreRefused) {
+  const std::string valid = Serialize(ModelOf(WithQ15Multipliers(Lm().params)));
+  auto refused = [&](const std::function<void(FileParts*)>& edit, const std::string& want) {
+    FileParts f = testing::SplitFile(valid);
+    edit(&f);
+    Model out;
+    const Status s = Parse(testing::JoinFile(f), &out);
+    ASSERT_FALSE(s.ok()) << "accepted; wanted: " << want;
+    EXPECT_NE(s.message().find(want), std::string::npos) << s.message();
+  };
+  refused([](FileParts* f) { testing::RemoveTensorFrom(f, "decoder.channel_scale.shift"); },
+          "tensor 'decoder.channel_scale.shift' is missing (I8 [50]");
+  refused([](FileParts* f) {
+            testing::RemoveTensorFrom(f, "decoder.channel_scale.mantissa");
+            testing::AppendTensorTo(f, "decoder.channel_scale.mantissa", "I32", {50}, std::string(200, '\0'));
+          },
+          "tensor 'decoder.channel_scale.mantissa' has dtype I32 but must be I16");
+  refused([](FileParts* f) {
+            testing::RemoveTensorFrom(f, "decoder.channel_scale.shift");
+            testing::AppendTensorTo(f, "decoder.channel_scale.shift", "I8", {49}, std::string(49, '\0'));
+          },
+          "tensor 'decoder.channel_scale.shift' has shape [49] but must be [50]");
+  // A mantissa below 2^14 is a multiplier below 2^30.
+  refused([](FileParts* f) {
+            const uint64_t b = f->header["decoder.channel_scale.mantissa"]["data_offsets"][0];
+            f->data[b + 2 * 3] = 0;
+            f->data[b + 2 * 3 + 1] = 0x20;  // 0x2000 = 2^13
+          },
+          "LinearParams: channel_scale[3].multiplier is 536870912 but must be 0 or in [2^30, 2^31)");
+  refused([](FileParts* f) {
+            const uint64_t b = f->header["decoder.channel_scale.shift"]["data_offsets"][0];
+            f->data[b + 5] = 40;
+          },
+          "LinearParams: channel_scale[5].shift is 40 but must be in [-31, 30]");
+  // Both encodings at once: the full one is read, the compact pair is a stray tensor.
+  std::vector<int32_t> full_pairs;
+  for (int r = 0; r < 50; ++r) full_pairs.insert(full_pairs.end(), {1 << 30, 0});
+  refused([&](FileParts* f) {
+            testing::AppendTensorTo(f, "decoder.channel_scale", "I32", {50, 2},
+                                    testing::I32Bytes(full_pairs));
+          },
+          "tensor 'decoder.channel_scale.mantissa' is not used by any layer of the graph");
 }
 
 TEST(LmModelFile, WriterRefusesInvalidLayers) {

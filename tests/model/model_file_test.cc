@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "irnn/model.h"
+#include "support/file_parts.h"
 #include "support/random_lstm.h"
 
 namespace irnn {
@@ -37,16 +38,8 @@ Model OneLayer(const TfliteLstmParams& p, const std::string& name = "lstm0") {
   return m;
 }
 
-std::string Serialize(const Model& m) {
-  std::string bytes;
-  const Status s = SerializeModel(m, &bytes);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return bytes;
-}
-
-Status Parse(const std::string& bytes, Model* m) {
-  return ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), m, "model.irnn");
-}
+using testing::Parse;
+using testing::Serialize;
 
 // What the file keeps of a layer: the fields its configuration uses; the others read back as zero.
 TfliteLstmParams Canonical(TfliteLstmParams p) {
@@ -146,20 +139,14 @@ Outputs RunLayer(const TfliteLstmParams& p, const std::vector<int8_t>& input, in
   return o;
 }
 
-// A file split into its JSON header and data section, to build malformed variants.
-struct FileParts {
-  ojson header;
-  std::string data;
-};
-
-FileParts Split(const std::string& bytes) {
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
-  FileParts p;
-  p.header = ojson::parse(bytes.substr(8, n));
-  p.data = bytes.substr(8 + n);
-  return p;
-}
+// A file split into its JSON header and data section, to build malformed variants (support/file_parts.h).
+using testing::FileParts;
+const auto Split = testing::SplitFile;
+const auto Join = testing::JoinFile;
+const auto Graph = testing::GraphOf;
+const auto SetGraph = testing::SetGraphOf;
+const auto RemoveTensor = testing::RemoveTensorFrom;
+const auto AppendTensor = testing::AppendTensorTo;
 
 std::string LengthField(uint64_t n) {
   std::string s;
@@ -171,32 +158,6 @@ std::string LengthField(uint64_t n) {
 std::string JoinText(std::string header, const std::string& data) {
   header.append((8 - header.size() % 8) % 8, ' ');
   return LengthField(header.size()) + header + data;
-}
-
-std::string Join(const FileParts& p) { return JoinText(p.header.dump(), p.data); }
-
-ojson Graph(const FileParts& p) { return ojson::parse(p.header["__metadata__"]["graph"].get<std::string>()); }
-void SetGraph(FileParts* p, const ojson& graph) { p->header["__metadata__"]["graph"] = graph.dump(); }
-
-// Removes a tensor's descriptor and bytes, keeping the others contiguous.
-void RemoveTensor(FileParts* p, const std::string& name) {
-  const uint64_t b = p->header[name]["data_offsets"][0], e = p->header[name]["data_offsets"][1];
-  p->data.erase(b, e - b);
-  p->header.erase(name);
-  for (auto& [key, desc] : p->header.items()) {
-    if (key == "__metadata__") continue;
-    if (desc["data_offsets"][0].get<uint64_t>() >= e) {
-      desc["data_offsets"][0] = desc["data_offsets"][0].get<uint64_t>() - (e - b);
-      desc["data_offsets"][1] = desc["data_offsets"][1].get<uint64_t>() - (e - b);
-    }
-  }
-}
-
-void AppendTensor(FileParts* p, const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
-                  const std::string& bytes) {
-  const uint64_t b = p->data.size();
-  p->data += bytes;
-  p->header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {b, b + bytes.size()}}};
 }
 
 // A deterministic layer with the given options (found by trying seeds of MakeRandomLstm) and PWL tables.

@@ -1,16 +1,33 @@
 // Test support: a .irnn file split into its JSON header (nlohmann ordered_json) and data section, to
-// build malformed variants (a descriptor changed, a tensor removed or added, the graph edited). Header
-// only; the model-file tests of the language-model layers use it.
+// build malformed variants (a descriptor changed, a tensor removed or added, the graph edited), and
+// Serialize / Parse of a whole Model. Header only; the model-file tests use it.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "irnn/model.h"
+
 namespace irnn::testing {
 
 using ojson = nlohmann::ordered_json;
+
+// The bytes of a model that must serialize (a failure is a test failure, and gives "").
+inline std::string Serialize(const Model& m) {
+  std::string bytes;
+  const Status s = SerializeModel(m, &bytes);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return bytes;
+}
+
+// Parses bytes as the file "model.irnn" (the name error messages start with).
+inline Status Parse(const std::string& bytes, Model* m) {
+  return ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), m, "model.irnn");
+}
 
 struct FileParts {
   ojson header;
