@@ -1,5 +1,5 @@
 // Which kernel implementation runs: the scalar reference or an optimized path. Chosen at run time:
-// kAuto picks the best path the CPU supports, and the IRNN_PATH environment variable (scalar, avx2)
+// kAuto picks the best path the CPU supports, and the IRNN_PATH environment variable (scalar, avx2, avxvnni)
 // overrides kAuto, so every path can be tested and timed from one binary.
 #pragma once
 
@@ -10,11 +10,13 @@
 
 namespace irnn {
 
-enum class KernelPath : uint8_t { kAuto = 0, kScalar = 1, kAvx2 = 2 };
+// kAvxVnni: the AVX2 path with its int8 matmuls on AVX-VNNI (vpdpbusd; Alder Lake, Sapphire Rapids,
+// Zen 5 and later).
+enum class KernelPath : uint8_t { kAuto = 0, kScalar = 1, kAvx2 = 2, kAvxVnni = 3 };
 
 const char* KernelPathName(KernelPath path);
 
-// Parses "auto", "scalar" or "avx2".
+// Parses "auto", "scalar", "avx2" or "avxvnni".
 Status ParseKernelPath(std::string_view name, KernelPath* path);
 
 // True when this build contains the path's code and the CPU can run it.

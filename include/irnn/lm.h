@@ -59,6 +59,8 @@ struct LinearParams {
 // Checks sizes, the rounding enum and every multiplier; errors name the field and row.
 Status ValidateLinearParams(const LinearParams& params);
 
+struct PackedS8;  // src/kernels/lstm_kernels.h
+
 class Linear {
  public:
   // Validates params and picks the kernel path (kAuto honours IRNN_PATH).
@@ -67,7 +69,8 @@ class Linear {
   const LinearParams& params() const { return params_; }
   KernelPath path() const { return path_; }
 
-  // x [batch][n_in] int8 -> out [batch][n_out] int32; batch in [1, 65536]. No allocation.
+  // x [batch][n_in] int8 -> out [batch][n_out] int32; batch in [1, 65536]. No allocation (after a
+  // thread's first call, which may size a scratch buffer for the kernel path).
   Status Run(const int8_t* x, int batch, int32_t* out) const;
 
  private:
@@ -78,6 +81,7 @@ class Linear {
   LinearParams params_;
   KernelPath path_ = KernelPath::kScalar;
   const LstmKernels* kernels_ = nullptr;
+  std::shared_ptr<const PackedS8> packed_;  // the weights laid out for the path, at Create
 };
 
 // ---- The language model ------------------------------------------------------------------------------

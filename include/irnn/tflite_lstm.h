@@ -158,7 +158,11 @@ class TfliteLstmState {
   std::vector<int32_t> acc2_;      // second int32 accumulator (non-compat mode)
   std::vector<int16_t> tanh_cell_;
   std::vector<int8_t> hidden_;
+  std::vector<int32_t> sequence_input_;  // Run's workspace: input-to-gate results of a chunk of steps
 };
+
+struct PackedS8;          // src/kernels/lstm_kernels.h
+struct TfliteLstmPacked;  // the layer's matrices laid out for its kernel path (tflite_lstm.cc)
 
 class TfliteLstm {
  public:
@@ -177,15 +181,20 @@ class TfliteLstm {
 
   // One time step: x [batch][n_input] -> out [batch][n_output]; state updated. trace may be null.
   Status Step(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace = nullptr) const;
-  // `steps` time steps, time-major: x [steps][batch][n_input] -> out [steps][batch][n_output].
+  // `steps` time steps, time-major: x [steps][batch][n_input] -> out [steps][batch][n_output]. The same
+  // results as `steps` calls of Step, bit for bit; faster, because the input-to-gate matmuls of a chunk
+  // of steps run as one matrix-matrix product (each weight load serves several input rows) and only
+  // the recurrent part stays step by step.
   Status Run(const int8_t* x, int steps, TfliteLstmState* state, int8_t* out) const;
 
  private:
   TfliteLstm() = default;
-  void StepUnchecked(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace) const;
-  void Matmul(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
-              QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
-  void ComputeGate(int gate, const int8_t* x, TfliteLstmState* s) const;
+  // input_part: null, or per gate the input-to-gate matmul's result for this step, computed by Run.
+  void StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* state, int8_t* out,
+                     TfliteLstmTrace* trace) const;
+  void Matmul(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
+              const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
+  void ComputeGate(int gate, const int8_t* x, const int32_t* input_part, TfliteLstmState* s) const;
   void Sigmoid(int16_t* v, int n) const;
   void TanhGate(int16_t* v, int n) const;
   void TanhCell(const int16_t* c, int n, int16_t* out) const;
@@ -194,6 +203,7 @@ class TfliteLstm {
   KernelPath path_ = KernelPath::kScalar;
   const LstmKernels* kernels_ = nullptr;
   const PwlKernels* pwl_kernels_ = nullptr;
+  std::shared_ptr<const TfliteLstmPacked> packed_;
 };
 
 }  // namespace irnn

@@ -20,6 +20,15 @@ bool CpuSupportsAvx2() {
 #endif
 }
 
+bool CpuSupportsAvxVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return CpuSupportsAvx2() && __builtin_cpu_supports("avxvnni") != 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 const char* KernelPathName(KernelPath path) {
@@ -27,6 +36,7 @@ const char* KernelPathName(KernelPath path) {
     case KernelPath::kAuto: return "auto";
     case KernelPath::kScalar: return "scalar";
     case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvxVnni: return "avxvnni";
   }
   return "unknown";
 }
@@ -35,7 +45,8 @@ Status ParseKernelPath(std::string_view name, KernelPath* path) {
   if (name == "auto") *path = KernelPath::kAuto;
   else if (name == "scalar") *path = KernelPath::kScalar;
   else if (name == "avx2") *path = KernelPath::kAvx2;
-  else return Status::InvalidArgument("kernel path: '" + std::string(name) + "' is not one of auto, scalar, avx2");
+  else if (name == "avxvnni") *path = KernelPath::kAvxVnni;
+  else return Status::InvalidArgument("kernel path: '" + std::string(name) + "' is not one of auto, scalar, avx2, avxvnni");
   return Status::Ok();
 }
 
@@ -43,6 +54,7 @@ bool KernelPathAvailable(KernelPath path) {
   switch (path) {
     case KernelPath::kScalar: return true;
     case KernelPath::kAvx2: return avx2::LstmKernelTable() != nullptr && CpuSupportsAvx2();
+    case KernelPath::kAvxVnni: return avx2::AvxVnniLstmKernelTable() != nullptr && CpuSupportsAvxVnni();
     case KernelPath::kAuto: return true;
   }
   return false;
@@ -59,7 +71,9 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
     }
   }
   if (requested == KernelPath::kAuto) {
-    *resolved = KernelPathAvailable(KernelPath::kAvx2) ? KernelPath::kAvx2 : KernelPath::kScalar;
+    *resolved = KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni
+                : KernelPathAvailable(KernelPath::kAvx2)  ? KernelPath::kAvx2
+                                                          : KernelPath::kScalar;
     return Status::Ok();
   }
   if (!KernelPathAvailable(requested)) {
@@ -71,12 +85,18 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
 }
 
 const LstmKernels& GetLstmKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAvxVnni && avx2::AvxVnniLstmKernelTable() != nullptr) {
+    return *avx2::AvxVnniLstmKernelTable();
+  }
   if (resolved == KernelPath::kAvx2 && avx2::LstmKernelTable() != nullptr) return *avx2::LstmKernelTable();
   return reference::LstmKernelTable();
 }
 
 const PwlKernels& GetPwlKernels(KernelPath resolved) {
-  if (resolved == KernelPath::kAvx2 && avx2::PwlKernelTable() != nullptr) return *avx2::PwlKernelTable();
+  // The AVX-VNNI path changes only the int8 matmuls: its activations are AVX2's.
+  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni) && avx2::PwlKernelTable() != nullptr) {
+    return *avx2::PwlKernelTable();
+  }
   return reference::PwlKernelTable();
 }
 

@@ -5,11 +5,22 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "irnn/kernel_path.h"
 #include "irnn/quantization.h"
 
 namespace irnn {
+
+// An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
+// What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
+// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc).
+struct PackedS8 {
+  int rows = 0;
+  int cols = 0;
+  std::vector<int8_t> data;
+  std::vector<int32_t> row_fold;
+};
 
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
@@ -49,9 +60,16 @@ struct LstmKernels {
   // out[i] = clamp(sat8(v[i] + zero_point), lo, hi)
   void (*AddZeroPointClampS32ToS8)(const int32_t* v, int n, int32_t zero_point, int8_t lo, int8_t hi,
                                    int8_t* out);
+  // Lays out w [rows][cols] for GemvPackedRequantS32 of the same path.
+  void (*PackS8)(const int8_t* w, int rows, int cols, PackedS8* out);
+  // GemvS8S8RequantS32 (channel null) or GemvS8S8RequantPerChannelS32 (channel: rows multipliers) of
+  // the packed matrix: the same results, bit for bit, on every path.
+  void (*GemvPackedRequantS32)(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch,
+                               QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
+                               int32_t* out);
 };
 
-// The table for a resolved path (kScalar or kAvx2; kAuto is not a resolved path).
+// The table for a resolved path (kScalar, kAvx2 or kAvxVnni; kAuto is not a resolved path).
 const LstmKernels& GetLstmKernels(KernelPath resolved);
 
 namespace reference {
@@ -61,6 +79,8 @@ const LstmKernels& LstmKernelTable();
 namespace avx2 {
 // Returns null when the build has no AVX2 code (non-x86 target).
 const LstmKernels* LstmKernelTable();
+// The AVX2 table with the matmuls on AVX-VNNI (vpdpbusd); null when the build has no such code.
+const LstmKernels* AvxVnniLstmKernelTable();
 }  // namespace avx2
 
 }  // namespace irnn

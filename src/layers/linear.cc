@@ -68,6 +68,9 @@ Status Linear::Create(LinearParams params, KernelPath path, std::unique_ptr<Line
   layer->params_ = std::move(params);
   layer->path_ = resolved;
   layer->kernels_ = &GetLstmKernels(resolved);
+  auto packed = std::make_shared<PackedS8>();
+  layer->kernels_->PackS8(layer->params_.weights.data(), layer->params_.n_out, layer->params_.n_in, packed.get());
+  layer->packed_ = std::move(packed);
   *out = std::move(layer);
   return Status::Ok();
 }
@@ -85,9 +88,8 @@ Status Linear::Run(const int8_t* x, int batch, int32_t* out) const {
 
 // logit[b][r] = MBQM(effective_bias[r] + sum_k W[r][k] x[b][k], M[r]), int32 (numerics.md §7.3).
 void Linear::RunUnchecked(const int8_t* x, int batch, int32_t* out) const {
-  kernels_->GemvS8S8RequantPerChannelS32(params_.weights.data(), params_.n_out, params_.n_in,
-                                         params_.effective_bias.data(), x, batch, params_.channel_scale.data(),
-                                         params_.rounding, out);
+  kernels_->GemvPackedRequantS32(*packed_, params_.effective_bias.data(), x, batch, QuantizedMultiplier{},
+                                 params_.channel_scale.data(), params_.rounding, out);
 }
 
 }  // namespace irnn

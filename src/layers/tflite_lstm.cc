@@ -3,6 +3,8 @@
 // derivation from float scales lives in tflite_lstm_derive.cc.
 
 #include <algorithm>
+#include <array>
+#include <memory>
 #include <string>
 
 #include "irnn/tflite_lstm.h"
@@ -10,6 +12,14 @@
 #include "kernels/pwl_kernels.h"
 
 namespace irnn {
+
+// The weight matrices laid out for the layer's kernel path, once, at Create.
+struct TfliteLstmPacked {
+  std::array<PackedS8, 4> input_to_gate;
+  std::array<PackedS8, 4> recurrent_to_gate;
+  PackedS8 projection;
+};
+
 namespace {
 
 constexpr int32_t kMaxDim = 1 << 16;    // n_input, n_cell, n_output
@@ -202,6 +212,16 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, std::unique_
   layer->path_ = resolved;
   layer->kernels_ = &GetLstmKernels(resolved);
   layer->pwl_kernels_ = &GetPwlKernels(resolved);
+  auto packed = std::make_shared<TfliteLstmPacked>();
+  const TfliteLstmConfig& c = layer->params_.config;
+  const TfliteLstmWeights& w = layer->params_.weights;
+  for (int g = 0; g < 4; ++g) {
+    if (w.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+    layer->kernels_->PackS8(w.input_to_gate[g].data(), c.n_cell, c.n_input, &packed->input_to_gate[g]);
+    layer->kernels_->PackS8(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, &packed->recurrent_to_gate[g]);
+  }
+  if (c.use_projection) layer->kernels_->PackS8(w.projection.data(), c.n_output, c.n_cell, &packed->projection);
+  layer->packed_ = std::move(packed);
   *out = std::move(layer);
   return Status::Ok();
 }
@@ -246,7 +266,7 @@ Status TfliteLstm::Step(const int8_t* x, TfliteLstmState* state, int8_t* out, Tf
   if (state == nullptr) return Status::InvalidArgument("TfliteLstm::Step: state is null");
   const Status s = CheckState(*state);
   if (!s.ok()) return Status(s.code(), "TfliteLstm::Step: " + s.message());
-  StepUnchecked(x, state, out, trace);
+  StepUnchecked(x, nullptr, state, out, trace);
   return Status::Ok();
 }
 
@@ -276,26 +296,49 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
     return Status::InvalidArgument("TfliteLstm::Run: steps is " + std::to_string(steps) + " but must be >= 0");
   }
   if (steps == 0) return Status::Ok();
-  IRNN_RETURN_IF_ERROR(Step(x, state, out, nullptr));  // validates once
-  const size_t in_stride = static_cast<size_t>(state->batch_) * params_.config.n_input;
-  const size_t out_stride = static_cast<size_t>(state->batch_) * params_.config.n_output;
-  for (int t = 1; t < steps; ++t) StepUnchecked(x + t * in_stride, state, out + t * out_stride, nullptr);
+  if (x == nullptr) return Status::InvalidArgument("TfliteLstm::Run: x is null");
+  if (out == nullptr) return Status::InvalidArgument("TfliteLstm::Run: out is null");
+  if (state == nullptr) return Status::InvalidArgument("TfliteLstm::Run: state is null");
+  const Status s = CheckState(*state);
+  if (!s.ok()) return Status(s.code(), "TfliteLstm::Run: " + s.message());
+  const TfliteLstmConfig& c = params_.config;
+  const int batch = state->batch_;
+  const size_t in_stride = static_cast<size_t>(batch) * c.n_input;
+  const size_t out_stride = static_cast<size_t>(batch) * c.n_output;
+  const int64_t per_step = int64_t{batch} * c.n_cell;  // one gate's input-to-gate results for one step
+  // Chunks of up to ~4 MiB of workspace (4 gates x int32), at least one step.
+  const int chunk = static_cast<int>(std::clamp<int64_t>((int64_t{1} << 20) / (4 * per_step), 1, steps));
+  state->sequence_input_.resize(static_cast<size_t>(4 * per_step * chunk));
+  for (int t0 = 0; t0 < steps; t0 += chunk) {
+    const int len = std::min(chunk, steps - t0);
+    const int8_t* xc = x + t0 * in_stride;
+    int32_t* parts[4] = {};
+    for (int g = 0; g < 4; ++g) {
+      if (params_.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+      parts[g] = state->sequence_input_.data() + g * per_step * chunk;
+      // Rows are (step, stream) pairs: the same products and requantization as Step's, len * batch rows at once.
+      Matmul(packed_->input_to_gate[g], params_.input_to_gate_effective_bias[g].data(), xc, len * batch,
+             params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], parts[g]);
+    }
+    for (int t = 0; t < len; ++t) {
+      const int32_t* step_parts[4] = {};
+      for (int g = 0; g < 4; ++g) step_parts[g] = parts[g] != nullptr ? parts[g] + t * per_step : nullptr;
+      StepUnchecked(xc + t * in_stride, step_parts, state, out + (t0 + t) * out_stride, nullptr);
+    }
+  }
   return Status::Ok();
 }
 
-// One requantized matmul: per-tensor (numerics.md §4.1) or, when `channel` is set, per-channel (§7.1).
-void TfliteLstm::Matmul(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x, int batch,
-                        QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const {
-  if (channel.empty()) {
-    kernels_->GemvS8S8RequantS32(w, rows, cols, bias, x, batch, m, params_.config.rounding, out);
-  } else {
-    kernels_->GemvS8S8RequantPerChannelS32(w, rows, cols, bias, x, batch, channel.data(), params_.config.rounding,
-                                           out);
-  }
+// One requantized matmul of a packed matrix: per-tensor (numerics.md §4.1) or, when `channel` is set,
+// per-channel (§7.1).
+void TfliteLstm::Matmul(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
+                        const std::vector<QuantizedMultiplier>& channel, int32_t* out) const {
+  kernels_->GemvPackedRequantS32(w, bias, x, batch, m, channel.empty() ? nullptr : channel.data(),
+                                 params_.config.rounding, out);
 }
 
 // Gate pre-activation and activation for one gate (numerics.md §4.1-§4.2, §3 for LayerNorm).
-void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
+void TfliteLstm::ComputeGate(int g, const int8_t* x, const int32_t* input_part, TfliteLstmState* s) const {
   const TfliteLstmConfig& c = params_.config;
   const LstmKernels& k = *kernels_;
   const TfliteLstmWeights& w = params_.weights;
@@ -306,13 +349,18 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
   int32_t* acc = s->acc_.data();
   const bool peephole = c.use_peephole && g != kCellGate;
 
-  Matmul(w.input_to_gate[g].data(), c.n_cell, c.n_input, params_.input_to_gate_effective_bias[g].data(), x, batch,
-         params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], acc);
+  const TfliteLstmPacked& packed = *packed_;
+  if (input_part != nullptr) {
+    std::copy(input_part, input_part + n, acc);  // computed for a chunk of steps by Run
+  } else {
+    Matmul(packed.input_to_gate[g], params_.input_to_gate_effective_bias[g].data(), x, batch,
+           params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], acc);
+  }
   if (c.tflite_compat) {
     // Each contribution saturates to int16 on its own (numerics.md §5 Q5).
     k.SaturateS32ToS16(acc, n, gate);
-    Matmul(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, params_.recurrent_to_gate_effective_bias[g].data(),
-           s->h_.data(), batch, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc);
+    Matmul(packed.recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
+           params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc);
     k.AddSatS32IntoS16(acc, n, gate);
     if (peephole) {
       // TFLite passes n_output as the peephole length and batch stride (numerics.md §5 Q1).
@@ -323,8 +371,8 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, TfliteLstmState* s) const {
     }
   } else {
     int32_t* acc2 = s->acc2_.data();
-    Matmul(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, params_.recurrent_to_gate_effective_bias[g].data(),
-           s->h_.data(), batch, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc2);
+    Matmul(packed.recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
+           params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc2);
     k.AddSatS32IntoS32(acc2, n, acc);
     if (peephole) {
       k.PeepholeRequantS32(w.cell_to_gate[g].data(), c.n_cell, s->c_.data(), n, params_.cell_to_gate_scale[g], rnd,
@@ -363,7 +411,9 @@ void TfliteLstm::TanhCell(const int16_t* c, int n, int16_t* out) const {
   }
 }
 
-void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out, TfliteLstmTrace* trace) const {
+void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* s, int8_t* out,
+                               TfliteLstmTrace* trace) const {
+  auto part = [input_part](int g) { return input_part != nullptr ? input_part[g] : nullptr; };
   const TfliteLstmConfig& c = params_.config;
   const LstmKernels& k = *kernels_;
   const int batch = s->batch_;
@@ -377,7 +427,7 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
   };
   for (int g : {kInputGate, kForgetGate, kCellGate}) {
     if (g == kInputGate && c.use_cifg) continue;
-    ComputeGate(g, x, s);
+    ComputeGate(g, x, part(g), s);
     record_preact(g);
     if (g == kCellGate) {
       TanhGate(s->gates_[g].data(), n);
@@ -389,7 +439,7 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
   k.LstmCellUpdateS16(s->gates_[kForgetGate].data(), c.use_cifg ? nullptr : s->gates_[kInputGate].data(),
                       s->gates_[kCellGate].data(), n, 30 + params_.cell_scale, params_.quantized_cell_clip,
                       s->c_.data());
-  ComputeGate(kOutputGate, x, s);  // its peephole reads the updated cell
+  ComputeGate(kOutputGate, x, part(kOutputGate), s);  // its peephole reads the updated cell
   record_preact(kOutputGate);
   Sigmoid(s->gates_[kOutputGate].data(), n);
   record_gate(kOutputGate);
@@ -403,8 +453,8 @@ void TfliteLstm::StepUnchecked(const int8_t* x, TfliteLstmState* s, int8_t* out,
     k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
                         hidden_zp, s->hidden_.data());
     if (trace != nullptr) trace->hidden = s->hidden_;
-    Matmul(params_.weights.projection.data(), c.n_output, c.n_cell, params_.projection_effective_bias.data(),
-           s->hidden_.data(), batch, params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
+    Matmul(packed_->projection, params_.projection_effective_bias.data(), s->hidden_.data(), batch,
+           params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
     int lo = -128, hi = 127;
     if (params_.quantized_proj_clip > 0) {
       // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).

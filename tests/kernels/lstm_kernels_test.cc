@@ -946,10 +946,103 @@ TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
   {
     ScopedIrnnPath env(nullptr);
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
-    EXPECT_EQ(resolved, KernelPath::kAvx2) << "auto picks the best available path";
+    const KernelPath best =
+        KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni : KernelPath::kAvx2;
+    EXPECT_EQ(resolved, best) << "auto picks the best available path";
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAvx2, &resolved).ok());
     EXPECT_EQ(resolved, KernelPath::kAvx2);
   }
+}
+
+// ---- Packed matmul (PackS8 + GemvPackedRequantS32) on every path ------------------------------------
+
+// The paths whose packed matmul can run here; AVX-VNNI only where the CPU has it (said on stdout).
+std::vector<KernelPath> PackedPaths() {
+  std::vector<KernelPath> paths = {KernelPath::kScalar};
+  if (KernelPathAvailable(KernelPath::kAvx2)) paths.push_back(KernelPath::kAvx2);
+  if (KernelPathAvailable(KernelPath::kAvxVnni)) {
+    paths.push_back(KernelPath::kAvxVnni);
+  } else {
+    std::printf("[ NOTE     ] AVX-VNNI is not available on this CPU: its packed matmul is not compared here\n");
+  }
+  return paths;
+}
+
+// The packed matmul of every path equals the reference's Gemv on the unpacked matrix.
+void CheckPacked(const std::vector<int8_t>& w, int rows, int cols, const int32_t* bias, const std::vector<int8_t>& x,
+                 int batch, QuantizedMultiplier m, const std::vector<QuantizedMultiplier>* channel,
+                 Rounding rounding) {
+  SCOPED_TRACE(::testing::Message() << "rows " << rows << " cols " << cols << " batch " << batch << " per-channel "
+                                    << (channel != nullptr) << " rounding " << RoundingName(rounding));
+  const size_t n_out = static_cast<size_t>(rows) * batch;
+  std::vector<int32_t> expected(n_out, 0x5A5A5A5A);
+  if (channel == nullptr) {
+    Ref().GemvS8S8RequantS32(w.data(), rows, cols, bias, x.data(), batch, m, rounding, expected.data());
+  } else {
+    Ref().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, bias, x.data(), batch, channel->data(), rounding,
+                                       expected.data());
+  }
+  for (KernelPath path : PackedPaths()) {
+    const LstmKernels& k = GetLstmKernels(path);
+    PackedS8 packed;
+    k.PackS8(w.data(), rows, cols, &packed);
+    std::vector<int32_t> actual(n_out, 0x5A5A5A5A);
+    k.GemvPackedRequantS32(packed, bias, x.data(), batch, m, channel != nullptr ? channel->data() : nullptr, rounding,
+                           actual.data());
+    EXPECT_TRUE(SameValues(expected, actual)) << KernelPathName(path);
+  }
+}
+
+TEST(PackedGemv, EveryPathMatchesReferenceOnOddSizesAndBatches) {
+  Gen gen(TestSeed());
+  std::set<int32_t> seen;
+  for (int rows : {1, 3, 7, 8, 9, 17, 33, 64, 255}) {
+    for (int cols : {1, 3, 4, 5, 17, 33, 64, 255}) {
+      for (int batch : {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const bool with_bias = gen.Int(0, 3) != 0;
+        const QuantizedMultiplier m = gen.Multiplier(-20, -5);
+        const std::vector<QuantizedMultiplier> channel = RandomMultipliers(gen, rows, -20, -5);
+        const bool per_channel = gen.Int(0, 1) == 0;
+        CheckPacked(w, rows, cols, with_bias ? bias.data() : nullptr, x, batch, m, per_channel ? &channel : nullptr,
+                    rounding);
+        std::vector<int32_t> probe(static_cast<size_t>(rows) * batch);
+        Ref().GemvS8S8RequantS32(w.data(), rows, cols, nullptr, x.data(), batch, {kI32Max, 0}, rounding,
+                                 probe.data());
+        seen.insert(probe.begin(), probe.end());
+      }
+    }
+  }
+  EXPECT_GT(seen.size(), 1000u) << "the dot products were nearly constant: the test would pass vacuously";
+}
+
+TEST(PackedGemv, EveryPathMatchesReferenceOnEdgeValuesAndWrap) {
+  // -128 inputs (which become 0 after the AVX-VNNI offset) against -128 and 127 weights, extreme biases,
+  // every shift; then sums that wrap around int32.
+  for (int cols : {1, 4, 17, 257}) {
+    for (int8_t wv : {int8_t{-128}, int8_t{127}}) {
+      for (int8_t xv : {int8_t{-128}, int8_t{127}, int8_t{0}}) {
+        const int rows = 19, batch = 5;
+        std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
+        std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
+        std::vector<int32_t> bias(rows);
+        for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          for (int shift : {-31, -1, 0, 30}) CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, shift}, nullptr, rounding);
+        }
+      }
+    }
+  }
+  const int rows = 9, cols = 140000;
+  std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
+  std::vector<int8_t> x(static_cast<size_t>(cols) * 4, -128);
+  std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30)};
+  std::vector<QuantizedMultiplier> channel(rows, {kI32Max, 0});
+  CheckPacked(w, rows, cols, bias.data(), x, 4, {kI32Max, 0}, nullptr, Rounding::kDouble);
+  CheckPacked(w, rows, cols, bias.data(), x, 1, {kI32Max, 0}, &channel, Rounding::kSingle);
 }
 
 // These need no AVX2: the scalar path and the rejection of a bad IRNN_PATH hold on every CPU.

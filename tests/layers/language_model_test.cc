@@ -19,6 +19,7 @@
 #include "core/fixed_point.h"
 #include "irnn/lm.h"
 #include "irnn/model.h"
+#include "support/paths.h"
 #include "support/random_lm.h"
 
 namespace irnn {
@@ -156,8 +157,9 @@ TEST(Linear, EqualsItsDefinitionOnBothPaths) {
         std::vector<int8_t> x(static_cast<size_t>(batch) * n_in);
         for (auto& v : x) v = static_cast<int8_t>(rng());
         const std::vector<int32_t> want = LinearByDefinition(p, x, batch);
-        for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2}) {
+        for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni}) {
           if (path == KernelPath::kAvx2 && !avx2) continue;
+          if (path == KernelPath::kAvxVnni && !testing::AvxVnniAvailableOrNote()) continue;
           std::unique_ptr<Linear> linear;
           ASSERT_TRUE(Linear::Create(p, path, &linear).ok());
           EXPECT_EQ(linear->path(), path);
@@ -275,6 +277,12 @@ TEST(LanguageModel, RandomModelsEqualTheirCompositionOnEveryPathAndChunking) {
         ASSERT_NE(fast, nullptr);
         ASSERT_EQ(fast->path(), KernelPath::kAvx2);
         ASSERT_EQ(RunLm(*fast, r, 2), whole) << "AVX2 logits differ from scalar";
+      }
+      if (testing::AvxVnniAvailableOrNote()) {
+        auto vnni = MakeLm(r.params, KernelPath::kAvxVnni);
+        ASSERT_NE(vnni, nullptr);
+        ASSERT_EQ(vnni->path(), KernelPath::kAvxVnni);
+        ASSERT_EQ(RunLm(*vnni, r, 3), whole) << "AVX-VNNI logits differ from scalar";
       }
       ++models;
     }

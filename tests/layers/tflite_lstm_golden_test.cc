@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "support/golden.h"
+#include "support/paths.h"
 
 namespace irnn {
 namespace {
@@ -176,6 +177,11 @@ TEST_P(TfliteLstmGolden, StepsMatchOnScalarPath) { RunSteps(KernelPath::kScalar)
 TEST_P(TfliteLstmGolden, StepsMatchOnAvx2Path) {
   IRNN_REQUIRE_AVX2();
   RunSteps(KernelPath::kAvx2);
+}
+
+TEST_P(TfliteLstmGolden, StepsMatchOnAvxVnniPath) {
+  if (!testing::AvxVnniAvailableOrNote()) GTEST_SKIP() << "AVX-VNNI not available on this CPU";
+  RunSteps(KernelPath::kAvxVnni);
 }
 
 // The whole sequence in one Run call, from derived (not golden) parameters, equals the vectors too.

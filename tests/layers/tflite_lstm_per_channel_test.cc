@@ -17,6 +17,7 @@
 
 #include "irnn/model.h"
 #include "support/file_parts.h"
+#include "support/paths.h"
 #include "support/random_lm.h"
 #include "support/random_lstm.h"
 
@@ -121,6 +122,12 @@ TEST(TfliteLstmPerChannel, Avx2EqualsScalarAndChunkedEqualsWholeOnRandomConfigs)
       ASSERT_EQ(fast.out, whole.out) << "AVX2 output differs from scalar";
       ASSERT_EQ(fast.h, whole.h);
       ASSERT_EQ(fast.c, whole.c) << "AVX2 cell differs from scalar";
+    }
+    if (testing::AvxVnniAvailableOrNote()) {
+      const RunResult vnni = RunLayer(p, KernelPath::kAvxVnni, r.input, r.batch, r.steps, 2);
+      ASSERT_EQ(vnni.out, whole.out) << "AVX-VNNI output differs from scalar";
+      ASSERT_EQ(vnni.h, whole.h);
+      ASSERT_EQ(vnni.c, whole.c) << "AVX-VNNI cell differs from scalar";
     }
     differs_from_per_tensor += RunLayer(r.params, KernelPath::kScalar, r.input, r.batch, r.steps, r.steps).out != whole.out;
     ++configs;

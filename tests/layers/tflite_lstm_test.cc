@@ -13,6 +13,7 @@
 
 #include "core/fixed_point.h"
 #include "kernels/lstm_kernels.h"
+#include "support/paths.h"
 #include "support/random_lstm.h"
 
 namespace irnn {
@@ -82,6 +83,15 @@ TEST(TfliteLstmRandom, Avx2EqualsScalarAndChunkedEqualsWholeOnThousandConfigs) {
       const RunResult v = RunChunked(*fast, r, 2);
       ASSERT_EQ(v.out, whole.out) << "AVX2 output differs from scalar";
       ASSERT_EQ(v.c, whole.c) << "AVX2 cell differs from scalar";
+    }
+    if (testing::AvxVnniAvailableOrNote()) {
+      auto vnni = MakeLayer(r.params, KernelPath::kAvxVnni);
+      ASSERT_NE(vnni, nullptr);
+      ASSERT_EQ(vnni->path(), KernelPath::kAvxVnni);
+      const RunResult v = RunChunked(*vnni, r, 5);
+      ASSERT_EQ(v.out, whole.out) << "AVX-VNNI output differs from scalar";
+      ASSERT_EQ(v.c, whole.c) << "AVX-VNNI cell differs from scalar";
+      ASSERT_EQ(RunChunked(*vnni, r, 1).out, whole.out) << "AVX-VNNI step by step differs from scalar";
     }
     for (int16_t c : whole.c) with_saturation += (c == 32767 || c == -32768);
     (r.params.config.tflite_compat ? compat : intended)++;

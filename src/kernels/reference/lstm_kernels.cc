@@ -131,6 +131,22 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
+void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
+  out->rows = rows;
+  out->cols = cols;
+  out->data.assign(w, w + static_cast<int64_t>(rows) * cols);
+  out->row_fold.clear();
+}
+
+void GemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
+                          const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (channel == nullptr) {
+    GemvS8S8RequantS32(w.data.data(), w.rows, w.cols, bias, x, batch, m, rounding, out);
+  } else {
+    GemvS8S8RequantPerChannelS32(w.data.data(), w.rows, w.cols, bias, x, batch, channel, rounding, out);
+  }
+}
+
 }  // namespace
 
 const LstmKernels& LstmKernelTable() {
@@ -138,6 +154,7 @@ const LstmKernels& LstmKernelTable() {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
+      PackS8,             GemvPackedRequantS32,
   };
   return table;
 }

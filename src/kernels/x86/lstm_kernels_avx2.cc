@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/fixed_point.h"
 #include "core/inv_sqrt.h"
@@ -828,6 +829,148 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
+// ---- Packed matmul, AVX2: the row-major matrix and the Gemv bodies above ---------------------------
+
+void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
+  out->rows = rows;
+  out->cols = cols;
+  out->data.assign(w, w + static_cast<int64_t>(rows) * cols);
+  out->row_fold.clear();
+}
+
+void GemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
+                          const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (channel == nullptr) {
+    GemvS8S8RequantS32(w.data.data(), w.rows, w.cols, bias, x, batch, m, rounding, out);
+  } else {
+    GemvS8S8RequantPerChannelS32(w.data.data(), w.rows, w.cols, bias, x, batch, channel, rounding, out);
+  }
+}
+
+// ---- Packed matmul, AVX-VNNI -------------------------------------------------------------------------
+// vpdpbusd multiplies unsigned by signed bytes and adds groups of four products into int32 lanes, with
+// no intermediate saturation (unlike vpmaddubsw). The int8 input x is made unsigned as u = x ^ 0x80 =
+// x + 128, so sum_k u_k w_k = sum_k x_k w_k + 128 sum_k w_k; the second term is folded in at packing
+// time as row_fold[r] = -128 sum_k w[r][k]. Every sum wraps in int32, as the reference's does, so the
+// result is the reference's bit for bit for all int8 weights and inputs (-128 included).
+// Layout: rows in blocks of 8, columns in groups of 4; block (rb, kg) is 32 bytes holding row 8rb+j's
+// columns 4kg..4kg+3 at bytes 4j..4j+3, so one vpdpbusd with the 4 input bytes broadcast advances 8
+// rows by 4 columns, and the 8 row sums end in the 8 lanes (no horizontal reduction). Padding rows and
+// columns are zero weights.
+
+#define IRNN_TARGET_VNNI __attribute__((target("avx2,fma,avxvnni")))
+
+void VnniPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
+  const int64_t blocks = (rows + 7) / 8, groups = (cols + 3) / 4;
+  out->rows = rows;
+  out->cols = cols;
+  out->data.assign(static_cast<size_t>(blocks * groups * 32), 0);
+  out->row_fold.assign(static_cast<size_t>(blocks * 8), 0);
+  for (int r = 0; r < rows; ++r) {
+    uint32_t sum = 0;
+    for (int k = 0; k < cols; ++k) {
+      const int8_t v = w[static_cast<int64_t>(r) * cols + k];
+      out->data[static_cast<size_t>(((r / 8) * groups + k / 4) * 32 + (r % 8) * 4 + k % 4)] = v;
+      sum += static_cast<uint32_t>(int32_t{v});
+    }
+    out->row_fold[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);  // wraps, as the sums do
+  }
+}
+
+// NB input rows times NR row blocks: NB * NR accumulators of 8 row sums over all column groups.
+template <int NB, int NR>
+IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride, int groups,
+                                      const uint8_t* const* u, __m256i* acc) {
+  for (int i = 0; i < NB * NR; ++i) acc[i] = _mm256_setzero_si256();
+  for (int kg = 0; kg < groups; ++kg) {
+    __m256i xb[NB];
+    for (int b = 0; b < NB; ++b) {
+      int32_t four;
+      std::memcpy(&four, u[b] + 4 * kg, 4);
+      xb[b] = _mm256_set1_epi32(four);
+    }
+    for (int j = 0; j < NR; ++j) {
+      const __m256i wv = Load256(blocks + j * block_stride + 32 * kg);
+      for (int b = 0; b < NB; ++b) acc[b * NR + j] = _mm256_dpbusd_avx_epi32(acc[b * NR + j], xb[b], wv);
+    }
+  }
+}
+
+IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch,
+                                               QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                                               Rounding rounding, int32_t* out) {
+  const int rows = w.rows, cols = w.cols;
+  const int groups = (cols + 3) / 4, blocks = (rows + 7) / 8;
+  const int64_t block_stride = int64_t{groups} * 32;
+  // The inputs as unsigned bytes, each row padded to whole groups (the padding meets zero weights).
+  thread_local std::vector<uint8_t> unsigned_x;
+  const size_t padded = static_cast<size_t>(groups) * 4;
+  if (unsigned_x.size() < padded * batch) unsigned_x.resize(padded * batch);
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    uint8_t* ub = unsigned_x.data() + padded * b;
+    int k = 0;
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (; k + 32 <= cols; k += 32) Store256(ub + k, _mm256_xor_si256(Load256(xb + k), flip));
+    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
+    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
+  }
+  const Requant per_tensor = MakeRequant(m, rounding);
+  // Adds bias and fold to 8 row sums of block rb, requantizes, stores the valid rows of input row b.
+  auto finish = [&](__m256i sums, int rb, int b) {
+    const int r0 = rb * 8, valid = std::min(8, rows - r0);
+    alignas(32) int32_t bias8[8] = {};
+    if (bias != nullptr) CopyElements(bias8, bias + r0, valid);
+    sums = _mm256_add_epi32(_mm256_add_epi32(sums, Load256(bias8)), Load256(w.row_fold.data() + r0));
+    __m256i result;
+    if (channel == nullptr) {
+      result = Requantize(sums, per_tensor);
+    } else {
+      QuantizedMultiplier lanes[8];
+      for (int j = 0; j < 8; ++j) lanes[j] = channel[std::min(r0 + j, rows - 1)];
+      result = RequantizePerLane(sums, MakeRequantPerLane(lanes, rounding));
+    }
+    int32_t* ob = out + static_cast<int64_t>(b) * rows + r0;
+    if (valid == 8) {
+      Store256(ob, result);
+    } else {
+      alignas(32) int32_t result8[8];
+      Store256(result8, result);
+      CopyElements(ob, result8, valid);
+    }
+  };
+  const uint8_t* u[4];
+  __m256i acc[8];
+  int b = 0;
+  for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
+    for (int i = 0; i < 4; ++i) u[i] = unsigned_x.data() + padded * (b + i);
+    int rb = 0;
+    for (; rb + 2 <= blocks; rb += 2) {
+      VnniTile<4, 2>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) {
+        finish(acc[2 * i], rb, b + i);
+        finish(acc[2 * i + 1], rb + 1, b + i);
+      }
+    }
+    for (; rb < blocks; ++rb) {
+      VnniTile<4, 1>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+    }
+  }
+  for (; b < batch; ++b) {  // one input row: eight independent accumulators over eight row blocks
+    u[0] = unsigned_x.data() + padded * b;
+    int rb = 0;
+    for (; rb + 8 <= blocks; rb += 8) {
+      VnniTile<1, 8>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
+      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+    }
+    for (; rb < blocks; ++rb) {
+      VnniTile<1, 1>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
+      finish(acc[0], rb, b);
+    }
+  }
+}
+
 }  // namespace
 
 const LstmKernels* LstmKernelTable() {
@@ -835,7 +978,18 @@ const LstmKernels* LstmKernelTable() {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
+      PackS8,             GemvPackedRequantS32,
   };
+  return &table;
+}
+
+const LstmKernels* AvxVnniLstmKernelTable() {
+  static const LstmKernels table = [] {
+    LstmKernels t = *LstmKernelTable();
+    t.PackS8 = VnniPackS8;
+    t.GemvPackedRequantS32 = VnniGemvPackedRequantS32;
+    return t;
+  }();
   return &table;
 }
 

@@ -1,0 +1,22 @@
+// Test support: which optimized kernel paths this CPU runs. AVX2 is required by the tests (see
+// IRNN_ALLOW_NO_AVX2); AVX-VNNI is newer (Alder Lake, Sapphire Rapids, Zen 5), so where the CPU lacks
+// it the comparisons with it cannot run: that is said once on stdout, never passed over silently.
+#pragma once
+
+#include <iostream>
+
+#include "irnn/kernel_path.h"
+
+namespace irnn::testing {
+
+inline bool AvxVnniAvailableOrNote() {
+  const bool available = KernelPathAvailable(KernelPath::kAvxVnni);
+  static const bool noted = [available] {
+    if (!available) std::cout << "[ NOTE     ] AVX-VNNI is not available on this CPU: its comparisons do not run\n";
+    return true;
+  }();
+  (void)noted;
+  return available;
+}
+
+}  // namespace irnn::testing
