@@ -63,10 +63,12 @@ struct LstmKernels {
   // Lays out w [rows][cols] for GemvPackedRequantS32 of the same path.
   void (*PackS8)(const int8_t* w, int rows, int cols, PackedS8* out);
   // GemvS8S8RequantS32 (channel null) or GemvS8S8RequantPerChannelS32 (channel: rows multipliers) of
-  // the packed matrix: the same results, bit for bit, on every path.
-  void (*GemvPackedRequantS32)(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch,
-                               QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
-                               int32_t* out);
+  // the packed matrix, for the output rows [row_begin, row_end) only: out[b*rows + r] for those r, the
+  // other outputs untouched; the same results, bit for bit, on every path. row_begin is a multiple of 8
+  // (threads split the rows at such boundaries); bias and channel are indexed by the absolute row.
+  void (*GemvPackedRequantS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                               int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                               Rounding rounding, int32_t* out);
 };
 
 // The table for a resolved path (kScalar, kAvx2 or kAvxVnni; kAuto is not a resolved path).

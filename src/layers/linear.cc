@@ -88,7 +88,7 @@ Status Linear::Run(const int8_t* x, int batch, int32_t* out) const {
 
 // logit[b][r] = MBQM(effective_bias[r] + sum_k W[r][k] x[b][k], M[r]), int32 (numerics.md §7.3).
 void Linear::RunUnchecked(const int8_t* x, int batch, int32_t* out) const {
-  kernels_->GemvPackedRequantS32(*packed_, params_.effective_bias.data(), x, batch, QuantizedMultiplier{},
+  kernels_->GemvPackedRequantS32(*packed_, 0, params_.n_out, params_.effective_bias.data(), x, batch, QuantizedMultiplier{},
                                  params_.channel_scale.data(), params_.rounding, out);
 }
 

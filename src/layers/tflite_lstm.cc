@@ -333,7 +333,7 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
 // per-channel (§7.1).
 void TfliteLstm::Matmul(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
                         const std::vector<QuantizedMultiplier>& channel, int32_t* out) const {
-  kernels_->GemvPackedRequantS32(w, bias, x, batch, m, channel.empty() ? nullptr : channel.data(),
+  kernels_->GemvPackedRequantS32(w, 0, w.rows, bias, x, batch, m, channel.empty() ? nullptr : channel.data(),
                                  params_.config.rounding, out);
 }
 

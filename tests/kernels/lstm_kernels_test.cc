@@ -986,10 +986,18 @@ void CheckPacked(const std::vector<int8_t>& w, int rows, int cols, const int32_t
     const LstmKernels& k = GetLstmKernels(path);
     PackedS8 packed;
     k.PackS8(w.data(), rows, cols, &packed);
+    const QuantizedMultiplier* ch = channel != nullptr ? channel->data() : nullptr;
     std::vector<int32_t> actual(n_out, 0x5A5A5A5A);
-    k.GemvPackedRequantS32(packed, bias, x.data(), batch, m, channel != nullptr ? channel->data() : nullptr, rounding,
-                           actual.data());
+    k.GemvPackedRequantS32(packed, 0, rows, bias, x.data(), batch, m, ch, rounding, actual.data());
     EXPECT_TRUE(SameValues(expected, actual)) << KernelPathName(path);
+    // The rows in three ranges split at multiples of 8 (as threads split them), written into one buffer.
+    const int a = (rows / 3) / 8 * 8, b = (2 * rows / 3) / 8 * 8;
+    std::vector<int32_t> pieces(n_out, 0x5A5A5A5A);
+    k.GemvPackedRequantS32(packed, 0, a, bias, x.data(), batch, m, ch, rounding, pieces.data());
+    k.GemvPackedRequantS32(packed, a, b, bias, x.data(), batch, m, ch, rounding, pieces.data());
+    k.GemvPackedRequantS32(packed, b, rows, bias, x.data(), batch, m, ch, rounding, pieces.data());
+    EXPECT_TRUE(SameValues(expected, pieces)) << KernelPathName(path) << " in row ranges [0, " << a << "), [" << a
+                                              << ", " << b << "), [" << b << ", " << rows << ")";
   }
 }
 

@@ -138,12 +138,21 @@ void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   out->row_fold.clear();
 }
 
-void GemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
-                          const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
-  if (channel == nullptr) {
-    GemvS8S8RequantS32(w.data.data(), w.rows, w.cols, bias, x, batch, m, rounding, out);
-  } else {
-    GemvS8S8RequantPerChannelS32(w.data.data(), w.rows, w.cols, bias, x, batch, channel, rounding, out);
+void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                          int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
+                          int32_t* out) {
+  const int n = row_end - row_begin;
+  if (n <= 0) return;
+  const int8_t* rows = w.data.data() + static_cast<int64_t>(row_begin) * w.cols;
+  const int32_t* b = bias != nullptr ? bias + row_begin : nullptr;
+  for (int i = 0; i < batch; ++i) {  // one input row at a time: the outputs of a row range are strided
+    const int8_t* xi = x + static_cast<int64_t>(i) * w.cols;
+    int32_t* oi = out + static_cast<int64_t>(i) * w.rows + row_begin;
+    if (channel == nullptr) {
+      GemvS8S8RequantS32(rows, n, w.cols, b, xi, 1, m, rounding, oi);
+    } else {
+      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, xi, 1, channel + row_begin, rounding, oi);
+    }
   }
 }
 

@@ -838,12 +838,29 @@ void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   out->row_fold.clear();
 }
 
-void GemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
-                          const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
-  if (channel == nullptr) {
-    GemvS8S8RequantS32(w.data.data(), w.rows, w.cols, bias, x, batch, m, rounding, out);
-  } else {
-    GemvS8S8RequantPerChannelS32(w.data.data(), w.rows, w.cols, bias, x, batch, channel, rounding, out);
+void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                          int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
+                          int32_t* out) {
+  const int n = row_end - row_begin;
+  if (n <= 0) return;
+  const int8_t* rows = w.data.data() + static_cast<int64_t>(row_begin) * w.cols;
+  const int32_t* b = bias != nullptr ? bias + row_begin : nullptr;
+  if (n == w.rows) {  // all rows: the outputs are contiguous per input row, one call
+    if (channel == nullptr) {
+      GemvS8S8RequantS32(rows, n, w.cols, b, x, batch, m, rounding, out);
+    } else {
+      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, x, batch, channel, rounding, out);
+    }
+    return;
+  }
+  for (int i = 0; i < batch; ++i) {
+    const int8_t* xi = x + static_cast<int64_t>(i) * w.cols;
+    int32_t* oi = out + static_cast<int64_t>(i) * w.rows + row_begin;
+    if (channel == nullptr) {
+      GemvS8S8RequantS32(rows, n, w.cols, b, xi, 1, m, rounding, oi);
+    } else {
+      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, xi, 1, channel + row_begin, rounding, oi);
+    }
   }
 }
 
@@ -896,11 +913,13 @@ IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride
   }
 }
 
-IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch,
-                                               QuantizedMultiplier m, const QuantizedMultiplier* channel,
-                                               Rounding rounding, int32_t* out) {
+IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                               const int8_t* x, int batch, QuantizedMultiplier m,
+                                               const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (row_end <= row_begin) return;
   const int rows = w.rows, cols = w.cols;
-  const int groups = (cols + 3) / 4, blocks = (rows + 7) / 8;
+  const int groups = (cols + 3) / 4;
+  const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;  // block indices [first_block, blocks)
   const int64_t block_stride = int64_t{groups} * 32;
   // The inputs as unsigned bytes, each row padded to whole groups (the padding meets zero weights).
   thread_local std::vector<uint8_t> unsigned_x;
@@ -917,11 +936,19 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, const int32_t*
   }
   const Requant per_tensor = MakeRequant(m, rounding);
   // Adds bias and fold to 8 row sums of block rb, requantizes, stores the valid rows of input row b.
-  auto finish = [&](__m256i sums, int rb, int b) {
-    const int r0 = rb * 8, valid = std::min(8, rows - r0);
-    alignas(32) int32_t bias8[8] = {};
-    if (bias != nullptr) CopyElements(bias8, bias + r0, valid);
-    sums = _mm256_add_epi32(_mm256_add_epi32(sums, Load256(bias8)), Load256(w.row_fold.data() + r0));
+  auto finish = [&](__m256i sums, int rb, int b) __attribute__((always_inline)) {
+    const int r0 = rb * 8, valid = std::min(8, row_end - r0);
+    __m256i add = Load256(w.row_fold.data() + r0);  // padded to whole blocks
+    if (bias != nullptr) {
+      if (valid == 8) {
+        add = _mm256_add_epi32(add, Load256(bias + r0));
+      } else {
+        alignas(32) int32_t bias8[8] = {};
+        CopyElements(bias8, bias + r0, valid);
+        add = _mm256_add_epi32(add, Load256(bias8));
+      }
+    }
+    sums = _mm256_add_epi32(sums, add);
     __m256i result;
     if (channel == nullptr) {
       result = Requantize(sums, per_tensor);
@@ -944,7 +971,7 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, const int32_t*
   int b = 0;
   for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
     for (int i = 0; i < 4; ++i) u[i] = unsigned_x.data() + padded * (b + i);
-    int rb = 0;
+    int rb = first_block;
     for (; rb + 2 <= blocks; rb += 2) {
       VnniTile<4, 2>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
       for (int i = 0; i < 4; ++i) {
@@ -959,7 +986,7 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, const int32_t*
   }
   for (; b < batch; ++b) {  // one input row: eight independent accumulators over eight row blocks
     u[0] = unsigned_x.data() + padded * b;
-    int rb = 0;
+    int rb = first_block;
     for (; rb + 8 <= blocks; rb += 8) {
       VnniTile<1, 8>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
       for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
