@@ -158,6 +158,7 @@ class TfliteLstmState {
   std::vector<int32_t> acc2_;      // second int32 accumulator (non-compat mode)
   std::vector<int16_t> tanh_cell_;
   std::vector<int8_t> hidden_;
+  std::array<std::vector<int32_t>, 4> recurrent_;  // [batch * n_cell] per gate: recurrent matmul results
   std::vector<int32_t> sequence_input_;  // Run's workspace: input-to-gate results of a chunk of steps
 };
 

@@ -233,8 +233,8 @@ Status TfliteLstm::NewState(int batch, TfliteLstmState* state) const {
                                    " but must be in [1, " + std::to_string(kMaxBatch) + "]");
   }
   const TfliteLstmConfig& c = params_.config;
-  // About 14 bytes per cell unit and 2 per output unit: refuse states above 1 GiB.
-  const int64_t bytes = int64_t{batch} * (int64_t{c.n_cell} * 14 + int64_t{c.n_output} * 6);
+  // About 30 bytes per cell unit and 6 per output unit: refuse states above 1 GiB.
+  const int64_t bytes = int64_t{batch} * (int64_t{c.n_cell} * 30 + int64_t{c.n_output} * 6);
   if (bytes > (int64_t{1} << 30)) {
     return Status::OutOfRange("TfliteLstm::NewState: batch " + std::to_string(batch) + " x (n_cell " +
                               std::to_string(c.n_cell) + ", n_output " + std::to_string(c.n_output) +
@@ -248,6 +248,7 @@ Status TfliteLstm::NewState(int batch, TfliteLstmState* state) const {
   for (auto& g : state->gates_) g.assign(n_cell, 0);
   state->acc_.assign(std::max(n_cell, n_out), 0);
   state->acc2_.assign(c.tflite_compat ? 0 : n_cell, 0);
+  for (auto& r : state->recurrent_) r.assign(n_cell, 0);
   state->tanh_cell_.assign(n_cell, 0);
   state->hidden_.assign(c.use_projection ? n_cell : 0, 0);
   return ResetState(state);
@@ -280,6 +281,7 @@ Status TfliteLstm::CheckState(const TfliteLstmState& state) const {
             state.acc2_.size() == (c.tflite_compat ? 0 : n_cell) &&
             state.hidden_.size() == (c.use_projection ? n_cell : 0);
   for (const auto& g : state.gates_) ok = ok && g.size() == n_cell;
+  for (const auto& r : state.recurrent_) ok = ok && r.size() == n_cell;
   if (!ok) {
     // Every buffer is checked, not only h and c: a state of another mode (tflite_compat, projection) with
     // the same sizes lacks a scratch buffer that this layer writes.
@@ -359,9 +361,7 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, const int32_t* input_part, 
   if (c.tflite_compat) {
     // Each contribution saturates to int16 on its own (numerics.md §5 Q5).
     k.SaturateS32ToS16(acc, n, gate);
-    Matmul(packed.recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
-           params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc);
-    k.AddSatS32IntoS16(acc, n, gate);
+    k.AddSatS32IntoS16(s->recurrent_[g].data(), n, gate);
     if (peephole) {
       // TFLite passes n_output as the peephole length and batch stride (numerics.md §5 Q1).
       const int m = batch * c.n_output;
@@ -371,9 +371,7 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, const int32_t* input_part, 
     }
   } else {
     int32_t* acc2 = s->acc2_.data();
-    Matmul(packed.recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(), batch,
-           params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], acc2);
-    k.AddSatS32IntoS32(acc2, n, acc);
+    k.AddSatS32IntoS32(s->recurrent_[g].data(), n, acc);
     if (peephole) {
       k.PeepholeRequantS32(w.cell_to_gate[g].data(), c.n_cell, s->c_.data(), n, params_.cell_to_gate_scale[g], rnd,
                            acc2);
@@ -414,6 +412,14 @@ void TfliteLstm::TanhCell(const int16_t* c, int n, int16_t* out) const {
 void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* s, int8_t* out,
                                TfliteLstmTrace* trace) const {
   auto part = [input_part](int g) { return input_part != nullptr ? input_part[g] : nullptr; };
+  // The recurrent matmuls of all gates first: they read only the previous h (numerics.md §4.1), and
+  // together they are one product that can be split between threads.
+  for (int g = 0; g < 4; ++g) {
+    if (params_.weights.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+    Matmul(packed_->recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(),
+           s->batch_, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g],
+           s->recurrent_[g].data());
+  }
   const TfliteLstmConfig& c = params_.config;
   const LstmKernels& k = *kernels_;
   const int batch = s->batch_;
