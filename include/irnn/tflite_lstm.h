@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -163,12 +164,19 @@ class TfliteLstmState {
 };
 
 struct PackedS8;          // src/kernels/lstm_kernels.h
+class SpinPool;           // src/core/spin_pool.h
 struct TfliteLstmPacked;  // the layer's matrices laid out for its kernel path (tflite_lstm.cc)
 
 class TfliteLstm {
  public:
   // Validates params and picks the kernel path (kAuto honours IRNN_PATH).
   static Status Create(TfliteLstmParams params, KernelPath path, std::unique_ptr<TfliteLstm>* out);
+  // The same with `threads` in [1, 64] threads (the caller's and threads - 1 workers) splitting the
+  // rows of every matmul large enough to gain from it. The results do not depend on the thread count.
+  // A layer with threads > 1 runs one Step or Run at a time: calls from several threads must not
+  // overlap (with threads == 1, any number of threads may share the layer, each with its own state).
+  static Status Create(TfliteLstmParams params, KernelPath path, int threads, std::unique_ptr<TfliteLstm>* out);
+  int threads() const;
 
   const TfliteLstmParams& params() const { return params_; }
   KernelPath path() const { return path_; }
@@ -193,9 +201,13 @@ class TfliteLstm {
   // input_part: null, or per gate the input-to-gate matmul's result for this step, computed by Run.
   void StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* state, int8_t* out,
                      TfliteLstmTrace* trace) const;
-  void Matmul(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
-              const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
-  void ComputeGate(int gate, const int8_t* x, const int32_t* input_part, TfliteLstmState* s) const;
+  // Rows [row_begin, row_end) of one requantized matmul of a packed matrix.
+  void Matmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x, int batch,
+              QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
+  // fn(row_begin, row_end) over [0, rows), split between the threads at multiples of 8 when `macs`
+  // (the work) is large enough, else one call.
+  void ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const;
+  void ComputeGate(int gate, const int32_t* input_part, TfliteLstmState* s) const;
   void Sigmoid(int16_t* v, int n) const;
   void TanhGate(int16_t* v, int n) const;
   void TanhCell(const int16_t* c, int n, int16_t* out) const;
@@ -205,6 +217,7 @@ class TfliteLstm {
   const LstmKernels* kernels_ = nullptr;
   const PwlKernels* pwl_kernels_ = nullptr;
   std::shared_ptr<const TfliteLstmPacked> packed_;
+  std::shared_ptr<SpinPool> pool_;  // null with one thread
 };
 
 }  // namespace irnn

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "irnn/tflite_lstm.h"
+#include "core/spin_pool.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
 
@@ -203,7 +204,17 @@ Status ValidateTfliteLstmParams(const TfliteLstmParams& p) {
 }
 
 Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, std::unique_ptr<TfliteLstm>* out) {
+  return Create(std::move(params), path, 1, out);
+}
+
+int TfliteLstm::threads() const { return pool_ ? pool_->size() : 1; }
+
+Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads, std::unique_ptr<TfliteLstm>* out) {
   if (out == nullptr) return Status::InvalidArgument("TfliteLstm::Create: out is null");
+  if (threads < 1 || threads > 64) {
+    return Status::InvalidArgument("TfliteLstm::Create: threads is " + std::to_string(threads) +
+                                   " but must be in [1, 64]");
+  }
   IRNN_RETURN_IF_ERROR(ValidateTfliteLstmParams(params));
   KernelPath resolved = KernelPath::kScalar;
   IRNN_RETURN_IF_ERROR(ResolveKernelPath(path, &resolved));
@@ -222,6 +233,7 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, std::unique_
   }
   if (c.use_projection) layer->kernels_->PackS8(w.projection.data(), c.n_output, c.n_cell, &packed->projection);
   layer->packed_ = std::move(packed);
+  if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
   *out = std::move(layer);
   return Status::Ok();
 }
@@ -249,6 +261,7 @@ Status TfliteLstm::NewState(int batch, TfliteLstmState* state) const {
   state->acc_.assign(std::max(n_cell, n_out), 0);
   state->acc2_.assign(c.tflite_compat ? 0 : n_cell, 0);
   for (auto& r : state->recurrent_) r.assign(n_cell, 0);
+  state->sequence_input_.assign(4 * n_cell, 0);  // Step's input-to-gate results; Run may grow it
   state->tanh_cell_.assign(n_cell, 0);
   state->hidden_.assign(c.use_projection ? n_cell : 0, 0);
   return ResetState(state);
@@ -318,10 +331,16 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
     for (int g = 0; g < 4; ++g) {
       if (params_.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
       parts[g] = state->sequence_input_.data() + g * per_step * chunk;
-      // Rows are (step, stream) pairs: the same products and requantization as Step's, len * batch rows at once.
-      Matmul(packed_->input_to_gate[g], params_.input_to_gate_effective_bias[g].data(), xc, len * batch,
-             params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], parts[g]);
     }
+    // Rows of the product are (step, stream) pairs: the same products and requantization as Step's,
+    // len * batch input rows at once.
+    ForRowRanges(c.n_cell, int64_t{4} * len * batch * c.n_cell * c.n_input, [&](int r0, int r1) {
+      for (int g = 0; g < 4; ++g) {
+        if (parts[g] == nullptr) continue;
+        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), xc, len * batch,
+               params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], parts[g]);
+      }
+    });
     for (int t = 0; t < len; ++t) {
       const int32_t* step_parts[4] = {};
       for (int g = 0; g < 4; ++g) step_parts[g] = parts[g] != nullptr ? parts[g] + t * per_step : nullptr;
@@ -333,14 +352,33 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
 
 // One requantized matmul of a packed matrix: per-tensor (numerics.md §4.1) or, when `channel` is set,
 // per-channel (§7.1).
-void TfliteLstm::Matmul(const PackedS8& w, const int32_t* bias, const int8_t* x, int batch, QuantizedMultiplier m,
-                        const std::vector<QuantizedMultiplier>& channel, int32_t* out) const {
-  kernels_->GemvPackedRequantS32(w, 0, w.rows, bias, x, batch, m, channel.empty() ? nullptr : channel.data(),
+void TfliteLstm::Matmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                        int batch, QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel,
+                        int32_t* out) const {
+  kernels_->GemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel.empty() ? nullptr : channel.data(),
                                  params_.config.rounding, out);
 }
 
+// Below this much work a matmul runs on one thread: waking a worker and waiting for it costs about as
+// much as 2^16 multiply-adds on one core.
+constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
+
+void TfliteLstm::ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const {
+  const int n = pool_ ? pool_->size() : 1;
+  const int blocks = (rows + 7) / 8;
+  if (n == 1 || macs < kMinParallelMacs || blocks < 2) {
+    fn(0, rows);
+    return;
+  }
+  pool_->Run([&](int t) {
+    const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
+    const int r0 = std::min(rows, 8 * b0), r1 = std::min(rows, 8 * b1);
+    if (r0 < r1) fn(r0, r1);
+  });
+}
+
 // Gate pre-activation and activation for one gate (numerics.md §4.1-§4.2, §3 for LayerNorm).
-void TfliteLstm::ComputeGate(int g, const int8_t* x, const int32_t* input_part, TfliteLstmState* s) const {
+void TfliteLstm::ComputeGate(int g, const int32_t* input_part, TfliteLstmState* s) const {
   const TfliteLstmConfig& c = params_.config;
   const LstmKernels& k = *kernels_;
   const TfliteLstmWeights& w = params_.weights;
@@ -351,13 +389,7 @@ void TfliteLstm::ComputeGate(int g, const int8_t* x, const int32_t* input_part, 
   int32_t* acc = s->acc_.data();
   const bool peephole = c.use_peephole && g != kCellGate;
 
-  const TfliteLstmPacked& packed = *packed_;
-  if (input_part != nullptr) {
-    std::copy(input_part, input_part + n, acc);  // computed for a chunk of steps by Run
-  } else {
-    Matmul(packed.input_to_gate[g], params_.input_to_gate_effective_bias[g].data(), x, batch,
-           params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], acc);
-  }
+  std::copy(input_part, input_part + n, acc);  // the input-to-gate matmul's result (StepUnchecked, Run)
   if (c.tflite_compat) {
     // Each contribution saturates to int16 on its own (numerics.md §5 Q5).
     k.SaturateS32ToS16(acc, n, gate);
@@ -411,16 +443,34 @@ void TfliteLstm::TanhCell(const int16_t* c, int n, int16_t* out) const {
 
 void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* s, int8_t* out,
                                TfliteLstmTrace* trace) const {
-  auto part = [input_part](int g) { return input_part != nullptr ? input_part[g] : nullptr; };
-  // The recurrent matmuls of all gates first: they read only the previous h (numerics.md §4.1), and
-  // together they are one product that can be split between threads.
+  const TfliteLstmConfig& c = params_.config;
+  // The matmuls of all gates first: they read only x and the previous h (numerics.md §4.1), and
+  // together they are one product whose rows the threads split. Run has computed the input-to-gate
+  // ones already (input_part); Step computes them here, into the state.
+  const int32_t* parts[4] = {};
+  int32_t* own[4] = {};
   for (int g = 0; g < 4; ++g) {
     if (params_.weights.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
-    Matmul(packed_->recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(),
-           s->batch_, params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g],
-           s->recurrent_[g].data());
+    if (input_part != nullptr) {
+      parts[g] = input_part[g];
+    } else {
+      own[g] = s->sequence_input_.data() + static_cast<int64_t>(g) * s->batch_ * c.n_cell;
+      parts[g] = own[g];
+    }
   }
-  const TfliteLstmConfig& c = params_.config;
+  const int64_t macs = int64_t{4} * s->batch_ * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
+  ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {
+    for (int g = 0; g < 4; ++g) {
+      if (parts[g] == nullptr) continue;
+      if (own[g] != nullptr) {
+        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), x, s->batch_,
+               params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], own[g]);
+      }
+      Matmul(packed_->recurrent_to_gate[g], r0, r1, params_.recurrent_to_gate_effective_bias[g].data(),
+             s->h_.data(), s->batch_, params_.recurrent_to_gate_scale[g],
+             params_.recurrent_to_gate_channel_scale[g], s->recurrent_[g].data());
+    }
+  });
   const LstmKernels& k = *kernels_;
   const int batch = s->batch_;
   const int n = batch * c.n_cell;
@@ -433,7 +483,7 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
   };
   for (int g : {kInputGate, kForgetGate, kCellGate}) {
     if (g == kInputGate && c.use_cifg) continue;
-    ComputeGate(g, x, part(g), s);
+    ComputeGate(g, parts[g], s);
     record_preact(g);
     if (g == kCellGate) {
       TanhGate(s->gates_[g].data(), n);
@@ -445,7 +495,7 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
   k.LstmCellUpdateS16(s->gates_[kForgetGate].data(), c.use_cifg ? nullptr : s->gates_[kInputGate].data(),
                       s->gates_[kCellGate].data(), n, 30 + params_.cell_scale, params_.quantized_cell_clip,
                       s->c_.data());
-  ComputeGate(kOutputGate, x, part(kOutputGate), s);  // its peephole reads the updated cell
+  ComputeGate(kOutputGate, parts[kOutputGate], s);  // its peephole reads the updated cell
   record_preact(kOutputGate);
   Sigmoid(s->gates_[kOutputGate].data(), n);
   record_gate(kOutputGate);
@@ -459,8 +509,10 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
                         hidden_zp, s->hidden_.data());
     if (trace != nullptr) trace->hidden = s->hidden_;
-    Matmul(packed_->projection, params_.projection_effective_bias.data(), s->hidden_.data(), batch,
-           params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
+    ForRowRanges(c.n_output, int64_t{batch} * c.n_output * c.n_cell, [&](int r0, int r1) {
+      Matmul(packed_->projection, r0, r1, params_.projection_effective_bias.data(), s->hidden_.data(), batch,
+             params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
+    });
     int lo = -128, hi = 127;
     if (params_.quantized_proj_clip > 0) {
       // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).

@@ -103,6 +103,66 @@ TEST(TfliteLstmRandom, Avx2EqualsScalarAndChunkedEqualsWholeOnThousandConfigs) {
   if (!avx2) GTEST_SKIP() << "AVX2 comparison skipped (IRNN_ALLOW_NO_AVX2=1); chunking checked";
 }
 
+// Every path, with 1 and 2 threads, whole-sequence Run and step-by-step Step, equals the scalar path on
+// the shapes `irnn bench` times (H = I in {128, 256, 512, 1024}, batch 1 and 16; fewer steps than the
+// bench's 100: every step does the same arithmetic) and on odd sizes. Options are random per shape.
+RunResult StepByStep(const TfliteLstm& lstm, const testing::RandomLstm& r) {
+  RunResult res;
+  TfliteLstmState state;
+  EXPECT_TRUE(lstm.NewState(r.batch, &state).ok());
+  const size_t in_step = static_cast<size_t>(r.batch) * lstm.params().config.n_input;
+  const size_t out_step = static_cast<size_t>(r.batch) * lstm.params().config.n_output;
+  res.out.assign(out_step * r.steps, 0);
+  for (int t = 0; t < r.steps; ++t) {
+    const Status s = lstm.Step(r.input.data() + t * in_step, &state, res.out.data() + t * out_step);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  res.h = state.h();
+  res.c = state.c();
+  return res;
+}
+
+TEST(TfliteLstmThreads, EveryPathAndThreadCountEqualsScalarOnBenchAndOddShapes) {
+  std::vector<KernelPath> paths = {KernelPath::kScalar};
+  if (Avx2Available()) paths.push_back(KernelPath::kAvx2);
+  if (testing::AvxVnniAvailableOrNote()) paths.push_back(KernelPath::kAvxVnni);
+  std::vector<testing::LstmShape> shapes;
+  for (int dim : {128, 256, 512, 1024}) {
+    for (int batch : {1, 16}) shapes.push_back({dim, batch, dim * batch >= 8192 ? 2 : 3});
+  }
+  for (int dim : {1, 3, 17, 33, 255}) {
+    for (int batch : {1, 3}) shapes.push_back({dim, batch, 4});
+  }
+  uint64_t seed = 0x7A11E;
+  int split = 0;  // cases large enough that two threads really split the rows
+  for (const testing::LstmShape& shape : shapes) {
+    const testing::RandomLstm r = testing::MakeRandomLstmOfShape(++seed, shape);
+    SCOPED_TRACE(r.description);
+    std::unique_ptr<TfliteLstm> scalar;
+    ASSERT_TRUE(TfliteLstm::Create(r.params, KernelPath::kScalar, &scalar).ok());
+    const RunResult want = RunChunked(*scalar, r, r.steps);
+    for (KernelPath path : paths) {
+      for (int threads : {1, 2}) {
+        std::unique_ptr<TfliteLstm> lstm;
+        ASSERT_TRUE(TfliteLstm::Create(r.params, path, threads, &lstm).ok());
+        ASSERT_EQ(lstm->threads(), threads);
+        const RunResult whole = RunChunked(*lstm, r, r.steps);
+        ASSERT_EQ(whole.out, want.out) << KernelPathName(path) << ", " << threads << " thread(s), Run";
+        ASSERT_EQ(whole.c, want.c) << KernelPathName(path) << ", " << threads << " thread(s), Run";
+        const RunResult steps = StepByStep(*lstm, r);
+        ASSERT_EQ(steps.out, want.out) << KernelPathName(path) << ", " << threads << " thread(s), Step";
+        ASSERT_EQ(steps.h, want.h) << KernelPathName(path) << ", " << threads << " thread(s), Step";
+      }
+    }
+    split += int64_t{4} * shape.batch * shape.dim * shape.dim >= (int64_t{1} << 16);
+  }
+  EXPECT_GE(split, 8);
+  std::unique_ptr<TfliteLstm> bad;
+  const Status s = TfliteLstm::Create(testing::MakeRandomLstm(1).params, KernelPath::kScalar, 0, &bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("threads is 0 but must be in [1, 64]"), std::string::npos) << s.message();
+}
+
 // A config where TFLite's quirks are visible: peephole + projection with n_output < n_cell, a hidden
 // zero point far from 0, a projection clip and an output zero point far from 0.
 testing::RandomLstm QuirkyConfig(bool compat) {

@@ -8,7 +8,9 @@
 
 namespace irnn::testing {
 
-RandomLstm MakeRandomLstm(uint64_t seed, int max_dim, int max_batch, int max_steps) {
+namespace {
+
+RandomLstm Make(uint64_t seed, int max_dim, int max_batch, int max_steps, const LstmShape* shape) {
   std::mt19937_64 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   auto real = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
@@ -26,6 +28,10 @@ RandomLstm MakeRandomLstm(uint64_t seed, int max_dim, int max_batch, int max_ste
   cfg.tflite_compat = uni(0, 3) != 0;
   cfg.n_output = cfg.use_projection ? uni(1, max_dim) : cfg.n_cell;
   if (cfg.use_peephole && cfg.tflite_compat && cfg.n_output > cfg.n_cell) cfg.n_output = uni(1, cfg.n_cell);
+  if (shape != nullptr) {
+    cfg.n_input = cfg.n_cell = cfg.n_output = shape->dim;
+    cfg.use_projection = cfg.use_projection_bias = false;
+  }
 
   auto int8s = [&](size_t n, int lo = -127, int hi = 127) {
     std::vector<int8_t> v(n);
@@ -83,6 +89,10 @@ RandomLstm MakeRandomLstm(uint64_t seed, int max_dim, int max_batch, int max_ste
   if (!s.ok()) throw std::runtime_error("MakeRandomLstm(seed " + std::to_string(seed) + "): " + s.message());
   r.batch = uni(1, max_batch);
   r.steps = uni(1, max_steps);
+  if (shape != nullptr) {
+    r.batch = shape->batch;
+    r.steps = shape->steps;
+  }
   r.input = int8s(static_cast<size_t>(r.steps) * r.batch * ni, -128, 127);
   std::ostringstream d;
   d << "seed " << seed << ": n_input " << ni << " n_cell " << nc << " n_output " << no << " batch " << r.batch
@@ -93,6 +103,16 @@ RandomLstm MakeRandomLstm(uint64_t seed, int max_dim, int max_batch, int max_ste
     << (cfg.tflite_compat ? " compat" : " intended");
   r.description = d.str();
   return r;
+}
+
+}  // namespace
+
+RandomLstm MakeRandomLstm(uint64_t seed, int max_dim, int max_batch, int max_steps) {
+  return Make(seed, max_dim, max_batch, max_steps, nullptr);
+}
+
+RandomLstm MakeRandomLstmOfShape(uint64_t seed, const LstmShape& shape) {
+  return Make(seed, shape.dim, shape.batch, shape.steps, &shape);
 }
 
 }  // namespace irnn::testing

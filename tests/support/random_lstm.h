@@ -23,4 +23,13 @@ struct RandomLstm {
 // drawn wide enough that saturation and clipping happen.
 RandomLstm MakeRandomLstm(uint64_t seed, int max_dim = 40, int max_batch = 4, int max_steps = 12);
 
+// The same with a fixed shape: n_input = n_cell = n_output = dim (no projection), `batch` streams and
+// `steps` steps; the other options stay random.
+struct LstmShape {
+  int dim = 1;
+  int batch = 1;
+  int steps = 1;
+};
+RandomLstm MakeRandomLstmOfShape(uint64_t seed, const LstmShape& shape);
+
 }  // namespace irnn::testing
