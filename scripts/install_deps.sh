@@ -18,6 +18,7 @@ packages=(
   gnuplot-nox         # irnn pwl --plot, training curves
   libtorch-dev        # training (src/train): float, QAT, PTQ, the integer simulation
   libopenblas0-pthread  # a fast BLAS for libtorch (Debian's default reference BLAS is ~6x slower)
+  libdnnl-dev         # oneDNN 2.x: a peer of irnn bench (optional: without it the peer is reported as skipped)
   bible-kjv           # the main command's data: 'bible' prints the King James Bible (bible-kjv-text)
   git ca-certificates
 )

@@ -7,26 +7,31 @@
 namespace irnn {
 namespace {
 
+constexpr int64_t kSpinNs = 20000;     // pure spinning, then spinning with a yield per try
+constexpr int64_t kIdleNs = 1000000;   // a worker without work sleeps after this long
+
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
 }
 
-// Spins on `done` with a pause per try; after ~spin_ns yields the core each try (the machine may have
-// fewer free cores than threads: a preempted participant must get to run).
+// Spins on `done` with a pause per try; after kSpinNs, yields the core at each try: the machine may have
+// fewer free cores than threads, and then a participant this thread waits for may be queued behind it
+// on its own core.
 template <typename Done>
-void SpinWait(Done done, int64_t spin_ns) {
+void SpinWait(Done done) {
   const auto start = std::chrono::steady_clock::now();
+  bool yielding = false;
   for (int i = 0; !done(); ++i) {
-    CpuRelax();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(spin_ns)) {
+    if (yielding) {
       std::this_thread::yield();
+    } else {
+      CpuRelax();
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(kSpinNs)) yielding = true;
     }
   }
 }
-
-constexpr int64_t kSpinNs = 1000000;  // 1 ms
 
 }  // namespace
 
@@ -57,7 +62,7 @@ void SpinPool::Run(const std::function<void(int)>& fn) {
   }
   if (sleepers_.load() > 0) cv_.notify_all();
   fn(0);
-  SpinWait([this] { return pending_.load(std::memory_order_acquire) == 0; }, kSpinNs);
+  SpinWait([this] { return pending_.load(std::memory_order_acquire) == 0; });
   fn_ = nullptr;
 }
 
@@ -69,7 +74,7 @@ void SpinPool::Barrier() {
     barrier_generation_.fetch_add(1, std::memory_order_release);
     return;
   }
-  SpinWait([this, gen] { return barrier_generation_.load(std::memory_order_acquire) != gen; }, kSpinNs);
+  SpinWait([this, gen] { return barrier_generation_.load(std::memory_order_acquire) != gen; });
 }
 
 void SpinPool::WorkerLoop(int id) {
@@ -79,8 +84,13 @@ void SpinPool::WorkerLoop(int id) {
     for (int i = 0;; ++i) {
       if (stop_.load(std::memory_order_acquire)) return;
       if (generation_.load(std::memory_order_acquire) != seen) break;
-      CpuRelax();
-      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > std::chrono::nanoseconds(kSpinNs)) {
+      if ((i & 63) != 63) {
+        CpuRelax();
+        continue;
+      }
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (waited > std::chrono::nanoseconds(kSpinNs)) std::this_thread::yield();
+      if (waited > std::chrono::nanoseconds(kIdleNs)) {
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1);
         cv_.wait(lock, [this, seen] { return stop_.load() || generation_.load() != seen; });

@@ -1,7 +1,9 @@
 // A small persistent thread pool for the layers (integer runtime and float baseline): `threads - 1` workers plus the calling
 // thread run one function together, with a spinning barrier between the steps of a sequence. Workers
-// spin for about a millisecond after each job (a step of a small LSTM takes microseconds, less than a
-// sleeping thread takes to wake), then sleep on a condition variable. Integer only (no-float check).
+// wait for the next job for about a millisecond (a step of a small LSTM takes microseconds, less than a
+// sleeping thread takes to wake), then sleep on a condition variable. Every wait spins for 20 us, then
+// yields its core at each try: on a machine with fewer free cores than threads, the thread waited for
+// may be queued behind the waiting one. Integer only (no-float check).
 #pragma once
 
 #include <atomic>

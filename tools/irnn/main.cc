@@ -12,6 +12,7 @@
 #include "irnn/kernel_path.h"
 #include "irnn/status.h"
 #include "irnn/version.h"
+#include "bench_cmd.h"
 #include "lstm_run.h"
 #include "inspect_cmd.h"
 #include "lm_cmds.h"
@@ -50,6 +51,8 @@ int Main(int argc, char** argv) {
   CLI::App* pwl_cmd = irnn::cli::AddPwlCommand(&app, &pwl);
   irnn::cli::InspectOptions inspect;
   CLI::App* inspect_cmd = irnn::cli::AddInspectCommand(&app, &inspect);
+  irnn::cli::BenchOptions bench;
+  CLI::App* bench_cmd = irnn::cli::AddBenchCommand(&app, &bench);
   const std::shared_ptr<irnn::cli::LmCommands> lm = irnn::cli::AddLmCommands(&app);
   // Set after the subcommands are added: a subcommand copies its parent's footer when it is created.
   app.footer("Run 'irnn <subcommand> --help' for the options of a subcommand.");
@@ -69,6 +72,7 @@ int Main(int argc, char** argv) {
   if (lstm_run_cmd->parsed()) return irnn::cli::RunLstmRun(lstm_run);
   if (pwl_cmd->parsed()) return irnn::cli::RunPwl(pwl);
   if (inspect_cmd->parsed()) return irnn::cli::RunInspect(inspect);
+  if (bench_cmd->parsed()) return irnn::cli::RunBench(bench);
   const int lm_rc = irnn::cli::RunLmCommands(lm.get());
   if (lm_rc >= 0) return lm_rc;
   std::fprintf(stderr, "irnn: error: no subcommand given; run 'irnn --help'\n");

@@ -1,0 +1,902 @@
+// `irnn bench`: see bench_cmd.h. This file holds the options, the irnn runtimes (int8 TfliteLstm on
+// every kernel path, fp32 LstmF32), the ONNX Runtime peer (a Node.js script, bench/ort_lstm.js, run as
+// a child process), the machine description and limits, the Step 3 model's end-to-end speed, and the
+// output: tables, one JSON object (--json), a gnuplot PNG (--plot). oneDNN and libtorch are in their
+// own files (bench_onednn.cc, bench_torch.cc) so that the tool builds without them.
+
+#include "bench_cmd.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "bench_common.h"
+#include "irnn/kernel_path.h"
+#include "irnn/lm.h"
+#include "irnn/lstm_f32.h"
+#include "irnn/model.h"
+#include "irnn/status.h"
+#include "irnn/tflite_lstm.h"
+#include "irnn/version.h"
+#include "random_tflite_lstm.h"
+
+#ifndef IRNN_BENCH_DIR
+#define IRNN_BENCH_DIR "bench"
+#endif
+
+namespace irnn::cli {
+namespace {
+
+using bench::Grid;
+using bench::Report;
+using bench::Result;
+using bench::Skip;
+using bench::Timing;
+
+constexpr int64_t kMaxHidden = 8192;       // fp32 weights of one layer: 32 H^2 bytes = 2 GiB at 8192
+constexpr int64_t kMaxBatch = 4096;
+constexpr int64_t kMaxSteps = 100000;
+constexpr int64_t kMaxThreads = 64;
+constexpr int64_t kMaxRepeats = 1000;
+constexpr double kMaxSequenceBytes = 2.0 * 1024 * 1024 * 1024;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "irnn bench: error: %s\n", message.c_str());
+  return 1;
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "irnn bench: error: %s\n", message.c_str());
+  return 2;
+}
+
+std::string JoinInts(const std::vector<int>& v, const char* sep = ",") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
+  return s;
+}
+
+// A JSON string literal.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += static_cast<char>(ch);
+    } else if (ch < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out + "\"";
+}
+
+// A JSON number (finite; NaN and infinities, which JSON lacks, become null).
+std::string Num(double v, int digits = 4) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+int64_t FileBytes(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<int64_t>(st.st_size) : -1;
+}
+
+bool CpuHas(const char* feature) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (std::strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2") != 0;
+  if (std::strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma") != 0;
+#endif
+  (void)feature;
+  return false;
+}
+
+// Runs a shell command; returns its exit status (-1 if it could not start) and its stdout lines.
+int RunCommand(const std::string& command, std::vector<std::string>* lines) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  std::string line;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') {
+      line.pop_back();
+      lines->push_back(line);
+      line.clear();
+    }
+  }
+  if (!line.empty()) lines->push_back(line);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+// ---- The machine ----------------------------------------------------------------------------------
+
+struct CacheInfo {
+  int level = 0;
+  std::string type;  // Data, Instruction, Unified
+  int64_t bytes = 0;
+};
+
+struct Bandwidth {
+  std::string level;
+  int64_t bytes = 0;
+  int threads = 0;
+  double gb_per_s = 0;
+};
+
+struct Peak {
+  int threads = 0;
+  double g_mac_per_s = 0;
+};
+
+struct Machine {
+  std::string cpu;
+  unsigned logical_cpus = 0;
+  std::vector<CacheInfo> caches;
+  bool avx2_fma = false;
+  std::vector<Bandwidth> bandwidth;
+  std::vector<Peak> int8_peak;
+  std::vector<Peak> fp32_peak;
+  std::string limits_skipped;  // why the limits were not measured
+};
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+void DescribeMachine(Machine* m) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) m->cpu = line.substr(colon + 2);
+      break;
+    }
+  }
+  m->logical_cpus = std::thread::hardware_concurrency();
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    if (!FileExists(dir + "size")) break;
+    CacheInfo c;
+    c.level = std::atoi(ReadFirstLine(dir + "level").c_str());
+    c.type = ReadFirstLine(dir + "type");
+    const std::string size = ReadFirstLine(dir + "size");  // "48K", "2048K", "491520K"
+    c.bytes = std::atoll(size.c_str());
+    if (!size.empty() && size.back() == 'K') c.bytes <<= 10;
+    if (!size.empty() && size.back() == 'M') c.bytes <<= 20;
+    m->caches.push_back(c);
+  }
+  m->avx2_fma = CpuHas("avx2") && CpuHas("fma");
+}
+
+void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& report) {
+  if (!m->avx2_fma) {
+    m->limits_skipped = "the CPU has no AVX2 and FMA";
+    return;
+  }
+  const double seconds = quick ? 0.03 : 0.15;
+  const std::pair<const char*, int64_t> sets[] = {
+      {"L1", int64_t{16} << 10}, {"L2", int64_t{512} << 10}, {"L3", int64_t{16} << 20}, {"DRAM", int64_t{512} << 20}};
+  for (int threads : grid.threads) {
+    for (const auto& [level, bytes] : sets) {
+      bench::Progress(report, "machine: read bandwidth %s (%lld KiB per thread), %d thread(s)", level,
+                      static_cast<long long>(bytes >> 10), threads);
+      m->bandwidth.push_back({level, bytes, threads, bench::avx2::ReadBandwidthGBps(bytes, threads, seconds)});
+    }
+    bench::Progress(report, "machine: int8 MAC and fp32 FMA peaks, %d thread(s)", threads);
+    m->int8_peak.push_back({threads, bench::avx2::Int8MacPeakG(threads, seconds)});
+    m->fp32_peak.push_back({threads, bench::avx2::Fp32FmaPeakG(threads, seconds)});
+  }
+}
+
+// ---- irnn int8: TfliteLstm --------------------------------------------------------------------------
+
+// One TfliteLstm (H, kernel path, thread count) over the batch sizes, in both modes.
+void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int threads, const Grid& grid, Report* report) {
+  const int T = grid.steps, H = params.config.n_cell;
+  std::unique_ptr<TfliteLstm> lstm;
+  if (Status s = TfliteLstm::Create(params, path, threads, &lstm); !s.ok()) {
+    report->skips.push_back({"irnn", "int8", s.message(), threads});
+    return;
+  }
+  const char* name = KernelPathName(path);
+  for (int B : grid.batch) {
+    bench::Progress(*report, "irnn int8 %s H=%d B=%d threads=%d", name, H, B, threads);
+    TfliteLstmState state;
+    if (Status s = lstm->NewState(B, &state); !s.ok()) {
+      report->skips.push_back({"irnn", "int8", s.message(), threads});
+      continue;
+    }
+    Random rng(grid.seed ^ 0x9e3779b9u);
+    std::vector<int8_t> x(static_cast<size_t>(T) * B * H), out(x.size());
+    for (int8_t& v : x) v = rng.Int8();
+    auto reset = [&] { (void)lstm->ResetState(&state); };
+    Timing t;
+    if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm->Run(x.data(), T, &state, out.data()).ok(); }, &t)) {
+      report->results.push_back(bench::MakeResult("irnn", "int8", name, bench::kSequence, H, B, threads, grid, t));
+    }
+    const size_t frame = static_cast<size_t>(B) * H;
+    auto stream = [&] {
+      for (int step = 0; step < T; ++step) {
+        if (!lstm->Step(x.data() + step * frame, &state, out.data() + step * frame).ok()) return false;
+      }
+      return true;
+    };
+    if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
+      report->results.push_back(bench::MakeResult("irnn", "int8", name, bench::kStreaming, H, B, threads, grid, t));
+    }
+  }
+}
+
+void RunIrnnInt8(const Grid& grid, Report* report) {
+  // Every kernel path this build knows (enum values from 1 until KernelPathName no longer knows one).
+  std::vector<KernelPath> paths;
+  for (int v = 1; v < 16; ++v) {
+    const KernelPath path = static_cast<KernelPath>(v);
+    if (std::strcmp(KernelPathName(path), "unknown") == 0) break;
+    if (KernelPathAvailable(path)) {
+      paths.push_back(path);
+    } else {
+      report->skips.push_back(
+          {"irnn", "int8", std::string("kernel path ") + KernelPathName(path) + ": not available on this CPU or build"});
+    }
+  }
+  for (int H : grid.hidden) {
+    TfliteLstmConfig config;
+    config.n_input = config.n_cell = config.n_output = H;
+    const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, grid.seed);
+    TfliteLstmParams params;
+    if (Status s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params); !s.ok()) {
+      report->skips.push_back({"irnn", "int8", "H=" + std::to_string(H) + ": " + s.message()});
+      continue;
+    }
+    for (KernelPath path : paths) {
+      for (int threads : grid.threads) BenchTfliteLstm(params, path, threads, grid, report);
+    }
+  }
+}
+
+// ---- irnn fp32: LstmF32 -------------------------------------------------------------------------------
+
+void RunIrnnFp32(const Grid& grid, Report* report) {
+  const int T = grid.steps;
+  for (int H : grid.hidden) {
+    LstmF32Params params;
+    params.n_input = params.n_hidden = H;
+    Random rng(grid.seed + static_cast<uint32_t>(H));
+    const float a = 1.0f / std::sqrt(static_cast<float>(H));
+    params.w_ih.resize(4 * static_cast<size_t>(H) * H);
+    params.w_hh.resize(params.w_ih.size());
+    params.bias.resize(4 * static_cast<size_t>(H));
+    for (float& v : params.w_ih) v = rng.Uniform(-a, a);
+    for (float& v : params.w_hh) v = rng.Uniform(-a, a);
+    for (float& v : params.bias) v = rng.Uniform(-a, a);
+    for (int threads : grid.threads) {
+      std::unique_ptr<LstmF32> lstm;
+      if (Status s = LstmF32::Create(params, KernelPath::kAuto, &lstm, threads); !s.ok()) {
+        report->skips.push_back({"irnn", "fp32", s.message(), threads});
+        continue;
+      }
+      const char* path = KernelPathName(lstm->path());
+      for (int B : grid.batch) {
+        bench::Progress(*report, "irnn fp32 %s H=%d B=%d threads=%d", path, H, B, threads);
+        LstmF32State state;
+        if (Status s = lstm->NewState(B, &state); !s.ok()) {
+          report->skips.push_back({"irnn", "fp32", s.message(), threads});
+          continue;
+        }
+        std::vector<float> x(static_cast<size_t>(T) * B * H), out(x.size());
+        for (float& v : x) v = rng.Uniform(-1.0f, 1.0f);
+        auto reset = [&] { (void)lstm->ResetState(&state); };
+        Timing t;
+        if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm->Run(x.data(), T, &state, out.data()).ok(); },
+                             &t)) {
+          report->results.push_back(bench::MakeResult("irnn", "fp32", path, bench::kSequence, H, B, threads, grid, t));
+        }
+        const size_t frame = static_cast<size_t>(B) * H;
+        auto stream = [&] {
+          for (int step = 0; step < T; ++step) {
+            if (!lstm->Step(x.data() + step * frame, &state, out.data() + step * frame).ok()) return false;
+          }
+          return true;
+        };
+        if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
+          report->results.push_back(bench::MakeResult("irnn", "fp32", path, bench::kStreaming, H, B, threads, grid, t));
+        }
+      }
+    }
+  }
+}
+
+// ---- ONNX Runtime through Node.js ------------------------------------------------------------------------
+
+// The value of "key" in a flat one-line JSON object as the script prints it (strings without escaped
+// quotes), or "" when absent.
+std::string FlatField(const std::string& line, const std::string& key) {
+  const std::string pattern = "\"" + key + "\":";
+  size_t p = line.find(pattern);
+  if (p == std::string::npos) return "";
+  p += pattern.size();
+  while (p < line.size() && line[p] == ' ') ++p;
+  if (p < line.size() && line[p] == '"') {
+    std::string out;
+    for (++p; p < line.size() && line[p] != '"'; ++p) {
+      if (line[p] == '\\' && p + 1 < line.size()) ++p;
+      out += line[p];
+    }
+    return out;
+  }
+  const size_t end = line.find_first_of(",}", p);
+  return line.substr(p, end == std::string::npos ? std::string::npos : end - p);
+}
+
+void RunOnnxRuntime(const Grid& grid, const BenchOptions& o, Report* report) {
+  auto skip_all = [&](const std::string& why) {
+    for (const char* precision : {"fp32", "int8"}) report->skips.push_back({"onnxruntime", precision, why});
+  };
+  const std::string script = o.ort_script.empty() ? std::string(IRNN_BENCH_DIR) + "/ort_lstm.js" : o.ort_script;
+  if (!FileExists(script)) return skip_all("the script " + script + " is missing");
+  const std::string dir = script.substr(0, script.find_last_of('/') == std::string::npos ? 0 : script.find_last_of('/'));
+  const std::string module = (dir.empty() ? std::string(".") : dir) + "/node_modules/onnxruntime-node/package.json";
+  std::vector<std::string> version;
+  if (RunCommand(ShellQuote(o.node) + " --version 2>/dev/null", &version) != 0 || version.empty()) {
+    return skip_all("Node.js not installed ('" + o.node + " --version' failed; apt-get install nodejs npm)");
+  }
+  if (!FileExists(module)) {
+    return skip_all("npm onnxruntime-node not installed (npm install --prefix " + (dir.empty() ? "." : dir) +
+                    " onnxruntime-node)");
+  }
+  bench::Progress(*report, "onnxruntime: node %s %s (this takes a while; it prints nothing until done)",
+                  version[0].c_str(), script.c_str());
+  std::vector<int> hidden = grid.hidden, batch = grid.batch, threads = grid.threads;
+  const std::string cmd = ShellQuote(o.node) + " " + ShellQuote(script) + " --jsonl --hidden " + JoinInts(hidden) +
+                          " --batch " + JoinInts(batch) + " --threads " + JoinInts(threads) + " --steps " +
+                          std::to_string(grid.steps) + " --repeats " + std::to_string(grid.repeats) + " --seed " +
+                          std::to_string(grid.seed) + " 2>&1";
+  std::vector<std::string> lines;
+  const int rc = RunCommand(cmd, &lines);
+  std::string ort_version, errors;
+  std::set<std::string> reported;  // precisions with a result or a skip
+  for (const std::string& line : lines) {
+    if (line.empty() || line[0] != '{') {
+      if (errors.size() < 600) errors += (errors.empty() ? "" : " | ") + line;
+      continue;
+    }
+    const std::string type = FlatField(line, "type");
+    if (type == "info") {
+      ort_version = FlatField(line, "version");
+    } else if (type == "skip") {
+      report->skips.push_back({"onnxruntime", FlatField(line, "precision"), FlatField(line, "reason"),
+                               std::atoi(FlatField(line, "threads").c_str())});
+      reported.insert(FlatField(line, "precision"));
+    } else if (type == "result") {
+      Result r;
+      r.runtime = "onnxruntime";
+      r.precision = FlatField(line, "precision");
+      r.variant = FlatField(line, "variant");
+      r.mode = FlatField(line, "mode");
+      r.hidden = std::atoi(FlatField(line, "hidden").c_str());
+      r.batch = std::atoi(FlatField(line, "batch").c_str());
+      r.steps = std::atoi(FlatField(line, "steps").c_str());
+      r.threads = std::atoi(FlatField(line, "threads").c_str());
+      r.repeats = std::atoi(FlatField(line, "repeats").c_str());
+      r.us_per_step = std::atof(FlatField(line, "us_per_step").c_str());
+      r.us_min = std::atof(FlatField(line, "us_min").c_str());
+      r.us_max = std::atof(FlatField(line, "us_max").c_str());
+      report->results.push_back(r);
+      reported.insert(r.precision);
+    }
+  }
+  if (!ort_version.empty()) bench::Progress(*report, "onnxruntime %s: done", ort_version.c_str());
+  for (const char* precision : {"fp32", "int8"}) {
+    if (reported.count(precision) == 0) {
+      report->skips.push_back({"onnxruntime", precision,
+                               "the script exited " + std::to_string(rc) + " without results" +
+                                   (errors.empty() ? std::string() : ": " + errors)});
+    }
+  }
+}
+
+// ---- The Step 3 language model, end to end -------------------------------------------------------------
+
+struct PtbReport {
+  std::string dir;
+  std::string skipped;  // the whole section
+  std::vector<std::pair<std::string, int64_t>> files;
+  std::vector<bench::LmSpeed> int_speed;
+  std::string int_skipped;
+  std::string int_path;
+  std::vector<bench::LmSpeed> float_speed;
+  std::string float_skipped;
+};
+
+// The integer model's forward pass (tokens -> int32 logits) on the runtime, one thread: one token per
+// call for batch 1, 35-token chunks for batch 10 (how `irnn eval --backend int` feeds it).
+bool IntLmSpeed(const std::string& path, int64_t tokens, int repeats, uint32_t seed, std::vector<bench::LmSpeed>* out,
+                std::string* kernel_path, std::string* why) {
+  Model m;
+  LanguageModelParams p;
+  std::unique_ptr<LanguageModel> lm;
+  Status s = ReadModel(path, &m);
+  if (s.ok()) s = LanguageModelFromModel(m, &p);
+  if (s.ok()) s = LanguageModel::Create(std::move(p), KernelPath::kAuto, &lm);
+  if (!s.ok()) {
+    *why = s.message();
+    return false;
+  }
+  *kernel_path = KernelPathName(lm->path());
+  const int32_t vocab = lm->vocab();
+  Random rng(seed);
+  for (const auto& [batch, chunk] : {std::pair<int, int>{1, 1}, {10, 35}}) {
+    const int64_t steps = std::max<int64_t>(1, tokens / batch);
+    std::vector<int32_t> ids(static_cast<size_t>(steps * batch));
+    for (int32_t& id : ids) id = static_cast<int32_t>(rng.Uniform(0.0f, 1.0f) * vocab) % vocab;
+    std::vector<int32_t> logits(static_cast<size_t>(chunk) * batch * vocab);
+    LanguageModelState state;
+    if (Status st = lm->NewState(batch, &state); !st.ok()) {
+      *why = st.message();
+      return false;
+    }
+    std::vector<double> seconds;
+    for (int r = 0; r <= repeats; ++r) {  // r = 0: warm-up
+      (void)lm->ResetState(&state);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t t = 0; t < steps; t += chunk) {
+        const int len = static_cast<int>(std::min<int64_t>(chunk, steps - t));
+        if (Status st = lm->Run(ids.data() + t * batch, len, &state, logits.data()); !st.ok()) {
+          *why = st.message();
+          return false;
+        }
+      }
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r > 0) seconds.push_back(sec);
+    }
+    bench::LmSpeed speed;
+    speed.batch = batch;
+    speed.chunk = chunk;
+    speed.tokens = steps * batch;
+    speed.tokens_per_s = static_cast<double>(speed.tokens) / bench::Median(seconds);
+    out->push_back(speed);
+  }
+  return true;
+}
+
+void RunPtb(const BenchOptions& o, const Grid& grid, Report* report, PtbReport* ptb) {
+  ptb->dir = o.ptb_model;
+  if (o.ptb_model.empty()) {
+    ptb->skipped = "no --ptb-model folder given (the output folder of 'irnn recipe ptb-small')";
+    return;
+  }
+  struct stat st;
+  if (stat(o.ptb_model.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    ptb->skipped = "--ptb-model " + o.ptb_model + " is not a folder";
+    return;
+  }
+  const std::string float_path = o.ptb_model + "/float.pt", int_path = o.ptb_model + "/qat_irnn.irnn";
+  for (const char* name : {"float.pt", "qat_irnn.irnn", "ptq_tflite.irnn"}) {
+    const int64_t bytes = FileBytes(o.ptb_model + "/" + name);
+    if (bytes >= 0) ptb->files.push_back({name, bytes});
+  }
+  const int64_t tokens = o.quick ? 700 : 3500;
+  const int repeats = std::max(1, std::min(grid.repeats, 5));
+  if (FileBytes(int_path) < 0) {
+    ptb->int_skipped = int_path + " is missing";
+  } else {
+    bench::Progress(*report, "ptb: integer model %s", int_path.c_str());
+    if (!IntLmSpeed(int_path, tokens, repeats, grid.seed, &ptb->int_speed, &ptb->int_path, &ptb->int_skipped)) {
+      ptb->int_speed.clear();
+    }
+  }
+  if (FileBytes(float_path) < 0) {
+    ptb->float_skipped = float_path + " is missing";
+  } else {
+    bench::Progress(*report, "ptb: float model %s", float_path.c_str());
+    if (!bench::FloatLmSpeed(float_path, tokens, repeats, grid.seed, &ptb->float_speed, &ptb->float_skipped)) {
+      ptb->float_speed.clear();
+    }
+  }
+}
+
+// qat_irnn.irnn's size over float.pt's, or 0 when either is missing.
+double IntOverFloatSize(const PtbReport& ptb) {
+  int64_t float_bytes = 0, int_bytes = 0;
+  for (const auto& [name, bytes] : ptb.files) {
+    if (name == "float.pt") float_bytes = bytes;
+    if (name == "qat_irnn.irnn") int_bytes = bytes;
+  }
+  return float_bytes > 0 && int_bytes > 0 ? static_cast<double>(int_bytes) / float_bytes : 0.0;
+}
+
+// ---- Output -------------------------------------------------------------------------------------------
+
+std::string SeriesName(const Result& r) {
+  std::string s = r.runtime + " " + r.precision;
+  if (r.runtime == "irnn") s += " " + r.variant;
+  return s;
+}
+
+void PrintTables(const Grid& grid, const Machine& m, const Report& report, const PtbReport& ptb) {
+  std::printf("irnn bench %s: one LSTM layer, input = hidden = H, T = %d steps, microseconds per time step "
+              "(median of %d runs after a warm-up)\n",
+              kVersionString, grid.steps, grid.repeats);
+  std::printf("machine: %s, %u logical CPUs;", m.cpu.c_str(), m.logical_cpus);
+  for (const CacheInfo& c : m.caches) {
+    std::printf(" L%d %s %lld KiB;", c.level, c.type.c_str(), static_cast<long long>(c.bytes >> 10));
+  }
+  std::printf("\n\n");
+  if (!m.limits_skipped.empty()) {
+    std::printf("machine limits: skipped: %s\n\n", m.limits_skipped.c_str());
+  } else if (!m.bandwidth.empty()) {
+    std::printf("machine limits (best of 3):\n  read bandwidth, GB/s:");
+    for (const Bandwidth& b : m.bandwidth) {
+      std::printf(" %s %lld KiB x%d: %.1f;", b.level.c_str(), static_cast<long long>(b.bytes >> 10), b.threads,
+                  b.gb_per_s);
+    }
+    std::printf("\n  AVX2 int8 MAC peak (vpmaddubsw+vpmaddwd+vpaddd):");
+    for (const Peak& p : m.int8_peak) std::printf(" %d thread(s) %.1f G MAC/s = %.1f G ops/s;", p.threads, p.g_mac_per_s, 2 * p.g_mac_per_s);
+    std::printf("\n  FP32 FMA peak:");
+    for (const Peak& p : m.fp32_peak) std::printf(" %d thread(s) %.1f G MAC/s = %.1f GFLOP/s;", p.threads, p.g_mac_per_s, 2 * p.g_mac_per_s);
+    std::printf("\n\n");
+  }
+  // One table per (runtime, precision, variant, mode, threads): rows H, columns B.
+  std::map<std::tuple<std::string, std::string, int>, std::map<std::pair<int, int>, double>> tables;
+  std::vector<std::tuple<std::string, std::string, int>> order;
+  for (const Result& r : report.results) {
+    const auto key = std::make_tuple(SeriesName(r), r.mode, r.threads);
+    if (tables.count(key) == 0) order.push_back(key);
+    tables[key][{r.hidden, r.batch}] = r.us_per_step;
+  }
+  for (const auto& key : order) {
+    const auto& cells = tables[key];
+    std::printf("%s, %s, %d thread%s: us per step\n  %6s", std::get<0>(key).c_str(), std::get<1>(key).c_str(),
+                std::get<2>(key), std::get<2>(key) == 1 ? "" : "s", "H");
+    for (int B : grid.batch) std::printf(" %11s", ("B=" + std::to_string(B)).c_str());
+    std::printf("\n");
+    for (int H : grid.hidden) {
+      std::printf("  %6d", H);
+      for (int B : grid.batch) {
+        const auto it = cells.find({H, B});
+        if (it == cells.end()) std::printf(" %11s", "-");
+        else std::printf(" %11.2f", it->second);
+      }
+      std::printf("\n");
+    }
+    std::printf("\n");
+  }
+  if (!report.skips.empty()) {
+    std::printf("skipped:\n");
+    for (const Skip& s : report.skips) {
+      std::printf("  %s %s%s: %s\n", s.runtime.c_str(), s.precision.c_str(),
+                  s.threads > 0 ? (", " + std::to_string(s.threads) + " threads").c_str() : "", s.reason.c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("Step 3 PTB model, end to end (forward pass, tokens -> logits, 1 thread):\n");
+  if (!ptb.skipped.empty()) {
+    std::printf("  skipped: %s\n", ptb.skipped.c_str());
+    return;
+  }
+  for (const auto& [name, bytes] : ptb.files) std::printf("  %-16s %lld bytes\n", name.c_str(), static_cast<long long>(bytes));
+  if (const double ratio = IntOverFloatSize(ptb); ratio > 0) std::printf("  qat_irnn.irnn / float.pt = %.3f\n", ratio);
+  auto print_speed = [](const char* what, const std::vector<bench::LmSpeed>& v, const std::string& skipped) {
+    if (!skipped.empty()) {
+      std::printf("  %s: skipped: %s\n", what, skipped.c_str());
+      return;
+    }
+    for (const bench::LmSpeed& s : v) {
+      std::printf("  %s: batch %d, %d token(s) per call: %.0f tokens/s (%lld tokens)\n", what, s.batch, s.chunk,
+                  s.tokens_per_s, static_cast<long long>(s.tokens));
+    }
+  };
+  print_speed(("int (irnn " + ptb.int_path + ")").c_str(), ptb.int_speed, ptb.int_skipped);
+  print_speed("float (libtorch)", ptb.float_speed, ptb.float_skipped);
+}
+
+void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const Report& report, const PtbReport& ptb) {
+  std::ostringstream j;
+  j << "{\"tool\": \"irnn\", \"version\": " << Quote(kVersionString) << ", \"command\": \"bench\", \"config\": {"
+    << "\"hidden\": [" << JoinInts(grid.hidden, ", ") << "], \"batch\": [" << JoinInts(grid.batch, ", ")
+    << "], \"threads\": [" << JoinInts(grid.threads, ", ") << "], \"steps\": " << grid.steps
+    << ", \"repeats\": " << grid.repeats << ", \"seed\": " << grid.seed << ", \"quick\": " << (o.quick ? "true" : "false")
+    << ", \"peers\": " << (o.no_peers ? "false" : "true") << ", \"unit\": \"microseconds per time step, median\"}";
+  j << ", \"machine\": {\"cpu\": " << Quote(m.cpu) << ", \"logical_cpus\": " << m.logical_cpus << ", \"caches\": [";
+  for (size_t i = 0; i < m.caches.size(); ++i) {
+    j << (i ? ", " : "") << "{\"level\": " << m.caches[i].level << ", \"type\": " << Quote(m.caches[i].type)
+      << ", \"bytes\": " << m.caches[i].bytes << "}";
+  }
+  j << "], \"limits\": ";
+  if (!m.limits_skipped.empty()) {
+    j << "{\"skipped\": " << Quote(m.limits_skipped) << "}";
+  } else {
+    j << "{\"read_bandwidth\": [";
+    for (size_t i = 0; i < m.bandwidth.size(); ++i) {
+      const Bandwidth& b = m.bandwidth[i];
+      j << (i ? ", " : "") << "{\"level\": " << Quote(b.level) << ", \"bytes\": " << b.bytes
+        << ", \"threads\": " << b.threads << ", \"gb_per_s\": " << Num(b.gb_per_s, 2) << "}";
+    }
+    j << "], \"avx2_int8_mac_peak\": [";
+    for (size_t i = 0; i < m.int8_peak.size(); ++i) {
+      j << (i ? ", " : "") << "{\"threads\": " << m.int8_peak[i].threads << ", \"g_mac_per_s\": "
+        << Num(m.int8_peak[i].g_mac_per_s, 2) << ", \"g_ops_per_s\": " << Num(2 * m.int8_peak[i].g_mac_per_s, 2) << "}";
+    }
+    j << "], \"fp32_fma_peak\": [";
+    for (size_t i = 0; i < m.fp32_peak.size(); ++i) {
+      j << (i ? ", " : "") << "{\"threads\": " << m.fp32_peak[i].threads << ", \"g_mac_per_s\": "
+        << Num(m.fp32_peak[i].g_mac_per_s, 2) << ", \"g_flop_per_s\": " << Num(2 * m.fp32_peak[i].g_mac_per_s, 2)
+        << "}";
+    }
+    j << "], \"int8_sequence\": \"vpmaddubsw + vpmaddwd + vpaddd, 32 MACs per vpmaddubsw\"}";
+  }
+  j << "}, \"results\": [";
+  for (size_t i = 0; i < report.results.size(); ++i) {
+    const Result& r = report.results[i];
+    j << (i ? ",\n  " : "\n  ") << "{\"runtime\": " << Quote(r.runtime) << ", \"precision\": " << Quote(r.precision)
+      << ", \"variant\": " << Quote(r.variant) << ", \"mode\": " << Quote(r.mode) << ", \"hidden\": " << r.hidden
+      << ", \"batch\": " << r.batch << ", \"steps\": " << r.steps << ", \"threads\": " << r.threads
+      << ", \"repeats\": " << r.repeats << ", \"us_per_step\": " << Num(r.us_per_step, 3)
+      << ", \"us_min\": " << Num(r.us_min, 3) << ", \"us_max\": " << Num(r.us_max, 3) << "}";
+  }
+  j << "], \"skipped\": [";
+  for (size_t i = 0; i < report.skips.size(); ++i) {
+    const Skip& s = report.skips[i];
+    j << (i ? ", " : "") << "{\"runtime\": " << Quote(s.runtime) << ", \"precision\": " << Quote(s.precision)
+      << ", \"threads\": " << s.threads << ", \"reason\": " << Quote(s.reason) << "}";
+  }
+  j << "], \"ptb\": ";
+  if (!ptb.skipped.empty()) {
+    j << "{\"skipped\": " << Quote(ptb.skipped) << "}";
+  } else {
+    j << "{\"model_dir\": " << Quote(ptb.dir) << ", \"files\": {";
+    for (size_t i = 0; i < ptb.files.size(); ++i) {
+      j << (i ? ", " : "") << Quote(ptb.files[i].first) << ": " << ptb.files[i].second;
+    }
+    j << "}, \"int_over_float_size\": " << (IntOverFloatSize(ptb) > 0 ? Num(IntOverFloatSize(ptb), 4) : "null");
+    auto speeds = [&](const char* name, const std::vector<bench::LmSpeed>& v, const std::string& skipped) {
+      j << ", " << Quote(name) << ": ";
+      if (!skipped.empty()) {
+        j << "{\"skipped\": " << Quote(skipped) << "}";
+        return;
+      }
+      j << "[";
+      for (size_t i = 0; i < v.size(); ++i) {
+        j << (i ? ", " : "") << "{\"batch\": " << v[i].batch << ", \"tokens_per_call\": " << v[i].chunk
+          << ", \"tokens\": " << v[i].tokens << ", \"tokens_per_s\": " << Num(v[i].tokens_per_s, 1) << "}";
+      }
+      j << "]";
+    };
+    speeds("int", ptb.int_speed, ptb.int_skipped);
+    if (ptb.int_skipped.empty()) j << ", \"int_kernel_path\": " << Quote(ptb.int_path);
+    speeds("float", ptb.float_speed, ptb.float_skipped);
+    j << "}";
+  }
+  j << "}\n";
+  std::fputs(j.str().c_str(), stdout);
+}
+
+// Latency vs H, log-log: one panel per (mode, threads, batch), one line per runtime.
+int Plot(const std::string& path, const Grid& grid, const Report& report) {
+  const std::string script = path + ".tmp.gp";
+  std::vector<std::string> modes = {bench::kSequence, bench::kStreaming};
+  const int min_h = *std::min_element(grid.hidden.begin(), grid.hidden.end());
+  const int max_h = *std::max_element(grid.hidden.begin(), grid.hidden.end());
+  // One line style per runtime, the same in every panel.
+  std::map<std::string, int> style;
+  for (const Result& r : report.results) style.emplace(SeriesName(r), 0);
+  int next_style = 1;
+  for (auto& [name, index] : style) index = next_style++;
+  {
+    std::ofstream gp(script);
+    if (!gp) return Fail("cannot write " + script);
+    const size_t rows = modes.size() * grid.threads.size(), cols = grid.batch.size();
+    gp << "set terminal pngcairo size " << 700 * cols << "," << 520 * rows << " noenhanced font ',10'\n"
+       << "set output " << Quote(path) << "\n"
+       << "set multiplot layout " << rows << "," << cols << " title 'irnn bench: one LSTM layer, T = " << grid.steps
+       << ", microseconds per time step (median of " << grid.repeats << ")'\n"
+       << "set logscale xy\nset grid\nset key top left\nset xlabel 'H'\nset ylabel 'us per step'\nset xtics ("
+       << JoinInts(grid.hidden, ", ") << ")\nset xrange [" << Num(0.8 * min_h, 1) << ":" << Num(1.25 * max_h, 1)
+       << "]\n";
+    for (const std::string& mode : modes) {
+      for (int threads : grid.threads) {
+        for (int B : grid.batch) {
+          std::map<std::string, std::vector<std::pair<int, double>>> series;
+          for (const Result& r : report.results) {
+            if (r.mode == mode && r.threads == threads && r.batch == B) series[SeriesName(r)].push_back({r.hidden, r.us_per_step});
+          }
+          gp << "set title '" << mode << ", " << threads << " thread(s), B = " << B << "'\n";
+          if (series.empty()) {
+            gp << "set label 1 'no results' at graph 0.5,0.5 center\nplot 1/0 notitle\nunset label 1\n";
+            continue;
+          }
+          gp << "plot ";
+          bool first = true;
+          for (const auto& [name, points] : series) {
+            gp << (first ? "" : ", ") << "'-' using 1:2 with linespoints lt " << style[name] << " pt " << style[name]
+               << " title " << Quote(name);
+            first = false;
+          }
+          gp << "\n";
+          for (auto& [name, points] : series) {
+            std::sort(points.begin(), points.end());
+            for (const auto& [h, us] : points) gp << h << " " << us << "\n";
+            gp << "e\n";
+          }
+        }
+      }
+    }
+    gp << "unset multiplot\n";
+  }
+  std::vector<std::string> out;
+  const int rc = RunCommand("gnuplot " + ShellQuote(script) + " 2>&1", &out);
+  std::remove(script.c_str());
+  if (rc != 0) {
+    return Fail("gnuplot failed (is it installed? apt-get install gnuplot-nox); no plot written" +
+                (out.empty() ? std::string() : ": " + out[0]));
+  }
+  return 0;
+}
+
+// Checks every value of a list option against [1, max]; fills `to`.
+bool CheckList(const char* name, const std::vector<int64_t>& from, int64_t max, std::vector<int>* to, std::string* why) {
+  if (from.empty()) {
+    *why = std::string(name) + " is empty but must list at least one value";
+    return false;
+  }
+  for (int64_t v : from) {
+    if (v < 1 || v > max) {
+      *why = std::string(name) + " has " + std::to_string(v) + " but every value must be in [1, " + std::to_string(max) + "]";
+      return false;
+    }
+    if (std::find(to->begin(), to->end(), static_cast<int>(v)) == to->end()) to->push_back(static_cast<int>(v));
+  }
+  return true;
+}
+
+}  // namespace
+
+CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
+  CLI::App* cmd = app->add_subcommand(
+      "bench", "Time one LSTM layer on irnn (int8, fp32) and its peers (oneDNN, libtorch, ONNX Runtime), with "
+               "the machine's limits");
+  cmd->add_flag("--json", o->json, "Print one JSON object with every number instead of tables");
+  cmd->add_option("--plot", o->plot, "Draw latency vs H per runtime to this PNG (gnuplot)");
+  cmd->add_option_function<std::vector<int64_t>>(
+         "--hidden",
+         [o](const std::vector<int64_t>& v) {
+           o->hidden = v;
+           o->hidden_given = true;
+         },
+         "Hidden sizes H (input = hidden), comma-separated [default: 128,256,512,1024]")
+      ->delimiter(',');
+  cmd->add_option("--batch", o->batch, "Batch sizes B, comma-separated")->delimiter(',')->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Thread counts, comma-separated")->delimiter(',')->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Time steps T per run")->capture_default_str();
+  cmd->add_option_function<int64_t>(
+      "--repeats",
+      [o](const int64_t& v) {
+        o->repeats = v;
+        o->repeats_given = true;
+      },
+      "Timed runs after the warm-up; the median is reported [default: 7]");
+  cmd->add_option("--seed", o->seed, "Seed of the random weights and inputs")->capture_default_str();
+  cmd->add_flag("--quick", o->quick, "H = 128,256 and 3 repeats (unless given), shorter limit measurements");
+  cmd->add_option("--ptb-model", o->ptb_model,
+                  "Folder of 'irnn recipe ptb-small' (float.pt, qat_irnn.irnn): end-to-end tokens/s and sizes");
+  cmd->add_flag("--no-peers", o->no_peers, "Time irnn only (oneDNN, libtorch, ONNX Runtime reported as skipped)");
+  cmd->add_flag("--no-limits", o->no_limits, "Skip the machine-limit microbenchmarks");
+  cmd->add_option("--ort-script", o->ort_script, "The ONNX Runtime script [default: bench/ort_lstm.js of the source]");
+  cmd->add_option("--node", o->node, "The Node.js executable")->capture_default_str();
+  return cmd;
+}
+
+int RunBench(const BenchOptions& options) {
+  BenchOptions o = options;
+  if (o.quick) {
+    if (!o.hidden_given) o.hidden = {128, 256};
+    if (!o.repeats_given) o.repeats = 3;
+  }
+  Grid grid;
+  std::string why;
+  if (!CheckList("--hidden", o.hidden, kMaxHidden, &grid.hidden, &why) ||
+      !CheckList("--batch", o.batch, kMaxBatch, &grid.batch, &why) ||
+      !CheckList("--threads", o.threads, kMaxThreads, &grid.threads, &why)) {
+    return UsageError(why);
+  }
+  if (o.steps < 1 || o.steps > kMaxSteps) {
+    return UsageError("--steps is " + std::to_string(o.steps) + " but must be in [1, " + std::to_string(kMaxSteps) + "]");
+  }
+  if (o.repeats < 1 || o.repeats > kMaxRepeats) {
+    return UsageError("--repeats is " + std::to_string(o.repeats) + " but must be in [1, " +
+                      std::to_string(kMaxRepeats) + "]");
+  }
+  const int max_h = *std::max_element(grid.hidden.begin(), grid.hidden.end());
+  const int max_b = *std::max_element(grid.batch.begin(), grid.batch.end());
+  // fp32 input, output and projected gates of the largest sequence: 4 + 4 + 16 bytes per unit and frame.
+  const double sequence_bytes = 24.0 * static_cast<double>(o.steps) * max_b * max_h;
+  if (sequence_bytes > kMaxSequenceBytes) {
+    return UsageError("the largest sequence would take " + std::to_string(static_cast<int64_t>(sequence_bytes)) +
+                      " bytes but must take at most " + std::to_string(static_cast<int64_t>(kMaxSequenceBytes)) +
+                      " (reduce --steps, --batch or --hidden)");
+  }
+  if (!o.plot.empty() && o.plot.find('\'') != std::string::npos) {
+    return UsageError("--plot '" + o.plot + "' must not contain a single quote");
+  }
+  grid.steps = static_cast<int>(o.steps);
+  grid.repeats = static_cast<int>(o.repeats);
+  grid.seed = o.seed;
+
+  Report report;
+  Machine machine;
+  DescribeMachine(&machine);
+  if (o.no_limits) {
+    machine.limits_skipped = "not measured (--no-limits)";
+  } else {
+    MeasureLimits(grid, o.quick, &machine, report);
+  }
+  RunIrnnInt8(grid, &report);
+  RunIrnnFp32(grid, &report);
+  if (o.no_peers) {
+    for (const char* peer : {"onednn fp32", "onednn int8", "libtorch fp32", "onnxruntime fp32", "onnxruntime int8"}) {
+      const std::string s(peer);
+      report.skips.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1), "not run (--no-peers)"});
+    }
+  } else {
+    bench::RunOneDnn(grid, &report);
+    bench::RunLibtorch(grid, &report);
+    RunOnnxRuntime(grid, o, &report);
+  }
+  PtbReport ptb;
+  RunPtb(o, grid, &report, &ptb);
+
+  if (o.json) {
+    PrintJson(o, grid, machine, report, ptb);
+  } else {
+    PrintTables(grid, machine, report, ptb);
+  }
+  std::fflush(stdout);
+  if (!o.plot.empty()) {
+    if (const int rc = Plot(o.plot, grid, report); rc != 0) return rc;
+    if (!o.json) std::printf("wrote %s\n", o.plot.c_str());
+  }
+  return 0;
+}
+
+}  // namespace irnn::cli
