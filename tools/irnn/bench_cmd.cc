@@ -273,7 +273,11 @@ void RunIrnnInt8(const Grid& grid, Report* report) {
   for (int v = 1; v < 16; ++v) {
     const KernelPath path = static_cast<KernelPath>(v);
     if (std::strcmp(KernelPathName(path), "unknown") == 0) break;
-    if (KernelPathAvailable(path)) {
+    const bool wanted = grid.paths.empty() ||
+                        std::find(grid.paths.begin(), grid.paths.end(), KernelPathName(path)) != grid.paths.end();
+    if (!wanted) {
+      report->skips.push_back({"irnn", "int8", std::string("kernel path ") + KernelPathName(path) + ": not in --paths"});
+    } else if (KernelPathAvailable(path)) {
       paths.push_back(path);
     } else {
       report->skips.push_back(
@@ -824,6 +828,8 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
   cmd->add_flag("--no-limits", o->no_limits, "Skip the machine-limit microbenchmarks");
   cmd->add_option("--ort-script", o->ort_script, "The ONNX Runtime script [default: bench/ort_lstm.js of the source]");
   cmd->add_option("--node", o->node, "The Node.js executable")->capture_default_str();
+  cmd->add_option("--paths", o->paths, "irnn int8 kernel paths to time, comma-separated [default: every available]")
+      ->delimiter(',');
   return cmd;
 }
 
@@ -862,6 +868,13 @@ int RunBench(const BenchOptions& options) {
   grid.steps = static_cast<int>(o.steps);
   grid.repeats = static_cast<int>(o.repeats);
   grid.seed = o.seed;
+  for (const std::string& name : o.paths) {
+    KernelPath path = KernelPath::kAuto;
+    if (!ParseKernelPath(name, &path).ok() || path == KernelPath::kAuto) {
+      return UsageError("--paths: '" + name + "' is not one of scalar, avx2, avxvnni");
+    }
+  }
+  grid.paths = o.paths;
 
   Report report;
   Machine machine;

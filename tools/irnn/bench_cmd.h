@@ -34,6 +34,7 @@ struct BenchOptions {
   bool no_limits = false;
   std::string ort_script;  // default: bench/ort_lstm.js of the source tree
   std::string node = "node";
+  std::vector<std::string> paths;  // --paths: irnn int8 kernel paths (empty: every available one)
 };
 
 // Registers the subcommand on `app`; its options write into `options`, which must outlive parsing.

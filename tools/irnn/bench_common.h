@@ -22,6 +22,7 @@ struct Grid {
   int steps = 100;
   int repeats = 7;
   uint32_t seed = 1;
+  std::vector<std::string> paths;  // irnn int8 kernel paths to time; empty: every available one
 };
 
 // Sequence mode: one call runs all T steps (the input projection may be batched over the sequence).
