@@ -34,6 +34,7 @@ echo
 
 paths=(scalar)
 if "$irnn" --version | grep -q '^kernel paths available:.* avx2'; then paths+=(avx2); fi
+if "$irnn" --version | grep -q '^kernel paths available:.* avxvnni'; then paths+=(avxvnni); fi
 
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" <<<"$2"; }
 
