@@ -2,6 +2,7 @@
 // for bit. Plain loops, no tricks. Formulas: docs/numerics.md §3-§4 and §7.1.
 
 #include "kernels/lstm_kernels.h"
+#include "kernels/row_major_packed.h"
 
 #include <cstdint>
 
@@ -131,31 +132,6 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
-void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
-  out->rows = rows;
-  out->cols = cols;
-  out->data.assign(w, w + static_cast<int64_t>(rows) * cols);
-  out->row_fold.clear();
-}
-
-void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
-                          int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
-                          int32_t* out) {
-  const int n = row_end - row_begin;
-  if (n <= 0) return;
-  const int8_t* rows = w.data.data() + static_cast<int64_t>(row_begin) * w.cols;
-  const int32_t* b = bias != nullptr ? bias + row_begin : nullptr;
-  for (int i = 0; i < batch; ++i) {  // one input row at a time: the outputs of a row range are strided
-    const int8_t* xi = x + static_cast<int64_t>(i) * w.cols;
-    int32_t* oi = out + static_cast<int64_t>(i) * w.rows + row_begin;
-    if (channel == nullptr) {
-      GemvS8S8RequantS32(rows, n, w.cols, b, xi, 1, m, rounding, oi);
-    } else {
-      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, xi, 1, channel + row_begin, rounding, oi);
-    }
-  }
-}
-
 }  // namespace
 
 const LstmKernels& LstmKernelTable() {
@@ -163,7 +139,7 @@ const LstmKernels& LstmKernelTable() {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
-      PackS8,             GemvPackedRequantS32,
+      row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
   };
   return table;
 }

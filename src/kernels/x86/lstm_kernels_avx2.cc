@@ -17,6 +17,7 @@
 #include "core/fixed_point.h"
 #include "core/inv_sqrt.h"
 #include "kernels/lstm_kernels.h"
+#include "kernels/row_major_packed.h"
 
 namespace irnn {
 namespace avx2 {
@@ -829,41 +830,6 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
-// ---- Packed matmul, AVX2: the row-major matrix and the Gemv bodies above ---------------------------
-
-void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
-  out->rows = rows;
-  out->cols = cols;
-  out->data.assign(w, w + static_cast<int64_t>(rows) * cols);
-  out->row_fold.clear();
-}
-
-void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
-                          int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
-                          int32_t* out) {
-  const int n = row_end - row_begin;
-  if (n <= 0) return;
-  const int8_t* rows = w.data.data() + static_cast<int64_t>(row_begin) * w.cols;
-  const int32_t* b = bias != nullptr ? bias + row_begin : nullptr;
-  if (n == w.rows) {  // all rows: the outputs are contiguous per input row, one call
-    if (channel == nullptr) {
-      GemvS8S8RequantS32(rows, n, w.cols, b, x, batch, m, rounding, out);
-    } else {
-      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, x, batch, channel, rounding, out);
-    }
-    return;
-  }
-  for (int i = 0; i < batch; ++i) {
-    const int8_t* xi = x + static_cast<int64_t>(i) * w.cols;
-    int32_t* oi = out + static_cast<int64_t>(i) * w.rows + row_begin;
-    if (channel == nullptr) {
-      GemvS8S8RequantS32(rows, n, w.cols, b, xi, 1, m, rounding, oi);
-    } else {
-      GemvS8S8RequantPerChannelS32(rows, n, w.cols, b, xi, 1, channel + row_begin, rounding, oi);
-    }
-  }
-}
-
 // ---- Packed matmul, AVX-VNNI -------------------------------------------------------------------------
 // vpdpbusd multiplies unsigned by signed bytes and adds groups of four products into int32 lanes, with
 // no intermediate saturation (unlike vpmaddubsw). The int8 input x is made unsigned as u = x ^ 0x80 =
@@ -1005,7 +971,7 @@ const LstmKernels* LstmKernelTable() {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
-      PackS8,             GemvPackedRequantS32,
+      row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
   };
   return &table;
 }
