@@ -230,6 +230,30 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
 
 // ---- irnn int8: TfliteLstm --------------------------------------------------------------------------
 
+// One irnn layer (TfliteLstm or LstmF32) on the input x [T][B][H] in both modes: sequence (one Run of
+// all T steps) and streaming (T calls of Step), the state reset before every timed run.
+template <typename Layer, typename State, typename Value>
+void TimeBothModes(const Layer& lstm, State* state, const std::vector<Value>& x, std::vector<Value>* out,
+                   const char* precision, const char* variant, int H, int B, int threads, const Grid& grid,
+                   Report* report) {
+  const int T = grid.steps;
+  auto reset = [&] { (void)lstm.ResetState(state); };
+  Timing t;
+  if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm.Run(x.data(), T, state, out->data()).ok(); }, &t)) {
+    report->results.push_back(bench::MakeResult("irnn", precision, variant, bench::kSequence, H, B, threads, grid, t));
+  }
+  const size_t frame = static_cast<size_t>(B) * H;
+  auto stream = [&] {
+    for (int step = 0; step < T; ++step) {
+      if (!lstm.Step(x.data() + step * frame, state, out->data() + step * frame).ok()) return false;
+    }
+    return true;
+  };
+  if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
+    report->results.push_back(bench::MakeResult("irnn", precision, variant, bench::kStreaming, H, B, threads, grid, t));
+  }
+}
+
 // One TfliteLstm (H, kernel path, thread count) over the batch sizes, in both modes.
 void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int threads, const Grid& grid, Report* report) {
   const int T = grid.steps, H = params.config.n_cell;
@@ -249,21 +273,7 @@ void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int thread
     Random rng(grid.seed ^ 0x9e3779b9u);
     std::vector<int8_t> x(static_cast<size_t>(T) * B * H), out(x.size());
     for (int8_t& v : x) v = rng.Int8();
-    auto reset = [&] { (void)lstm->ResetState(&state); };
-    Timing t;
-    if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm->Run(x.data(), T, &state, out.data()).ok(); }, &t)) {
-      report->results.push_back(bench::MakeResult("irnn", "int8", name, bench::kSequence, H, B, threads, grid, t));
-    }
-    const size_t frame = static_cast<size_t>(B) * H;
-    auto stream = [&] {
-      for (int step = 0; step < T; ++step) {
-        if (!lstm->Step(x.data() + step * frame, &state, out.data() + step * frame).ok()) return false;
-      }
-      return true;
-    };
-    if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
-      report->results.push_back(bench::MakeResult("irnn", "int8", name, bench::kStreaming, H, B, threads, grid, t));
-    }
+    TimeBothModes(*lstm, &state, x, &out, "int8", name, H, B, threads, grid, report);
   }
 }
 
@@ -330,22 +340,7 @@ void RunIrnnFp32(const Grid& grid, Report* report) {
         }
         std::vector<float> x(static_cast<size_t>(T) * B * H), out(x.size());
         for (float& v : x) v = rng.Uniform(-1.0f, 1.0f);
-        auto reset = [&] { (void)lstm->ResetState(&state); };
-        Timing t;
-        if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm->Run(x.data(), T, &state, out.data()).ok(); },
-                             &t)) {
-          report->results.push_back(bench::MakeResult("irnn", "fp32", path, bench::kSequence, H, B, threads, grid, t));
-        }
-        const size_t frame = static_cast<size_t>(B) * H;
-        auto stream = [&] {
-          for (int step = 0; step < T; ++step) {
-            if (!lstm->Step(x.data() + step * frame, &state, out.data() + step * frame).ok()) return false;
-          }
-          return true;
-        };
-        if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
-          report->results.push_back(bench::MakeResult("irnn", "fp32", path, bench::kStreaming, H, B, threads, grid, t));
-        }
+        TimeBothModes(*lstm, &state, x, &out, "fp32", path, H, B, threads, grid, report);
       }
     }
   }
