@@ -76,22 +76,16 @@ TEST(TfliteLstmRandom, Avx2EqualsScalarAndChunkedEqualsWholeOnThousandConfigs) {
       ASSERT_EQ(parts.c, whole.c) << "chunk " << chunk;
       ASSERT_EQ(parts.h, whole.h) << "chunk " << chunk;
     }
-    if (avx2) {
-      auto fast = MakeLayer(r.params, KernelPath::kAvx2);
+    // Each optimized path, whole chunks of 2 or 5 steps (Run's chunk products) and step by step.
+    for (const auto& [path, chunk] : {std::pair{KernelPath::kAvx2, 2}, std::pair{KernelPath::kAvxVnni, 5}}) {
+      if (path == KernelPath::kAvx2 ? !avx2 : !testing::AvxVnniAvailableOrNote()) continue;
+      auto fast = MakeLayer(r.params, path);
       ASSERT_NE(fast, nullptr);
-      ASSERT_EQ(fast->path(), KernelPath::kAvx2);
-      const RunResult v = RunChunked(*fast, r, 2);
-      ASSERT_EQ(v.out, whole.out) << "AVX2 output differs from scalar";
-      ASSERT_EQ(v.c, whole.c) << "AVX2 cell differs from scalar";
-    }
-    if (testing::AvxVnniAvailableOrNote()) {
-      auto vnni = MakeLayer(r.params, KernelPath::kAvxVnni);
-      ASSERT_NE(vnni, nullptr);
-      ASSERT_EQ(vnni->path(), KernelPath::kAvxVnni);
-      const RunResult v = RunChunked(*vnni, r, 5);
-      ASSERT_EQ(v.out, whole.out) << "AVX-VNNI output differs from scalar";
-      ASSERT_EQ(v.c, whole.c) << "AVX-VNNI cell differs from scalar";
-      ASSERT_EQ(RunChunked(*vnni, r, 1).out, whole.out) << "AVX-VNNI step by step differs from scalar";
+      ASSERT_EQ(fast->path(), path);
+      const RunResult v = RunChunked(*fast, r, chunk);
+      ASSERT_EQ(v.out, whole.out) << KernelPathName(path) << " output differs from scalar";
+      ASSERT_EQ(v.c, whole.c) << KernelPathName(path) << " cell differs from scalar";
+      ASSERT_EQ(RunChunked(*fast, r, 1).out, whole.out) << KernelPathName(path) << " step by step differs from scalar";
     }
     for (int16_t c : whole.c) with_saturation += (c == 32767 || c == -32768);
     (r.params.config.tflite_compat ? compat : intended)++;
