@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/random_lstm.h"
+#include "support/random_mogrifier.h"
 
 namespace irnn::train::sim {
 namespace {
@@ -54,8 +55,11 @@ TEST(SimBidirectional, EqualsRuntimeOnRandomDirectionsWithAndWithoutLengths) {
     if (!p.backward.config.use_projection) p.backward.hidden_zp = p.forward.output_zp;
     if (seed % 2 == 1) {  // iRNN mode: PWL activations and per-channel weights
       for (TfliteLstmParams* d : {&p.forward, &p.backward}) {
+        const TfliteLstmParams& pwl = testing::CachedPwlTables(d->cell_scale);  // FitTfliteLstmPwlTables
         d->config.activation = LstmActivation::kPwl;
-        ASSERT_TRUE(FitTfliteLstmPwlTables(/*optimal=*/true, 1.0, d).ok());
+        d->pwl_sigmoid = pwl.pwl_sigmoid;
+        d->pwl_tanh_gate = pwl.pwl_tanh_gate;
+        d->pwl_tanh_cell = pwl.pwl_tanh_cell;
         AddPerChannelScales(d, rng);
       }
     }
