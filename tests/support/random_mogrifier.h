@@ -1,0 +1,31 @@
+// Test support: random but valid Mogrifier LSTMs (include/irnn/mogrifier_lstm.h) for runtime and sim ==
+// int tests: the cell from MakeRandomLstm (every TfliteLstm option; PWL activations and per-channel
+// multipliers on request), 1 to 6 rounds of random int8 weights, biases and per-row multipliers scaled
+// so that the Q3.12 pre-activations span the sigmoid (some saturate), and a fitted PWL sigmoid. The
+// PWL tables are fitted once per cell scale and cached. Deterministic for a seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "irnn/mogrifier_lstm.h"
+
+namespace irnn::testing {
+
+struct RandomMogrifier {
+  MogrifierLstmParams params;
+  int batch = 1;
+  int steps = 1;
+  std::vector<int8_t> input;  // [steps][batch][n_input]
+  std::string description;
+};
+
+// irnn_mode: PWL LSTM activations and per-channel gate multipliers (else the LSTM as drawn).
+RandomMogrifier MakeRandomMogrifier(uint64_t seed, bool irnn_mode, int max_dim = 20, int max_batch = 3,
+                                    int max_steps = 6);
+
+// The cached PWL tables of FitTfliteLstmPwlTables(optimal, 1 LSB) for a cell scale in [-15, -9].
+const TfliteLstmParams& CachedPwlTables(int cell_scale);
+
+}  // namespace irnn::testing
