@@ -32,6 +32,7 @@ Status LanguageModelFromModel(const Model& model, LanguageModelParams* out) {
       case LayerKind::kEmbedding: p.embedding = layer.embedding; break;
       case LayerKind::kLinear: p.decoder = layer.linear; break;
       case LayerKind::kTfliteLstm: p.lstm.push_back(layer.lstm); break;
+      case LayerKind::kGru: break;  // never wanted here (a GRU LM: gru_language_model_file.cc)
     }
   }
   const Status s = ValidateLanguageModelParams(p);

@@ -67,6 +67,11 @@ int RunInspect(const InspectOptions& o) {
                     l.linear.rounding == Rounding::kSingle ? "single" : "double",
                     static_cast<long long>(l.linear.weights.size() + 4 * l.linear.effective_bias.size() +
                                            8 * l.linear.channel_scale.size()));
+    } else if (l.kind == LayerKind::kGru) {
+      kind = "gru";
+      std::snprintf(shape, sizeof shape, "in %d, hidden %d", l.gru.config.n_input, l.gru.config.n_hidden);
+      std::snprintf(details, sizeof details, "int8 weights per-channel, int16 Q0.15 state, PWL activations, %s rounding",
+                    l.gru.config.rounding == Rounding::kSingle ? "single" : "double");
     } else {
       kind = "tflite_lstm";
       const TfliteLstmConfig& c = l.lstm.config;
