@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -33,12 +34,12 @@ int Fail(const std::string& message) {
 }
 
 Status EvalGru(const GruLanguageModelParams& p, double logit_scale, const std::vector<int32_t>& ids, int batch,
-               bool sim, double* ppl, int64_t* tokens, double* seconds) {
+               bool sim, double* ppl, int64_t* tokens, double* seconds, KernelPath path = KernelPath::kAuto) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t vocab = p.embedding.vocab;
   if (!sim) {
     std::unique_ptr<GruLanguageModel> lm;
-    IRNN_RETURN_IF_ERROR(GruLanguageModel::Create(p, KernelPath::kAuto, &lm));
+    IRNN_RETURN_IF_ERROR(GruLanguageModel::Create(p, path, &lm));
     GruLanguageModelState state;
     IRNN_RETURN_IF_ERROR(lm->NewState(batch, &state));
     auto step = [&](const std::vector<int32_t>& tok, std::vector<int32_t>* logits) {
@@ -58,6 +59,38 @@ Status EvalGru(const GruLanguageModelParams& p, double logit_scale, const std::v
 }
 
 }  // namespace
+
+bool IsGruModelFile(const std::string& path) {
+  Model m;
+  if (!ReadModel(path, &m).ok()) return false;
+  for (const auto& l : m.layers) {
+    if (l.kind == LayerKind::kGru) return true;
+  }
+  return false;
+}
+
+Status EvalGruModelFile(const std::string& file, const Vocabulary& vocab, const std::vector<int32_t>& ids, int batch,
+                        bool sim, KernelPath path, double* ppl, int64_t* tokens, double* seconds) {
+  Model m;
+  IRNN_RETURN_IF_ERROR(ReadModel(file, &m));
+  GruLanguageModelParams p;
+  IRNN_RETURN_IF_ERROR(GruLanguageModelFromModel(m, &p));
+  const auto v = m.metadata.find("vocab");
+  const auto s = m.metadata.find("logit_scale");
+  if (v == m.metadata.end() || s == m.metadata.end()) {
+    return Status::DataLoss(file + ": metadata 'vocab' and 'logit_scale' are required for a language model");
+  }
+  std::vector<std::string> words;
+  std::istringstream in(v->second);
+  for (std::string w; std::getline(in, w);) words.push_back(w);
+  if (words != vocab.words()) return Status::InvalidArgument("the model's vocabulary differs from --data's");
+  char* end = nullptr;
+  const double logit_scale = std::strtod(s->second.c_str(), &end);
+  if (end == s->second.c_str() || !(logit_scale > 0) || !std::isfinite(logit_scale)) {
+    return Status::DataLoss(file + ": metadata logit_scale '" + s->second + "' is not a positive number");
+  }
+  return EvalGru(p, logit_scale, ids, batch, sim, ppl, tokens, seconds, path);
+}
 
 int RunGruRecipe(const std::string& name, const TextCorpus& c, const GruRecipeArgs& a) {
   if (name != "ptb-gru-small") return Fail("'" + name + "' is not a GRU recipe (ptb-gru-small)");

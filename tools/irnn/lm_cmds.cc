@@ -325,6 +325,14 @@ int RunEval(const EvalArgs& a) {
     ppl = train::EvaluateFloatLm(fm, Split(c, a.split), a.batch, 35);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens = static_cast<int64_t>(Split(c, a.split).size());
+  } else if ((a.backend == "int" || a.backend == "sim") && IsGruModelFile(a.model)) {  // gru_lm_cmds.cc
+    KernelPath path = KernelPath::kAuto;
+    s = ParseKernelPath(a.path, &path);
+    if (s.ok()) {
+      s = EvalGruModelFile(a.model, c.vocab, Split(c, a.split), a.batch, a.backend == "sim", path, &ppl, &tokens,
+                           &seconds);
+    }
+    if (!s.ok()) return Fail("eval", s.message());
   } else if (a.backend == "int" || a.backend == "sim") {
     LanguageModelParams p;
     Vocabulary vocab;
@@ -608,7 +616,8 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
     (qat ? c->qat_cmd : c->ptq_cmd) = cmd;
   }
 
-  c->eval_cmd = app->add_subcommand("eval", "Perplexity of a model on a split: float (.pt), sim or int (.irnn)");
+  c->eval_cmd = app->add_subcommand(
+      "eval", "Perplexity of a model on a split: float (.pt, LSTM), sim or int (.irnn, LSTM or GRU language model)");
   c->eval_cmd->add_option("model", c->eval.model, "Model file")->required();
   AddDataOptions(c->eval_cmd, &c->eval.data);
   c->eval_cmd->add_option("--backend", c->eval.backend, "float, sim (libtorch integer simulation) or int (runtime)")
