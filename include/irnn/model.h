@@ -38,7 +38,7 @@ enum class LayerKind : uint8_t {
   kTfliteLstm = 0,  // TfliteLstmParams
   kEmbedding = 1,   // EmbeddingParams
   kLinear = 2,      // LinearParams
-  kGru = 3,         // GruParams (graph type "gru"; docs/model_format.md §8)
+  kGru = 3,         // GruParams (graph type "gru"; docs/model_format.md §12)
 };
 
 // "tflite_lstm", "embedding", "linear": the graph's "type" string of a layer kind.

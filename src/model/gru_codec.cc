@@ -1,4 +1,4 @@
-// The integer GRU layer in a .irnn file (see gru_codec.h; docs/model_format.md §8). Integer only: part
+// The integer GRU layer in a .irnn file (see gru_codec.h; docs/model_format.md §12). Integer only: part
 // of the no-float check.
 
 #include "model/gru_codec.h"

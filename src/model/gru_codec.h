@@ -1,4 +1,4 @@
-// The integer GRU layer in a .irnn file (docs/model_format.md §8): graph type "gru", "config"
+// The integer GRU layer in a .irnn file (docs/model_format.md §12): graph type "gru", "config"
 // {n_input, n_hidden, rounding}, "params" {output_scale {multiplier, shift}, output_zp, pwl_sigmoid,
 // pwl_tanh (the PWL scalars, as the LSTM's)} and per gate g in r, z, n the tensors
 // "<layer>.input_weights.g" I8 [n_hidden, n_input], "<layer>.recurrent_weights.g" I8 [n_hidden,

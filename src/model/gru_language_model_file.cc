@@ -1,4 +1,4 @@
-// A GRU language model as the layer list of a .irnn file (irnn/model.h; docs/model_format.md §8): one
+// A GRU language model as the layer list of a .irnn file (irnn/model.h; docs/model_format.md §12): one
 // embedding, the GRUs, one linear decoder, in that order. Only the order and kinds are checked here; the
 // chain is ValidateGruLanguageModelParams's. Integer only (part of the no-float check).
 
