@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "irnn/gru.h"
 #include "irnn/attention.h"
 #include "irnn/lm.h"
 #include "irnn/status.h"
@@ -38,6 +39,7 @@ enum class LayerKind : uint8_t {
   kTfliteLstm = 0,  // TfliteLstmParams
   kEmbedding = 1,   // EmbeddingParams
   kLinear = 2,      // LinearParams
+  kGru = 3,         // GruParams (graph type "gru"; docs/model_format.md §12)
   kAttention = 4,   // AttentionParams (graph type "attention")
 };
 
@@ -60,6 +62,7 @@ struct ModelLayer {
   TfliteLstmParams lstm;      // kind == kTfliteLstm
   EmbeddingParams embedding;  // kind == kEmbedding
   LinearParams linear;        // kind == kLinear
+  GruParams gru;              // kind == kGru
   AttentionParams attention;  // kind == kAttention
 };
 
@@ -91,5 +94,11 @@ Status LanguageModelFromModel(const Model& model, LanguageModelParams* params);
 // The layers of `params` (validated first) as model->layers, named "embedding", "lstm0", "lstm1", ...,
 // "decoder". model->metadata is left as it is.
 Status ModelFromLanguageModel(const LanguageModelParams& params, Model* model);
+
+// A GRU language model (irnn/gru_lm.h): layers embedding, 1 to kMaxLmGruLayers gru, linear
+// (src/model/gru_language_model_file.cc). Layers named "embedding", "gru0", ..., "decoder".
+struct GruLanguageModelParams;
+Status GruLanguageModelFromModel(const Model& model, GruLanguageModelParams* params);
+Status ModelFromGruLanguageModel(const GruLanguageModelParams& params, Model* model);
 
 }  // namespace irnn

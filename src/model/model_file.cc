@@ -12,6 +12,7 @@
 #include "model/graph_reader.h"
 #include "model/json.h"
 #include "model/embedding_codec.h"
+#include "model/gru_codec.h"
 #include "model/linear_codec.h"
 #include "model/tensor_file.h"
 #include "model/tflite_lstm_codec.h"
@@ -45,6 +46,7 @@ Status ValidateLayer(const ModelLayer& layer) {
     case LayerKind::kEmbedding: return ValidateEmbeddingParams(layer.embedding);
     case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
     case LayerKind::kAttention: return ValidateAttentionParams(layer.attention);
+    case LayerKind::kGru: return ValidateGruParams(layer.gru);
   }
   return Status::InvalidArgument("kind is " + std::to_string(static_cast<int>(layer.kind)) +
                                  " but must be a LayerKind");
@@ -154,9 +156,9 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear", "attention"}, &type));
+    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear", "gru", "attention"}, &type));
     switch (type) {
-      case 3:  // "attention" (the enum index in this list, not LayerKind's number)
+      case 4:  // "attention" (the enum index in this list, not LayerKind's number)
         layer.kind = LayerKind::kAttention;
         IRNN_RETURN_IF_ERROR(model::DecodeAttention(layer.name, &r, &tensors, &layer.attention));
         break;
@@ -167,6 +169,10 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
       case 2:
         layer.kind = LayerKind::kLinear;
         IRNN_RETURN_IF_ERROR(model::DecodeLinear(layer.name, &r, &tensors, &layer.linear));
+        break;
+      case 3:
+        layer.kind = LayerKind::kGru;
+        IRNN_RETURN_IF_ERROR(model::DecodeGru(layer.name, &r, &tensors, &layer.gru));
         break;
       default:
         layer.kind = LayerKind::kTfliteLstm;
@@ -225,6 +231,7 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kEmbedding: return "embedding";
     case LayerKind::kLinear: return "linear";
     case LayerKind::kAttention: return "attention";
+    case LayerKind::kGru: return "gru";
   }
   return "unknown";
 }
@@ -245,6 +252,7 @@ Status SerializeModel(const Model& model, std::string* bytes) {
       case LayerKind::kEmbedding: model::EncodeEmbedding(layer.name, layer.embedding, &l, &tensors); break;
       case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
       case LayerKind::kAttention: model::EncodeAttention(layer.name, layer.attention, &l, &tensors); break;
+      case LayerKind::kGru: model::EncodeGru(layer.name, layer.gru, &l, &tensors); break;
     }
   }
   std::map<std::string, std::string> metadata = model.metadata;

@@ -74,6 +74,11 @@ int RunInspect(const InspectOptions& o) {
       std::snprintf(details, sizeof details, "%s attention%s, int8 keys (zero point %d), Q0.15 softmax, %s rounding",
                     c.mode == AttentionMode::kDot ? "dot" : "additive", c.n_query == 0 ? " pooling" : "",
                     l.attention.key_zp, c.rounding == Rounding::kSingle ? "single" : "double");
+    } else if (l.kind == LayerKind::kGru) {
+      kind = "gru";
+      std::snprintf(shape, sizeof shape, "in %d, hidden %d", l.gru.config.n_input, l.gru.config.n_hidden);
+      std::snprintf(details, sizeof details, "int8 weights per-channel, int16 Q0.15 state, PWL activations, %s rounding",
+                    l.gru.config.rounding == Rounding::kSingle ? "single" : "double");
     } else {
       kind = "tflite_lstm";
       const TfliteLstmConfig& c = l.lstm.config;
