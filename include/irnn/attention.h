@@ -163,7 +163,8 @@ class Attention {
 
 // Standalone integer softmax (numerics.md §9.2) of n int32 scores sharing one scale, for callers that
 // compute their own scores: probs int16 Q0.15 [n], n in [1, kMaxAttentionLength]; exp_scale as
-// AttentionParams::softmax_scale. Scalar reference path unless `path` says otherwise.
+// AttentionParams::softmax_scale. Runs on `path` (kAuto: the best available, or IRNN_PATH); every path
+// gives the same bits. Allocates an n-element scratch buffer per call.
 Status SoftmaxQ15(const int32_t* scores, int n, QuantizedMultiplier exp_scale, Rounding rounding, KernelPath path,
                   int16_t* probs);
 

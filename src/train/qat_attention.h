@@ -43,8 +43,19 @@ class QatAttentionImpl : public torch::nn::Module {
   };
   // Float fake-quant forward. keys [B][T][n_key] float (real values on the key grid); mask bool [B][T]
   // (undefined = all valid; every row needs one true entry); query [B][n_query] float, undefined exactly
-  // when n_query == 0. When observing, the dot-mode observer updates.
+  // when n_query == 0. When observing (and training), the dot-mode observer updates.
   Output forward(const torch::Tensor& keys, const torch::Tensor& mask, const torch::Tensor& query);
+
+  // The same in two parts, for a decoder that attends over one sequence many times: PrepareKeys once
+  // per sequence (additive: the key projection Wk k_t, as the runtime's SetKeys), then Attend per step.
+  // forward(k, m, q) == Attend(PrepareKeys(k, m), q).
+  struct Keys {
+    torch::Tensor keys;  // [B][T][n_key]
+    torch::Tensor mask;  // bool [B][T] or undefined
+    torch::Tensor proj;  // additive: [B][T][n_attn] (float, before the Q3.12 fake quantization)
+  };
+  Keys PrepareKeys(const torch::Tensor& keys, const torch::Tensor& mask);
+  Output Attend(const Keys& keys, const torch::Tensor& query);
 
   void set_observing(bool on) { observing_ = on; }
   const QatAttentionOptions& options() const { return options_; }
