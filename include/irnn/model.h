@@ -25,7 +25,10 @@
 #include <utility>
 #include <vector>
 
+#include "irnn/bidirectional.h"
 #include "irnn/lm.h"
+#include "irnn/mogrifier_lstm.h"
+#include "irnn/residual.h"
 #include "irnn/status.h"
 #include "irnn/tflite_lstm.h"
 
@@ -37,6 +40,9 @@ enum class LayerKind : uint8_t {
   kTfliteLstm = 0,  // TfliteLstmParams
   kEmbedding = 1,   // EmbeddingParams
   kLinear = 2,      // LinearParams
+  kMogrifierLstm = 5,  // MogrifierLstmParams (graph type "mogrifier_lstm"; docs/model_format.md §13)
+  kBidirectional = 6,  // BidirectionalParams ("bidirectional")
+  kResidualAdd = 7,    // ResidualAddParams ("residual_add")
 };
 
 // "tflite_lstm", "embedding", "linear": the graph's "type" string of a layer kind.
@@ -50,12 +56,21 @@ struct ModelLayer {
       : name(std::move(layer_name)), kind(LayerKind::kEmbedding), embedding(std::move(params)) {}
   ModelLayer(std::string layer_name, LinearParams params)
       : name(std::move(layer_name)), kind(LayerKind::kLinear), linear(std::move(params)) {}
+  ModelLayer(std::string layer_name, MogrifierLstmParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kMogrifierLstm), mogrifier(std::move(params)) {}
+  ModelLayer(std::string layer_name, BidirectionalParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kBidirectional), bidirectional(std::move(params)) {}
+  ModelLayer(std::string layer_name, ResidualAddParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kResidualAdd), residual(params) {}
 
   std::string name;  // 1-64 characters of [A-Za-z0-9_], unique in the model; prefixes its tensors' names
   LayerKind kind = LayerKind::kTfliteLstm;
   TfliteLstmParams lstm;      // kind == kTfliteLstm
   EmbeddingParams embedding;  // kind == kEmbedding
   LinearParams linear;        // kind == kLinear
+  MogrifierLstmParams mogrifier;       // kind == kMogrifierLstm
+  BidirectionalParams bidirectional;   // kind == kBidirectional
+  ResidualAddParams residual;          // kind == kResidualAdd
 };
 
 struct Model {

@@ -8,10 +8,12 @@
 #include <utility>
 
 #include "irnn/model.h"
+#include "model/bidirectional_codec.h"
 #include "model/graph_reader.h"
 #include "model/json.h"
 #include "model/embedding_codec.h"
 #include "model/linear_codec.h"
+#include "model/mogrifier_codec.h"
 #include "model/tensor_file.h"
 #include "model/tflite_lstm_codec.h"
 
@@ -43,6 +45,9 @@ Status ValidateLayer(const ModelLayer& layer) {
     case LayerKind::kTfliteLstm: return ValidateTfliteLstmParams(layer.lstm);
     case LayerKind::kEmbedding: return ValidateEmbeddingParams(layer.embedding);
     case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
+    case LayerKind::kMogrifierLstm: return ValidateMogrifierLstmParams(layer.mogrifier);
+    case LayerKind::kBidirectional: return ValidateBidirectionalParams(layer.bidirectional);
+    case LayerKind::kResidualAdd: return ValidateResidualAddParams(layer.residual);
   }
   return Status::InvalidArgument("kind is " + std::to_string(static_cast<int>(layer.kind)) +
                                  " but must be a LayerKind");
@@ -152,8 +157,21 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear"}, &type));
+    IRNN_RETURN_IF_ERROR(
+        r.Enum("type", {"tflite_lstm", "embedding", "linear", "mogrifier_lstm", "bidirectional", "residual_add"}, &type));
     switch (type) {
+      case 3:  // "mogrifier_lstm" (the index in the list above, not LayerKind's number)
+        layer.kind = LayerKind::kMogrifierLstm;
+        IRNN_RETURN_IF_ERROR(model::DecodeMogrifierLstm(layer.name, &r, &tensors, &layer.mogrifier));
+        break;
+      case 4:  // "bidirectional"
+        layer.kind = LayerKind::kBidirectional;
+        IRNN_RETURN_IF_ERROR(model::DecodeBidirectional(layer.name, &r, &tensors, &layer.bidirectional));
+        break;
+      case 5:  // "residual_add"
+        layer.kind = LayerKind::kResidualAdd;
+        IRNN_RETURN_IF_ERROR(model::DecodeResidualAdd(&r, &layer.residual));
+        break;
       case 1:
         layer.kind = LayerKind::kEmbedding;
         IRNN_RETURN_IF_ERROR(model::DecodeEmbedding(layer.name, &r, &tensors, &layer.embedding));
@@ -218,6 +236,9 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kTfliteLstm: return "tflite_lstm";
     case LayerKind::kEmbedding: return "embedding";
     case LayerKind::kLinear: return "linear";
+    case LayerKind::kMogrifierLstm: return "mogrifier_lstm";
+    case LayerKind::kBidirectional: return "bidirectional";
+    case LayerKind::kResidualAdd: return "residual_add";
   }
   return "unknown";
 }
@@ -237,6 +258,11 @@ Status SerializeModel(const Model& model, std::string* bytes) {
       case LayerKind::kTfliteLstm: model::EncodeTfliteLstm(layer.name, layer.lstm, &l, &tensors); break;
       case LayerKind::kEmbedding: model::EncodeEmbedding(layer.name, layer.embedding, &l, &tensors); break;
       case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
+      case LayerKind::kMogrifierLstm: model::EncodeMogrifierLstm(layer.name, layer.mogrifier, &l, &tensors); break;
+      case LayerKind::kBidirectional:
+        model::EncodeBidirectional(layer.name, layer.bidirectional, &l, &tensors);
+        break;
+      case LayerKind::kResidualAdd: model::EncodeResidualAdd(layer.residual, &l); break;
     }
   }
   std::map<std::string, std::string> metadata = model.metadata;
