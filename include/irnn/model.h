@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "irnn/gru.h"
+#include "irnn/attention.h"
 #include "irnn/bidirectional.h"
 #include "irnn/lm.h"
 #include "irnn/mogrifier_lstm.h"
@@ -40,7 +42,9 @@ enum class LayerKind : uint8_t {
   kTfliteLstm = 0,  // TfliteLstmParams
   kEmbedding = 1,   // EmbeddingParams
   kLinear = 2,      // LinearParams
-  kMogrifierLstm = 5,  // MogrifierLstmParams (graph type "mogrifier_lstm"; docs/model_format.md §13)
+  kGru = 3,         // GruParams (graph type "gru"; docs/model_format.md §12)
+  kAttention = 4,   // AttentionParams (graph type "attention")
+  kMogrifierLstm = 5,  // MogrifierLstmParams (graph type "mogrifier_lstm"; docs/model_format.md §14)
   kBidirectional = 6,  // BidirectionalParams ("bidirectional")
   kResidualAdd = 7,    // ResidualAddParams ("residual_add")
 };
@@ -56,6 +60,8 @@ struct ModelLayer {
       : name(std::move(layer_name)), kind(LayerKind::kEmbedding), embedding(std::move(params)) {}
   ModelLayer(std::string layer_name, LinearParams params)
       : name(std::move(layer_name)), kind(LayerKind::kLinear), linear(std::move(params)) {}
+  ModelLayer(std::string layer_name, AttentionParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kAttention), attention(std::move(params)) {}
   ModelLayer(std::string layer_name, MogrifierLstmParams params)
       : name(std::move(layer_name)), kind(LayerKind::kMogrifierLstm), mogrifier(std::move(params)) {}
   ModelLayer(std::string layer_name, BidirectionalParams params)
@@ -68,6 +74,8 @@ struct ModelLayer {
   TfliteLstmParams lstm;      // kind == kTfliteLstm
   EmbeddingParams embedding;  // kind == kEmbedding
   LinearParams linear;        // kind == kLinear
+  GruParams gru;              // kind == kGru
+  AttentionParams attention;  // kind == kAttention
   MogrifierLstmParams mogrifier;       // kind == kMogrifierLstm
   BidirectionalParams bidirectional;   // kind == kBidirectional
   ResidualAddParams residual;          // kind == kResidualAdd
@@ -101,5 +109,11 @@ Status LanguageModelFromModel(const Model& model, LanguageModelParams* params);
 // The layers of `params` (validated first) as model->layers, named "embedding", "lstm0", "lstm1", ...,
 // "decoder". model->metadata is left as it is.
 Status ModelFromLanguageModel(const LanguageModelParams& params, Model* model);
+
+// A GRU language model (irnn/gru_lm.h): layers embedding, 1 to kMaxLmGruLayers gru, linear
+// (src/model/gru_language_model_file.cc). Layers named "embedding", "gru0", ..., "decoder".
+struct GruLanguageModelParams;
+Status GruLanguageModelFromModel(const Model& model, GruLanguageModelParams* params);
+Status ModelFromGruLanguageModel(const GruLanguageModelParams& params, Model* model);
 
 }  // namespace irnn

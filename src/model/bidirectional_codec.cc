@@ -1,5 +1,5 @@
 // The bidirectional LSTM and residual add layers in a .irnn file (see bidirectional_codec.h;
-// docs/model_format.md §13). Each direction goes through the tflite_lstm codec unchanged. Integer only:
+// docs/model_format.md §14). Each direction goes through the tflite_lstm codec unchanged. Integer only:
 // part of the no-float check.
 
 #include "model/bidirectional_codec.h"

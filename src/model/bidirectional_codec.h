@@ -1,4 +1,4 @@
-// The bidirectional LSTM and the residual add in a .irnn file (docs/model_format.md §13):
+// The bidirectional LSTM and the residual add in a .irnn file (docs/model_format.md §14):
 // "bidirectional" holds two objects "forward" and "backward", each with the "config" and "params" of a
 // tflite_lstm layer, whose tensors are named "<layer>.forward.<role>[.<gate>]" and
 // "<layer>.backward.<role>[.<gate>]" (tflite_lstm_codec.h); "residual_add" holds only "params"

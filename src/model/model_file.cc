@@ -8,10 +8,12 @@
 #include <utility>
 
 #include "irnn/model.h"
+#include "model/attention_codec.h"
 #include "model/bidirectional_codec.h"
 #include "model/graph_reader.h"
 #include "model/json.h"
 #include "model/embedding_codec.h"
+#include "model/gru_codec.h"
 #include "model/linear_codec.h"
 #include "model/mogrifier_codec.h"
 #include "model/tensor_file.h"
@@ -45,6 +47,8 @@ Status ValidateLayer(const ModelLayer& layer) {
     case LayerKind::kTfliteLstm: return ValidateTfliteLstmParams(layer.lstm);
     case LayerKind::kEmbedding: return ValidateEmbeddingParams(layer.embedding);
     case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
+    case LayerKind::kAttention: return ValidateAttentionParams(layer.attention);
+    case LayerKind::kGru: return ValidateGruParams(layer.gru);
     case LayerKind::kMogrifierLstm: return ValidateMogrifierLstmParams(layer.mogrifier);
     case LayerKind::kBidirectional: return ValidateBidirectionalParams(layer.bidirectional);
     case LayerKind::kResidualAdd: return ValidateResidualAddParams(layer.residual);
@@ -157,18 +161,24 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(
-        r.Enum("type", {"tflite_lstm", "embedding", "linear", "mogrifier_lstm", "bidirectional", "residual_add"}, &type));
+    IRNN_RETURN_IF_ERROR(r.Enum("type",
+                                {"tflite_lstm", "embedding", "linear", "gru", "attention", "mogrifier_lstm",
+                                 "bidirectional", "residual_add"},
+                                &type));
     switch (type) {
-      case 3:  // "mogrifier_lstm" (the index in the list above, not LayerKind's number)
+      case 4:  // "attention" (the enum index in this list, not LayerKind's number)
+        layer.kind = LayerKind::kAttention;
+        IRNN_RETURN_IF_ERROR(model::DecodeAttention(layer.name, &r, &tensors, &layer.attention));
+        break;
+      case 5:  // "mogrifier_lstm"
         layer.kind = LayerKind::kMogrifierLstm;
         IRNN_RETURN_IF_ERROR(model::DecodeMogrifierLstm(layer.name, &r, &tensors, &layer.mogrifier));
         break;
-      case 4:  // "bidirectional"
+      case 6:  // "bidirectional"
         layer.kind = LayerKind::kBidirectional;
         IRNN_RETURN_IF_ERROR(model::DecodeBidirectional(layer.name, &r, &tensors, &layer.bidirectional));
         break;
-      case 5:  // "residual_add"
+      case 7:  // "residual_add"
         layer.kind = LayerKind::kResidualAdd;
         IRNN_RETURN_IF_ERROR(model::DecodeResidualAdd(&r, &layer.residual));
         break;
@@ -179,6 +189,10 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
       case 2:
         layer.kind = LayerKind::kLinear;
         IRNN_RETURN_IF_ERROR(model::DecodeLinear(layer.name, &r, &tensors, &layer.linear));
+        break;
+      case 3:
+        layer.kind = LayerKind::kGru;
+        IRNN_RETURN_IF_ERROR(model::DecodeGru(layer.name, &r, &tensors, &layer.gru));
         break;
       default:
         layer.kind = LayerKind::kTfliteLstm;
@@ -236,6 +250,8 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kTfliteLstm: return "tflite_lstm";
     case LayerKind::kEmbedding: return "embedding";
     case LayerKind::kLinear: return "linear";
+    case LayerKind::kAttention: return "attention";
+    case LayerKind::kGru: return "gru";
     case LayerKind::kMogrifierLstm: return "mogrifier_lstm";
     case LayerKind::kBidirectional: return "bidirectional";
     case LayerKind::kResidualAdd: return "residual_add";
@@ -258,6 +274,8 @@ Status SerializeModel(const Model& model, std::string* bytes) {
       case LayerKind::kTfliteLstm: model::EncodeTfliteLstm(layer.name, layer.lstm, &l, &tensors); break;
       case LayerKind::kEmbedding: model::EncodeEmbedding(layer.name, layer.embedding, &l, &tensors); break;
       case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
+      case LayerKind::kAttention: model::EncodeAttention(layer.name, layer.attention, &l, &tensors); break;
+      case LayerKind::kGru: model::EncodeGru(layer.name, layer.gru, &l, &tensors); break;
       case LayerKind::kMogrifierLstm: model::EncodeMogrifierLstm(layer.name, layer.mogrifier, &l, &tensors); break;
       case LayerKind::kBidirectional:
         model::EncodeBidirectional(layer.name, layer.bidirectional, &l, &tensors);

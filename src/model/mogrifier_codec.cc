@@ -1,4 +1,4 @@
-// The Mogrifier LSTM layer in a .irnn file (see mogrifier_codec.h; docs/model_format.md §13). The cell
+// The Mogrifier LSTM layer in a .irnn file (see mogrifier_codec.h; docs/model_format.md §14). The cell
 // goes through the tflite_lstm codec unchanged; this file adds the rounds and the sigmoid table.
 // Integer only: part of the no-float check.
 

@@ -1,4 +1,4 @@
-// The Mogrifier LSTM layer in a .irnn file (docs/model_format.md §13): the cell exactly as a
+// The Mogrifier LSTM layer in a .irnn file (docs/model_format.md §14): the cell exactly as a
 // tflite_lstm layer ("config", "params" and its tensors "<layer>.<role>[.<gate>]", tflite_lstm_codec.h)
 // plus a "mogrifier" object {rounds, input_zp, sigmoid: the PWL scalars} and the tensors
 // "<layer>.mogrifier.<i>.weight" (I8 [rows, cols]), "<layer>.mogrifier.<i>.effective_bias" (I32

@@ -680,8 +680,9 @@ std::vector<BadCase> BadCases() {
        [](const std::string& v) { return WithGraph(v, [](ojson* g) { (*g)["layers"].push_back((*g)["layers"][0]); }); },
        {"graph: layers[1].name is \"lstm0\", which is also the name of layers[0]"}},
       {"unknown layer type",
-       [](const std::string& v) { return WithGraph(v, [](ojson* g) { (*g)["layers"][0]["type"] = "gru"; }); },
-       {"graph: layer 'lstm0': type is \"gru\" but must be one of \"tflite_lstm\", \"embedding\", \"linear\""}},
+       [](const std::string& v) { return WithGraph(v, [](ojson* g) { (*g)["layers"][0]["type"] = "transformer"; }); },
+       {"graph: layer 'lstm0': type is \"transformer\" but must be one of \"tflite_lstm\", \"embedding\", \"linear\", "
+        "\"gru\", \"attention\", \"mogrifier_lstm\", \"bidirectional\", \"residual_add\""}},
       {"bad enum value (rounding)",
        [=](const std::string& v) { return WithGraph(v, [&](ojson* g) { config(g)["rounding"] = "triple"; }); },
        {"layer 'lstm0': config.rounding is \"triple\" but must be one of \"double\", \"single\""}},

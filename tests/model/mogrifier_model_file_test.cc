@@ -1,4 +1,4 @@
-// The issue-7 layer types in a .irnn file (docs/model_format.md §13): "mogrifier_lstm",
+// The issue-7 layer types in a .irnn file (docs/model_format.md §14): "mogrifier_lstm",
 // "bidirectional" and "residual_add". Round trips (field by field and by running the layers), and
 // malformed files, each refused with a message naming the problem (never a crash; runs under ASan too):
 // round counts out of range or disagreeing with the tensors, wrong shapes, bad zero points and sigmoid

@@ -67,6 +67,18 @@ int RunInspect(const InspectOptions& o) {
                     l.linear.rounding == Rounding::kSingle ? "single" : "double",
                     static_cast<long long>(l.linear.weights.size() + 4 * l.linear.effective_bias.size() +
                                            8 * l.linear.channel_scale.size()));
+    } else if (l.kind == LayerKind::kAttention) {
+      kind = "attention";
+      const AttentionConfig& c = l.attention.config;
+      std::snprintf(shape, sizeof shape, "key %d, query %d, attn %d", c.n_key, c.n_query, c.n_attn);
+      std::snprintf(details, sizeof details, "%s attention%s, int8 keys (zero point %d), Q0.15 softmax, %s rounding",
+                    c.mode == AttentionMode::kDot ? "dot" : "additive", c.n_query == 0 ? " pooling" : "",
+                    l.attention.key_zp, c.rounding == Rounding::kSingle ? "single" : "double");
+    } else if (l.kind == LayerKind::kGru) {
+      kind = "gru";
+      std::snprintf(shape, sizeof shape, "in %d, hidden %d", l.gru.config.n_input, l.gru.config.n_hidden);
+      std::snprintf(details, sizeof details, "int8 weights per-channel, int16 Q0.15 state, PWL activations, %s rounding",
+                    l.gru.config.rounding == Rounding::kSingle ? "single" : "double");
     } else if (l.kind == LayerKind::kMogrifierLstm) {
       kind = "mogrifier_lstm";
       const TfliteLstmConfig& c = l.mogrifier.lstm.config;

@@ -4,6 +4,7 @@
 // backends. Long commands draw a progress line with tokens/s and ETA.
 
 #include "lm_cmds.h"
+#include "gru_lm_cmds.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,6 +98,7 @@ struct RecipeArgs {
   int64_t max_tokens = 0;
   int threads = 0;
   int64_t sim_tokens = -1;  // -1: the recipe's own (0: the whole test split)
+  double time_budget = 0;   // ptb-gru-small: seconds for float training (0: none)
 };
 
 struct LmCommands {
@@ -323,6 +325,14 @@ int RunEval(const EvalArgs& a) {
     ppl = train::EvaluateFloatLm(fm, Split(c, a.split), a.batch, 35);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tokens = static_cast<int64_t>(Split(c, a.split).size());
+  } else if ((a.backend == "int" || a.backend == "sim") && IsGruModelFile(a.model)) {  // gru_lm_cmds.cc
+    KernelPath path = KernelPath::kAuto;
+    s = ParseKernelPath(a.path, &path);
+    if (s.ok()) {
+      s = EvalGruModelFile(a.model, c.vocab, Split(c, a.split), a.batch, a.backend == "sim", path, &ppl, &tokens,
+                           &seconds);
+    }
+    if (!s.ok()) return Fail("eval", s.message());
   } else if (a.backend == "int" || a.backend == "sim") {
     LanguageModelParams p;
     Vocabulary vocab;
@@ -397,6 +407,15 @@ int RunGenerate(const GenerateArgs& a) {
 // A whole experiment: float training, QAT (iRNN mode) and PTQ (TFLite mode), exports, evaluation of
 // every backend on the test split, report.json.
 int RunRecipe(const RecipeArgs& a) {
+  if (a.name == "ptb-gru-small") {  // the GRU language model (gru_lm_cmds.cc)
+    if (a.out.empty()) return Fail("recipe", "--out is required");
+    if (!IsDir(a.out) && mkdir(a.out.c_str(), 0755) != 0) return Fail("recipe", "cannot create " + a.out);
+    TextCorpus gc;
+    const Status gs = LoadData(a.data, &gc);
+    if (!gs.ok()) return Fail("recipe", gs.message());
+    return RunGruRecipe(a.name, gc,
+                        GruRecipeArgs{a.out, a.epochs, a.qat_epochs, a.max_tokens, a.threads, a.sim_tokens, a.time_budget});
+  }
   const auto t0 = std::chrono::steady_clock::now();
   TrainArgs t;
   t.data = a.data;
@@ -445,7 +464,7 @@ int RunRecipe(const RecipeArgs& a) {
     t.train.max_train_tokens = 400000;
     q.train.max_train_tokens = 100000;
   } else {
-    return Fail("recipe", "'" + a.name + "' is not one of ptb-small, wt2-small, kjv-tiny");
+    return Fail("recipe", "'" + a.name + "' is not one of ptb-small, ptb-gru-small, wt2-small, kjv-tiny");
   }
   if (a.epochs >= 0) t.train.epochs = a.epochs;
   if (a.sim_tokens >= 0) sim_tokens = a.sim_tokens;
@@ -597,7 +616,8 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
     (qat ? c->qat_cmd : c->ptq_cmd) = cmd;
   }
 
-  c->eval_cmd = app->add_subcommand("eval", "Perplexity of a model on a split: float (.pt), sim or int (.irnn)");
+  c->eval_cmd = app->add_subcommand(
+      "eval", "Perplexity of a model on a split: float (.pt, LSTM), sim or int (.irnn, LSTM or GRU language model)");
   c->eval_cmd->add_option("model", c->eval.model, "Model file")->required();
   AddDataOptions(c->eval_cmd, &c->eval.data);
   c->eval_cmd->add_option("--backend", c->eval.backend, "float, sim (libtorch integer simulation) or int (runtime)")
@@ -616,13 +636,15 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
   c->generate_cmd->add_option("--prompt", c->generate.prompt, "Words to start from");
 
   c->recipe_cmd = app->add_subcommand("recipe", "Run a named experiment end to end and write DIR/report.json");
-  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, wt2-small or kjv-tiny")->required();
+  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, ptb-gru-small, wt2-small or kjv-tiny")->required();
   AddDataOptions(c->recipe_cmd, &c->recipe.data);
   c->recipe_cmd->add_option("--out", c->recipe.out, "Output folder")->required();
   c->recipe_cmd->add_option("--epochs", c->recipe.epochs, "Override the float epochs");
   c->recipe_cmd->add_option("--qat-epochs", c->recipe.qat_epochs, "Override the QAT epochs");
   c->recipe_cmd->add_option("--max-tokens", c->recipe.max_tokens, "Use only this many training tokens per epoch");
   c->recipe_cmd->add_option("--threads", c->recipe.threads, "Threads (0: all cores)");
+  c->recipe_cmd->add_option("--time-budget", c->recipe.time_budget,
+                            "ptb-gru-small: seconds of float training; no epoch starts that would exceed it");
   c->recipe_cmd->add_option("--sim-tokens", c->recipe.sim_tokens,
                             "Test tokens for the libtorch simulation (0: all; default: all, wt2-small 20000)");
   return c;

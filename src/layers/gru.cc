@@ -1,0 +1,271 @@
+// The integer GRU (irnn/gru.h): validation, state, Step and Run (numerics.md §8). Integer only: this
+// object file is checked for floating-point instructions by tests/no_float_test.sh. The matmuls run
+// on the LSTM kernel table's packed int8 GEMV (scalar, AVX2, AVX-VNNI), the activations on the PWL
+// kernel table; the few elementwise operations of §8.2-§8.3 are plain loops here (O(batch·n_hidden)
+// against the matmuls' O(batch·n_hidden·(n_input + n_hidden))). The float derivation is gru_derive.cc.
+
+#include <algorithm>
+#include <string>
+
+#include "irnn/gru.h"
+#include "core/fixed_point.h"
+#include "kernels/lstm_kernels.h"
+#include "kernels/pwl_kernels.h"
+
+namespace irnn {
+
+struct GruPacked {
+  std::array<PackedS8, 3> input;
+  std::array<PackedS8, 3> recurrent;
+};
+
+namespace {
+
+constexpr int32_t kMaxDim = 1 << 16;
+constexpr int kMaxBatch = 1 << 16;
+constexpr const char* kGateNames[3] = {"r", "z", "n"};
+
+std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
+
+template <typename T>
+Status CheckSize(const std::vector<T>& v, const std::string& field, const std::string& rule, int64_t want) {
+  if (static_cast<int64_t>(v.size()) != want) {
+    return Status::InvalidArgument("GruParams: " + field + " has " + std::to_string(v.size()) +
+                                   " elements but must have " + rule + " = " + std::to_string(want));
+  }
+  return Status::Ok();
+}
+
+Status CheckMultiplier(QuantizedMultiplier m, const std::string& field) {
+  if (m.multiplier < 0 || (m.multiplier != 0 && m.multiplier < (int32_t{1} << 30))) {
+    return Status::InvalidArgument("GruParams: " + field + ".multiplier is " + std::to_string(m.multiplier) +
+                                   " but must be 0 or in [2^30, 2^31)");
+  }
+  if (m.shift < -31 || m.shift > 30) {
+    return Status::InvalidArgument("GruParams: " + field + ".shift is " + std::to_string(m.shift) +
+                                   " but must be in [-31, 30]");
+  }
+  return Status::Ok();
+}
+
+Status CheckTable(const PwlTable& t, const char* name, int32_t lo) {
+  const Status s = ValidatePwlTable(t);
+  if (!s.ok()) return Status::InvalidArgument(std::string("GruParams: ") + name + ": " + s.message());
+  if (t.output_min < lo || t.output_max > 32767) {
+    return Status::InvalidArgument(std::string("GruParams: ") + name + ".output range [" +
+                                   std::to_string(t.output_min) + ", " + std::to_string(t.output_max) +
+                                   "] but must lie within [" + std::to_string(lo) + ", 32767]");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateGruParams(const GruParams& p) {
+  const GruConfig& c = p.config;
+  if (c.n_input < 1 || c.n_input > kMaxDim) {
+    return Status::InvalidArgument("GruParams: config.n_input is " + std::to_string(c.n_input) +
+                                   " but must be in [1, 65536]");
+  }
+  if (c.n_hidden < 1 || c.n_hidden > kMaxDim) {
+    return Status::InvalidArgument("GruParams: config.n_hidden is " + std::to_string(c.n_hidden) +
+                                   " but must be in [1, 65536]");
+  }
+  if (c.rounding != Rounding::kDouble && c.rounding != Rounding::kSingle) {
+    return Status::InvalidArgument("GruParams: config.rounding is " +
+                                   std::to_string(static_cast<int>(c.rounding)) + " but must be 0 or 1");
+  }
+  const int64_t h = c.n_hidden;
+  for (int g = 0; g < 3; ++g) {
+    IRNN_RETURN_IF_ERROR(CheckSize(p.input_weights[g], Field("input_weights", g), "n_hidden * n_input", h * c.n_input));
+    IRNN_RETURN_IF_ERROR(
+        CheckSize(p.recurrent_weights[g], Field("recurrent_weights", g), "n_hidden * n_hidden", h * h));
+    IRNN_RETURN_IF_ERROR(CheckSize(p.input_effective_bias[g], Field("input_effective_bias", g), "n_hidden", h));
+    IRNN_RETURN_IF_ERROR(
+        CheckSize(p.recurrent_effective_bias[g], Field("recurrent_effective_bias", g), "n_hidden", h));
+    IRNN_RETURN_IF_ERROR(CheckSize(p.input_scale[g], Field("input_scale", g), "n_hidden", h));
+    IRNN_RETURN_IF_ERROR(CheckSize(p.recurrent_scale[g], Field("recurrent_scale", g), "n_hidden", h));
+    for (int64_t r = 0; r < h; ++r) {
+      const std::string row = "[" + std::to_string(r) + "]";
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.input_scale[g][r], Field("input_scale", g) + row));
+      IRNN_RETURN_IF_ERROR(CheckMultiplier(p.recurrent_scale[g][r], Field("recurrent_scale", g) + row));
+    }
+  }
+  IRNN_RETURN_IF_ERROR(CheckMultiplier(p.output_scale, "output_scale"));
+  if (p.output_zp < -128 || p.output_zp > 127) {
+    return Status::InvalidArgument("GruParams: output_zp is " + std::to_string(p.output_zp) +
+                                   " but must be in [-128, 127]");
+  }
+  IRNN_RETURN_IF_ERROR(CheckTable(p.pwl_sigmoid, "pwl_sigmoid", 0));
+  IRNN_RETURN_IF_ERROR(CheckTable(p.pwl_tanh, "pwl_tanh", -32767));
+  return Status::Ok();
+}
+
+Status Gru::Create(GruParams params, KernelPath path, std::unique_ptr<Gru>* out) {
+  if (out == nullptr) return Status::InvalidArgument("Gru::Create: out is null");
+  IRNN_RETURN_IF_ERROR(ValidateGruParams(params));
+  KernelPath resolved = KernelPath::kScalar;
+  IRNN_RETURN_IF_ERROR(ResolveKernelPath(path, &resolved));
+  std::unique_ptr<Gru> layer(new Gru());
+  layer->params_ = std::move(params);
+  layer->path_ = resolved;
+  layer->kernels_ = &GetLstmKernels(resolved);
+  layer->pwl_kernels_ = &GetPwlKernels(resolved);
+  auto packed = std::make_shared<GruPacked>();
+  const GruConfig& c = layer->params_.config;
+  for (int g = 0; g < 3; ++g) {
+    layer->kernels_->PackS8(layer->params_.input_weights[g].data(), c.n_hidden, c.n_input, &packed->input[g]);
+    layer->kernels_->PackS8(layer->params_.recurrent_weights[g].data(), c.n_hidden, c.n_hidden,
+                            &packed->recurrent[g]);
+  }
+  layer->packed_ = std::move(packed);
+  *out = std::move(layer);
+  return Status::Ok();
+}
+
+Status Gru::NewState(int batch, GruState* state) const {
+  if (state == nullptr) return Status::InvalidArgument("Gru::NewState: state is null");
+  if (batch < 1 || batch > kMaxBatch) {
+    return Status::InvalidArgument("Gru::NewState: batch is " + std::to_string(batch) + " but must be in [1, " +
+                                   std::to_string(kMaxBatch) + "]");
+  }
+  // About 33 bytes per hidden unit and stream: refuse states above 1 GiB before allocating.
+  const int64_t n = int64_t{batch} * params_.config.n_hidden;
+  if (n * 33 > (int64_t{1} << 30)) {
+    return Status::OutOfRange("Gru::NewState: batch " + std::to_string(batch) + " x n_hidden " +
+                              std::to_string(params_.config.n_hidden) + " needs " + std::to_string(n * 33) +
+                              " bytes of state but must need at most 1 GiB");
+  }
+  GruState s;
+  s.batch_ = batch;
+  s.h16_.assign(static_cast<size_t>(n), 0);
+  s.h8_.assign(static_cast<size_t>(n), static_cast<int8_t>(params_.output_zp));
+  for (auto& r : s.recurrent_) r.assign(static_cast<size_t>(n), 0);
+  s.r_.assign(static_cast<size_t>(n), 0);
+  s.z_.assign(static_cast<size_t>(n), 0);
+  s.n_.assign(static_cast<size_t>(n), 0);
+  s.step_input_.assign(static_cast<size_t>(3 * n), 0);
+  *state = std::move(s);
+  return Status::Ok();
+}
+
+Status Gru::ResetState(GruState* state) const {
+  if (state == nullptr) return Status::InvalidArgument("Gru::ResetState: state is null");
+  const Status s = CheckState(*state);
+  if (!s.ok()) return Status(s.code(), "Gru::ResetState: " + s.message());
+  std::fill(state->h16_.begin(), state->h16_.end(), 0);
+  std::fill(state->h8_.begin(), state->h8_.end(), static_cast<int8_t>(params_.output_zp));
+  return Status::Ok();
+}
+
+Status Gru::CheckState(const GruState& state) const {
+  const size_t n = static_cast<size_t>(state.batch_) * params_.config.n_hidden;
+  bool ok = state.batch_ >= 1 && state.h16_.size() == n && state.h8_.size() == n && state.r_.size() == n &&
+            state.z_.size() == n && state.n_.size() == n && state.step_input_.size() == 3 * n;
+  for (const auto& r : state.recurrent_) ok = ok && r.size() == n;
+  if (!ok) {
+    return Status::InvalidArgument("state was not made by NewState of a GRU of this shape (n_hidden = " +
+                                   std::to_string(params_.config.n_hidden) + ")");
+  }
+  return Status::Ok();
+}
+
+Status Gru::Step(const int8_t* x, GruState* state, int8_t* out) const {
+  if (x == nullptr) return Status::InvalidArgument("Gru::Step: x is null");
+  if (out == nullptr) return Status::InvalidArgument("Gru::Step: out is null");
+  if (state == nullptr) return Status::InvalidArgument("Gru::Step: state is null");
+  const Status s = CheckState(*state);
+  if (!s.ok()) return Status(s.code(), "Gru::Step: " + s.message());
+  StepUnchecked(x, nullptr, state, out);
+  return Status::Ok();
+}
+
+Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const {
+  if (steps < 0) return Status::InvalidArgument("Gru::Run: steps is " + std::to_string(steps) + " but must be >= 0");
+  if (steps == 0) return Status::Ok();
+  if (x == nullptr) return Status::InvalidArgument("Gru::Run: x is null");
+  if (out == nullptr) return Status::InvalidArgument("Gru::Run: out is null");
+  if (state == nullptr) return Status::InvalidArgument("Gru::Run: state is null");
+  const Status s = CheckState(*state);
+  if (!s.ok()) return Status(s.code(), "Gru::Run: " + s.message());
+  const GruConfig& c = params_.config;
+  const int batch = state->batch_;
+  const size_t in_stride = static_cast<size_t>(batch) * c.n_input;
+  const size_t out_stride = static_cast<size_t>(batch) * c.n_hidden;
+  const int64_t per_step = int64_t{batch} * c.n_hidden;
+  // Chunks of up to ~3 MiB of workspace (3 gates x int32), at least one step.
+  const int chunk = static_cast<int>(std::clamp<int64_t>((int64_t{1} << 20) / (3 * per_step), 1, steps));
+  state->sequence_input_.resize(static_cast<size_t>(3 * per_step * chunk));
+  for (int t0 = 0; t0 < steps; t0 += chunk) {
+    const int len = std::min(chunk, steps - t0);
+    const int8_t* xc = x + t0 * in_stride;
+    int32_t* parts[3];
+    for (int g = 0; g < 3; ++g) {
+      parts[g] = state->sequence_input_.data() + g * per_step * chunk;
+      // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
+      // input rows at once.
+      kernels_->GemvPackedRequantS32(packed_->input[g], 0, c.n_hidden, params_.input_effective_bias[g].data(), xc,
+                                     len * batch, QuantizedMultiplier{}, params_.input_scale[g].data(), c.rounding,
+                                     parts[g]);
+    }
+    for (int t = 0; t < len; ++t) {
+      const int32_t* step_parts[3] = {parts[0] + t * per_step, parts[1] + t * per_step, parts[2] + t * per_step};
+      StepUnchecked(xc + t * in_stride, step_parts, state, out + (t0 + t) * out_stride);
+    }
+  }
+  return Status::Ok();
+}
+
+// numerics.md §8.1-§8.3.
+void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruState* s, int8_t* out) const {
+  const GruConfig& c = params_.config;
+  const int batch = s->batch_;
+  const int n = batch * c.n_hidden;
+  const int32_t* in[3];
+  for (int g = 0; g < 3; ++g) {
+    if (input_part != nullptr) {
+      in[g] = input_part[g];
+    } else {
+      int32_t* own = s->step_input_.data() + static_cast<int64_t>(g) * n;
+      kernels_->GemvPackedRequantS32(packed_->input[g], 0, c.n_hidden, params_.input_effective_bias[g].data(), x,
+                                     batch, QuantizedMultiplier{}, params_.input_scale[g].data(), c.rounding, own);
+      in[g] = own;
+    }
+    // §8.1: the recurrent matmul reads the int8 copy of the previous state.
+    kernels_->GemvPackedRequantS32(packed_->recurrent[g], 0, c.n_hidden, params_.recurrent_effective_bias[g].data(),
+                                   s->h8_.data(), batch, QuantizedMultiplier{}, params_.recurrent_scale[g].data(),
+                                   c.rounding, s->recurrent_[g].data());
+  }
+  int16_t* r = s->r_.data();
+  int16_t* z = s->z_.data();
+  int16_t* nn = s->n_.data();
+  const int32_t* hr = s->recurrent_[kResetGate].data();
+  const int32_t* hz = s->recurrent_[kUpdateGate].data();
+  const int32_t* hn = s->recurrent_[kNewGate].data();
+  // §8.2 gates r, z: sigmoid of the saturated sum on Q3.12.
+  for (int i = 0; i < n; ++i) {
+    r[i] = SaturateToInt16(int64_t{in[kResetGate][i]} + hr[i]);
+    z[i] = SaturateToInt16(int64_t{in[kUpdateGate][i]} + hz[i]);
+  }
+  pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, r, n, r);
+  pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, z, n, z);
+  // §8.2 candidate: n = tanh(sat16(a + RDivPOT(r * b, 15))), a and b saturated to int16 first.
+  for (int i = 0; i < n; ++i) {
+    const int32_t a = SaturateToInt16(in[kNewGate][i]);
+    const int32_t b = SaturateToInt16(hn[i]);
+    nn[i] = SaturateToInt16(int64_t{a} + RoundingDivideByPOT(int32_t{r[i]} * b, 15));
+  }
+  pwl_kernels_->EvaluateS16(params_.pwl_tanh, nn, n, nn);
+  // §8.3 state update on Q0.15 and the int8 output.
+  int16_t* h16 = s->h16_.data();
+  int8_t* h8 = s->h8_.data();
+  for (int i = 0; i < n; ++i) {
+    const int32_t d = int32_t{h16[i]} - nn[i];  // |d| <= 65534: z * d fits int32 (z <= 32767)
+    h16[i] = SaturateToInt16(int64_t{nn[i]} + RoundingDivideByPOT(int32_t{z[i]} * d, 15));
+    const int32_t o = MultiplyByQuantizedMultiplier(h16[i], params_.output_scale, c.rounding);
+    h8[i] = SaturateToInt8(int64_t{o} + params_.output_zp);
+  }
+  std::copy(h8, h8 + n, out);
+}
+
+}  // namespace irnn

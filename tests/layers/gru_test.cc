@@ -1,0 +1,378 @@
+// The integer GRU (irnn/gru.h, numerics.md §8) without libtorch: streaming equals whole-sequence runs
+// (Run == T Steps, chunked or not), AVX2 and AVX-VNNI equal the scalar path bit for bit on odd sizes,
+// an independent scalar transcription of §8 equals the layer, validation errors name the field, the
+// GRU language model's Run equals its Steps, and the .irnn round trip and malformed GRU files.
+// sim == int is tests/train/gru_sim_test.cc.
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/fixed_point.h"
+#include "irnn/gru.h"
+#include "irnn/gru_lm.h"
+#include "irnn/model.h"
+#include "support/gru_random.h"
+#include "support/paths.h"
+
+namespace irnn {
+namespace {
+
+std::vector<int8_t> RandomInt8(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+  return v;
+}
+
+std::unique_ptr<Gru> MakeGru(const GruParams& p, KernelPath path) {
+  std::unique_ptr<Gru> g;
+  const Status s = Gru::Create(p, path, &g);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return g;
+}
+
+struct Outcome {
+  std::vector<int8_t> out;
+  std::vector<int16_t> h16;
+  std::vector<int8_t> h8;
+};
+
+Outcome RunWhole(const Gru& g, const std::vector<int8_t>& x, int steps, int batch) {
+  GruState s;
+  EXPECT_TRUE(g.NewState(batch, &s).ok());
+  Outcome o;
+  o.out.resize(static_cast<size_t>(steps) * batch * g.params().config.n_hidden);
+  const Status st = g.Run(x.data(), steps, &s, o.out.data());
+  EXPECT_TRUE(st.ok()) << st.message();
+  o.h16 = s.h16();
+  o.h8 = s.h8();
+  return o;
+}
+
+Outcome RunSteps(const Gru& g, const std::vector<int8_t>& x, int steps, int batch) {
+  GruState s;
+  EXPECT_TRUE(g.NewState(batch, &s).ok());
+  const size_t in = static_cast<size_t>(batch) * g.params().config.n_input;
+  const size_t outw = static_cast<size_t>(batch) * g.params().config.n_hidden;
+  Outcome o;
+  o.out.resize(steps * outw);
+  for (int t = 0; t < steps; ++t) EXPECT_TRUE(g.Step(x.data() + t * in, &s, o.out.data() + t * outw).ok());
+  o.h16 = s.h16();
+  o.h8 = s.h8();
+  return o;
+}
+
+// numerics.md §8 transcribed literally, one element at a time, with the scalar primitives of §1 and the
+// reference PWL evaluation (§6.1): independent of gru.cc's buffers, loops and kernel tables.
+Outcome Transcription(const GruParams& p, const std::vector<int8_t>& x, int steps, int batch) {
+  const int I = p.config.n_input, H = p.config.n_hidden;
+  std::vector<int16_t> h16(static_cast<size_t>(batch) * H, 0);
+  std::vector<int8_t> h8(static_cast<size_t>(batch) * H, static_cast<int8_t>(p.output_zp));
+  Outcome o;
+  auto matmul = [&](const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
+                    const std::vector<QuantizedMultiplier>& m, const int8_t* v, int k, int r) {
+    uint32_t acc = static_cast<uint32_t>(bias[r]);  // two's-complement wrap
+    for (int j = 0; j < k; ++j) acc += static_cast<uint32_t>(int32_t{w[static_cast<size_t>(r) * k + j]} * v[j]);
+    return MultiplyByQuantizedMultiplier(static_cast<int32_t>(acc), m[r], p.config.rounding);
+  };
+  for (int t = 0; t < steps; ++t) {
+    std::vector<int8_t> prev8 = h8;
+    for (int b = 0; b < batch; ++b) {
+      const int8_t* xv = x.data() + (static_cast<size_t>(t) * batch + b) * I;
+      const int8_t* hv = prev8.data() + static_cast<size_t>(b) * H;
+      for (int r = 0; r < H; ++r) {
+        int32_t ax[3], ah[3];
+        for (int g = 0; g < 3; ++g) {
+          ax[g] = matmul(p.input_weights[g], p.input_effective_bias[g], p.input_scale[g], xv, I, r);
+          ah[g] = matmul(p.recurrent_weights[g], p.recurrent_effective_bias[g], p.recurrent_scale[g], hv, H, r);
+        }
+        const int32_t rg = PwlEvaluate(p.pwl_sigmoid, SaturateToInt16(int64_t{ax[0]} + ah[0]));
+        const int32_t zg = PwlEvaluate(p.pwl_sigmoid, SaturateToInt16(int64_t{ax[1]} + ah[1]));
+        const int32_t a = SaturateToInt16(ax[2]), bb = SaturateToInt16(ah[2]);
+        const int32_t n = PwlEvaluate(p.pwl_tanh, SaturateToInt16(int64_t{a} + RoundingDivideByPOT(rg * bb, 15)));
+        int16_t& hs = h16[static_cast<size_t>(b) * H + r];
+        hs = SaturateToInt16(int64_t{n} + RoundingDivideByPOT(zg * (hs - n), 15));
+        h8[static_cast<size_t>(b) * H + r] =
+            SaturateToInt8(int64_t{MultiplyByQuantizedMultiplier(hs, p.output_scale, p.config.rounding)} + p.output_zp);
+      }
+    }
+    o.out.insert(o.out.end(), h8.begin(), h8.end());
+  }
+  o.h16 = h16;
+  o.h8 = h8;
+  return o;
+}
+
+bool Avx2Available() {
+  if (KernelPathAvailable(KernelPath::kAvx2)) return true;
+  const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
+  return allow != nullptr && std::string(allow) == "1" ? false : (ADD_FAILURE() << "AVX2 not available", false);
+}
+
+void ExpectSame(const Outcome& a, const Outcome& b) {
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.h16, b.h16);
+  EXPECT_EQ(a.h8, b.h8);
+}
+
+TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
+  const bool avx2 = Avx2Available();
+  const bool vnni = avx2 && testing::AvxVnniAvailableOrNote();
+  const int sizes[] = {1, 3, 17, 33, 255};
+  uint32_t seed = 700;
+  int saturated_h8 = 0;
+  for (int n_in : sizes) {
+    for (int n_hidden : sizes) {
+      if (n_in == 255 && n_hidden == 255) continue;  // covered below with fewer steps
+      ++seed;
+      const bool saturating = seed % 3 == 0;
+      const Rounding rnd = seed % 2 ? Rounding::kSingle : Rounding::kDouble;
+      const testing::RandomGru r = testing::MakeRandomGru(seed, n_in, n_hidden, rnd, saturating);
+      SCOPED_TRACE(r.description);
+      const int batch = 1 + static_cast<int>(seed % 3), steps = n_hidden >= 255 ? 3 : 6;
+      const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
+      auto scalar = MakeGru(r.params, KernelPath::kScalar);
+      ASSERT_NE(scalar, nullptr);
+      const Outcome whole = RunWhole(*scalar, x, steps, batch);
+      ExpectSame(RunSteps(*scalar, x, steps, batch), whole);
+      ExpectSame(Transcription(r.params, x, steps, batch), whole);
+      for (int8_t v : whole.out) saturated_h8 += v == -128 || v == 127;
+      if (avx2) {
+        auto fast = MakeGru(r.params, KernelPath::kAvx2);
+        ExpectSame(RunWhole(*fast, x, steps, batch), whole);
+        ExpectSame(RunSteps(*fast, x, steps, batch), whole);
+      }
+      if (vnni) ExpectSame(RunWhole(*MakeGru(r.params, KernelPath::kAvxVnni), x, steps, batch), whole);
+    }
+  }
+  EXPECT_GT(saturated_h8, 0) << "no configuration saturated the int8 output";
+}
+
+TEST(Gru, LongSequenceRunsInChunksEqualSteps) {
+  // 2^20 / (3 * batch * n_hidden) = 3 steps per chunk of Run's workspace: 10 steps take 4 chunks.
+  const testing::RandomGru r = testing::MakeRandomGru(9, 5, 255, Rounding::kDouble, false);
+  auto g = MakeGru(r.params, KernelPath::kScalar);
+  const int batch = 457, steps = 10;
+  const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * 5, 10);
+  ExpectSame(RunWhole(*g, x, steps, batch), RunSteps(*g, x, steps, batch));
+}
+
+TEST(Gru, ResetStateAndStreamsAreIndependent) {
+  const testing::RandomGru r = testing::MakeRandomGru(11, 7, 9, Rounding::kDouble, false);
+  auto g = MakeGru(r.params, KernelPath::kAuto);
+  const std::vector<int8_t> x = RandomInt8(4 * 2 * 7, 12);
+  const Outcome two = RunWhole(*g, x, 4, 2);
+  // Stream 1 of the batch alone gives the same outputs as in the batch.
+  std::vector<int8_t> x1;
+  for (int t = 0; t < 4; ++t) x1.insert(x1.end(), x.begin() + (t * 2 + 1) * 7, x.begin() + (t * 2 + 2) * 7);
+  const Outcome one = RunWhole(*g, x1, 4, 1);
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(std::vector<int8_t>(two.out.begin() + (t * 2 + 1) * 9, two.out.begin() + (t * 2 + 2) * 9),
+              std::vector<int8_t>(one.out.begin() + t * 9, one.out.begin() + (t + 1) * 9));
+  }
+  GruState s;
+  ASSERT_TRUE(g->NewState(2, &s).ok());
+  std::vector<int8_t> out(2 * 9);
+  ASSERT_TRUE(g->Step(x.data(), &s, out.data()).ok());
+  ASSERT_TRUE(g->ResetState(&s).ok());
+  EXPECT_EQ(s.h16(), std::vector<int16_t>(18, 0));
+  EXPECT_EQ(s.h8(), std::vector<int8_t>(18, static_cast<int8_t>(r.params.output_zp)));
+}
+
+void ExpectInvalid(const GruParams& p, const std::string& fragment) {
+  std::unique_ptr<Gru> g;
+  const Status s = Gru::Create(p, KernelPath::kScalar, &g);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << s.message();
+}
+
+TEST(Gru, ValidationNamesTheField) {
+  const GruParams good = testing::MakeRandomGru(5, 4, 6, Rounding::kDouble, false).params;
+  GruParams p = good;
+  p.config.n_input = 0;
+  ExpectInvalid(p, "GruParams: config.n_input is 0 but must be in [1, 65536]");
+  p = good;
+  p.config.n_hidden = 70000;
+  ExpectInvalid(p, "config.n_hidden is 70000");
+  p = good;
+  p.config.rounding = static_cast<Rounding>(7);
+  ExpectInvalid(p, "config.rounding is 7 but must be 0 or 1");
+  p = good;
+  p.input_weights[1].pop_back();
+  ExpectInvalid(p, "input_weights[z] has 23 elements but must have n_hidden * n_input = 24");
+  p = good;
+  p.recurrent_weights[2].push_back(0);
+  ExpectInvalid(p, "recurrent_weights[n] has 37 elements");
+  p = good;
+  p.recurrent_effective_bias[0].clear();
+  ExpectInvalid(p, "recurrent_effective_bias[r] has 0 elements but must have n_hidden = 6");
+  p = good;
+  p.input_scale[2][3].multiplier = 5;
+  ExpectInvalid(p, "input_scale[n][3].multiplier is 5 but must be 0 or in [2^30, 2^31)");
+  p = good;
+  p.recurrent_scale[1][0].shift = 31;
+  ExpectInvalid(p, "recurrent_scale[z][0].shift is 31 but must be in [-31, 30]");
+  p = good;
+  p.output_scale.multiplier = -1;
+  ExpectInvalid(p, "output_scale.multiplier is -1");
+  p = good;
+  p.output_zp = 128;
+  ExpectInvalid(p, "output_zp is 128 but must be in [-128, 127]");
+  p = good;
+  p.pwl_sigmoid.output_min = -5;
+  ExpectInvalid(p, "pwl_sigmoid");
+  p = good;
+  p.pwl_tanh.knot.clear();
+  ExpectInvalid(p, "pwl_tanh");
+}
+
+TEST(Gru, CallErrorsAreStatusesNotCrashes) {
+  const GruParams p = testing::MakeRandomGru(6, 4, 6, Rounding::kDouble, false).params;
+  auto g = MakeGru(p, KernelPath::kScalar);
+  std::unique_ptr<Gru> none;
+  EXPECT_FALSE(Gru::Create(p, KernelPath::kScalar, nullptr).ok());
+  GruState s;
+  EXPECT_EQ(g->NewState(0, &s).message(), "Gru::NewState: batch is 0 but must be in [1, 65536]");
+  EXPECT_FALSE(g->NewState(1 << 17, &s).ok());
+  EXPECT_FALSE(g->NewState(1, nullptr).ok());
+  std::vector<int8_t> x(4), out(6);
+  GruState empty;
+  const Status bad = g->Step(x.data(), &empty, out.data());
+  EXPECT_NE(bad.message().find("Gru::Step: state was not made by NewState of a GRU of this shape"), std::string::npos)
+      << bad.message();
+  ASSERT_TRUE(g->NewState(1, &s).ok());
+  EXPECT_FALSE(g->Step(nullptr, &s, out.data()).ok());
+  EXPECT_FALSE(g->Step(x.data(), &s, nullptr).ok());
+  EXPECT_FALSE(g->Step(x.data(), nullptr, out.data()).ok());
+  EXPECT_EQ(g->Run(x.data(), -1, &s, out.data()).message(), "Gru::Run: steps is -1 but must be >= 0");
+  EXPECT_TRUE(g->Run(nullptr, 0, &s, nullptr).ok());
+  // A state of another width is refused.
+  auto wider = MakeGru(testing::MakeRandomGru(6, 4, 7, Rounding::kDouble, false).params, KernelPath::kScalar);
+  GruState other;
+  ASSERT_TRUE(wider->NewState(1, &other).ok());
+  EXPECT_FALSE(g->Run(x.data(), 1, &other, out.data()).ok());
+}
+
+// ---- The GRU language model and its file -------------------------------------------------------------
+
+GruLanguageModelParams RandomGruLm(uint32_t seed, int vocab, int dim, int layers) {
+  std::mt19937 rng(seed);
+  GruLanguageModelParams p;
+  p.embedding.vocab = vocab;
+  p.embedding.dim = dim;
+  p.embedding.table = RandomInt8(static_cast<size_t>(vocab) * dim, seed + 1);
+  p.embedding.zero_point = 3;
+  for (int l = 0; l < layers; ++l) {
+    p.gru.push_back(testing::MakeRandomGru(seed + 10 + l, dim, dim, Rounding::kDouble, false).params);
+  }
+  p.decoder.n_in = dim;
+  p.decoder.n_out = vocab;
+  p.decoder.weights = RandomInt8(static_cast<size_t>(vocab) * dim, seed + 2);
+  for (int r = 0; r < vocab; ++r) {
+    p.decoder.effective_bias.push_back(static_cast<int32_t>(rng() % 20001) - 10000);
+    p.decoder.channel_scale.push_back({static_cast<int32_t>((1u << 30) + rng() % (1u << 30)), -3});
+  }
+  return p;
+}
+
+TEST(GruLanguageModel, RunEqualsStepsAndBadTokensChangeNothing) {
+  const GruLanguageModelParams p = RandomGruLm(40, 23, 12, 2);
+  std::unique_ptr<GruLanguageModel> lm;
+  ASSERT_TRUE(GruLanguageModel::Create(p, KernelPath::kAuto, &lm).ok());
+  const int batch = 3, steps = 5;
+  std::vector<int32_t> tokens(steps * batch);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7) % 23);
+  GruLanguageModelState a, b;
+  ASSERT_TRUE(lm->NewState(batch, &a).ok());
+  ASSERT_TRUE(lm->NewState(batch, &b).ok());
+  std::vector<int32_t> whole(steps * batch * 23), stepped(steps * batch * 23);
+  ASSERT_TRUE(lm->Run(tokens.data(), steps, &a, whole.data()).ok());
+  for (int t = 0; t < steps; ++t) {
+    ASSERT_TRUE(lm->Step(tokens.data() + t * batch, &b, stepped.data() + t * batch * 23).ok());
+  }
+  EXPECT_EQ(whole, stepped);
+  const std::vector<int16_t> h16 = a.gru(1).h16();
+  std::vector<int32_t> bad = {1, 23, 2};
+  const Status s = lm->Step(bad.data(), &a, whole.data());
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("23"), std::string::npos) << s.message();
+  EXPECT_EQ(a.gru(1).h16(), h16);
+  // The chain is checked.
+  GruLanguageModelParams q = p;
+  q.decoder.n_in = 11;
+  q.decoder.weights.resize(23 * 11);
+  EXPECT_NE(ValidateGruLanguageModelParams(q).message().find("decoder.n_in is 11 but must equal gru[1].config.n_hidden = 12"),
+            std::string::npos);
+}
+
+TEST(GruModelFile, RoundTripsBitForBit) {
+  const GruLanguageModelParams p = RandomGruLm(50, 17, 9, 2);
+  Model m;
+  ASSERT_TRUE(ModelFromGruLanguageModel(p, &m).ok());
+  EXPECT_EQ(m.layers[1].name, "gru0");
+  EXPECT_STREQ(LayerKindName(LayerKind::kGru), "gru");
+  std::string bytes;
+  ASSERT_TRUE(SerializeModel(m, &bytes).ok());
+  Model back;
+  const Status s = ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &back, "m.irnn");
+  ASSERT_TRUE(s.ok()) << s.message();
+  GruLanguageModelParams q;
+  ASSERT_TRUE(GruLanguageModelFromModel(back, &q).ok());
+  ASSERT_EQ(q.gru.size(), 2u);
+  for (size_t l = 0; l < 2; ++l) {
+    for (int g = 0; g < 3; ++g) {
+      EXPECT_EQ(q.gru[l].input_weights[g], p.gru[l].input_weights[g]);
+      EXPECT_EQ(q.gru[l].recurrent_weights[g], p.gru[l].recurrent_weights[g]);
+      EXPECT_EQ(q.gru[l].input_effective_bias[g], p.gru[l].input_effective_bias[g]);
+      EXPECT_EQ(q.gru[l].recurrent_effective_bias[g], p.gru[l].recurrent_effective_bias[g]);
+      EXPECT_EQ(q.gru[l].input_scale[g], p.gru[l].input_scale[g]);
+      EXPECT_EQ(q.gru[l].recurrent_scale[g], p.gru[l].recurrent_scale[g]);
+    }
+    EXPECT_EQ(q.gru[l].output_scale, p.gru[l].output_scale);
+    EXPECT_EQ(q.gru[l].output_zp, p.gru[l].output_zp);
+    EXPECT_EQ(q.gru[l].pwl_tanh.knot, p.gru[l].pwl_tanh.knot);
+    EXPECT_EQ(q.gru[l].pwl_sigmoid.intercept, p.gru[l].pwl_sigmoid.intercept);
+  }
+  // An LSTM language model reader refuses a GRU file with a clear message, and vice versa.
+  LanguageModelParams lstm;
+  const Status wrong = LanguageModelFromModel(back, &lstm);
+  EXPECT_NE(wrong.message().find("is a \"gru\" layer but must be a \"tflite_lstm\" layer"), std::string::npos)
+      << wrong.message();
+}
+
+// Serializes a one-GRU model, lets `edit` change its graph JSON text or tensors, and expects `fragment`.
+void ExpectBadGraph(const std::string& from, const std::string& to, const std::string& fragment) {
+  Model m;
+  m.layers.emplace_back();
+  m.layers[0].name = "g";
+  m.layers[0].kind = LayerKind::kGru;
+  m.layers[0].gru = testing::MakeRandomGru(60, 3, 4, Rounding::kDouble, false).params;
+  std::string bytes;
+  ASSERT_TRUE(SerializeModel(m, &bytes).ok());
+  const size_t at = bytes.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  ASSERT_EQ(from.size(), to.size()) << "edits keep the header length";
+  bytes.replace(at, from.size(), to);
+  Model back;
+  const Status s = ParseModel(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &back, "bad.irnn");
+  EXPECT_FALSE(s.ok()) << from << " -> " << to;
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << s.message();
+}
+
+TEST(GruModelFile, MalformedFilesGetClearErrors) {
+  // Each edit keeps the byte length so that the header stays consistent.
+  ExpectBadGraph("\\\"n_hidden\\\":4", "\\\"n_hidden\\\":5", "g.input_weights.r");
+  ExpectBadGraph("\\\"n_hidden\\\":4", "\\\"n_hiddex\\\":4", "config.n_hidden is missing");
+  ExpectBadGraph("\\\"rounding\\\":\\\"double\\\"", "\\\"rounding\\\":\\\"doubly\\\"", "config.rounding");
+  ExpectBadGraph("\\\"type\\\":\\\"gru\\\"", "\\\"type\\\":\\\"grx\\\"", "type");
+  ExpectBadGraph("\\\"output_zp\\\":", "\\\"output_zq\\\":", "params.output_zp is missing");
+  ExpectBadGraph("\"g.recurrent_weights.z\"", "\"g.recurrent_weights.q\"", "g.recurrent_weights.z");
+  ExpectBadGraph("\"g.pwl_tanh.knot\"", "\"g.pwl_tanh.kno_\"", "g.pwl_tanh.knot");
+}
+
+}  // namespace
+}  // namespace irnn
