@@ -27,7 +27,10 @@
 
 #include "irnn/gru.h"
 #include "irnn/attention.h"
+#include "irnn/bidirectional.h"
 #include "irnn/lm.h"
+#include "irnn/mogrifier_lstm.h"
+#include "irnn/residual.h"
 #include "irnn/status.h"
 #include "irnn/tflite_lstm.h"
 
@@ -41,6 +44,9 @@ enum class LayerKind : uint8_t {
   kLinear = 2,      // LinearParams
   kGru = 3,         // GruParams (graph type "gru"; docs/model_format.md §12)
   kAttention = 4,   // AttentionParams (graph type "attention")
+  kMogrifierLstm = 5,  // MogrifierLstmParams (graph type "mogrifier_lstm"; docs/model_format.md §14)
+  kBidirectional = 6,  // BidirectionalParams ("bidirectional")
+  kResidualAdd = 7,    // ResidualAddParams ("residual_add")
 };
 
 // "tflite_lstm", "embedding", "linear": the graph's "type" string of a layer kind.
@@ -56,6 +62,12 @@ struct ModelLayer {
       : name(std::move(layer_name)), kind(LayerKind::kLinear), linear(std::move(params)) {}
   ModelLayer(std::string layer_name, AttentionParams params)
       : name(std::move(layer_name)), kind(LayerKind::kAttention), attention(std::move(params)) {}
+  ModelLayer(std::string layer_name, MogrifierLstmParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kMogrifierLstm), mogrifier(std::move(params)) {}
+  ModelLayer(std::string layer_name, BidirectionalParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kBidirectional), bidirectional(std::move(params)) {}
+  ModelLayer(std::string layer_name, ResidualAddParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kResidualAdd), residual(params) {}
 
   std::string name;  // 1-64 characters of [A-Za-z0-9_], unique in the model; prefixes its tensors' names
   LayerKind kind = LayerKind::kTfliteLstm;
@@ -64,6 +76,9 @@ struct ModelLayer {
   LinearParams linear;        // kind == kLinear
   GruParams gru;              // kind == kGru
   AttentionParams attention;  // kind == kAttention
+  MogrifierLstmParams mogrifier;       // kind == kMogrifierLstm
+  BidirectionalParams bidirectional;   // kind == kBidirectional
+  ResidualAddParams residual;          // kind == kResidualAdd
 };
 
 struct Model {

@@ -97,9 +97,16 @@ Status MogrifierLstm::NewState(int batch, MogrifierLstmState* state) const {
     return Status::InvalidArgument("MogrifierLstm::NewState: batch is " + std::to_string(batch) +
                                    " but must be in [1, " + std::to_string(kMaxBatch) + "]");
   }
+  const TfliteLstmConfig& c = params_.lstm.config;
+  // The rounds' buffers: 7 bytes (int32 accumulator, int16 gate, int8 x) per unit of the wider side.
+  const int64_t bytes = int64_t{batch} * std::max(c.n_input, c.n_output) * 7;
+  if (bytes > (int64_t{1} << 30)) {
+    return Status::OutOfRange("MogrifierLstm::NewState: batch " + std::to_string(batch) + " x max(n_input, n_output) " +
+                              std::to_string(std::max(c.n_input, c.n_output)) + " needs " + std::to_string(bytes) +
+                              " bytes of mogrifier buffers but must need at most 1 GiB");
+  }
   Status s = lstm_->NewState(batch, &state->lstm_);
   if (!s.ok()) return Status(s.code(), "MogrifierLstm::NewState: " + s.message());
-  const TfliteLstmConfig& c = params_.lstm.config;
   const size_t width = static_cast<size_t>(batch) * std::max(c.n_input, c.n_output);
   state->x_.assign(static_cast<size_t>(batch) * c.n_input, 0);
   state->acc_.assign(width, 0);

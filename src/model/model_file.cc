@@ -9,11 +9,13 @@
 
 #include "irnn/model.h"
 #include "model/attention_codec.h"
+#include "model/bidirectional_codec.h"
 #include "model/graph_reader.h"
 #include "model/json.h"
 #include "model/embedding_codec.h"
 #include "model/gru_codec.h"
 #include "model/linear_codec.h"
+#include "model/mogrifier_codec.h"
 #include "model/tensor_file.h"
 #include "model/tflite_lstm_codec.h"
 
@@ -47,6 +49,9 @@ Status ValidateLayer(const ModelLayer& layer) {
     case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
     case LayerKind::kAttention: return ValidateAttentionParams(layer.attention);
     case LayerKind::kGru: return ValidateGruParams(layer.gru);
+    case LayerKind::kMogrifierLstm: return ValidateMogrifierLstmParams(layer.mogrifier);
+    case LayerKind::kBidirectional: return ValidateBidirectionalParams(layer.bidirectional);
+    case LayerKind::kResidualAdd: return ValidateResidualAddParams(layer.residual);
   }
   return Status::InvalidArgument("kind is " + std::to_string(static_cast<int>(layer.kind)) +
                                  " but must be a LayerKind");
@@ -156,11 +161,26 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear", "gru", "attention"}, &type));
+    IRNN_RETURN_IF_ERROR(r.Enum("type",
+                                {"tflite_lstm", "embedding", "linear", "gru", "attention", "mogrifier_lstm",
+                                 "bidirectional", "residual_add"},
+                                &type));
     switch (type) {
       case 4:  // "attention" (the enum index in this list, not LayerKind's number)
         layer.kind = LayerKind::kAttention;
         IRNN_RETURN_IF_ERROR(model::DecodeAttention(layer.name, &r, &tensors, &layer.attention));
+        break;
+      case 5:  // "mogrifier_lstm"
+        layer.kind = LayerKind::kMogrifierLstm;
+        IRNN_RETURN_IF_ERROR(model::DecodeMogrifierLstm(layer.name, &r, &tensors, &layer.mogrifier));
+        break;
+      case 6:  // "bidirectional"
+        layer.kind = LayerKind::kBidirectional;
+        IRNN_RETURN_IF_ERROR(model::DecodeBidirectional(layer.name, &r, &tensors, &layer.bidirectional));
+        break;
+      case 7:  // "residual_add"
+        layer.kind = LayerKind::kResidualAdd;
+        IRNN_RETURN_IF_ERROR(model::DecodeResidualAdd(&r, &layer.residual));
         break;
       case 1:
         layer.kind = LayerKind::kEmbedding;
@@ -232,6 +252,9 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kLinear: return "linear";
     case LayerKind::kAttention: return "attention";
     case LayerKind::kGru: return "gru";
+    case LayerKind::kMogrifierLstm: return "mogrifier_lstm";
+    case LayerKind::kBidirectional: return "bidirectional";
+    case LayerKind::kResidualAdd: return "residual_add";
   }
   return "unknown";
 }
@@ -253,6 +276,11 @@ Status SerializeModel(const Model& model, std::string* bytes) {
       case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
       case LayerKind::kAttention: model::EncodeAttention(layer.name, layer.attention, &l, &tensors); break;
       case LayerKind::kGru: model::EncodeGru(layer.name, layer.gru, &l, &tensors); break;
+      case LayerKind::kMogrifierLstm: model::EncodeMogrifierLstm(layer.name, layer.mogrifier, &l, &tensors); break;
+      case LayerKind::kBidirectional:
+        model::EncodeBidirectional(layer.name, layer.bidirectional, &l, &tensors);
+        break;
+      case LayerKind::kResidualAdd: model::EncodeResidualAdd(layer.residual, &l); break;
     }
   }
   std::map<std::string, std::string> metadata = model.metadata;

@@ -681,7 +681,8 @@ std::vector<BadCase> BadCases() {
        {"graph: layers[1].name is \"lstm0\", which is also the name of layers[0]"}},
       {"unknown layer type",
        [](const std::string& v) { return WithGraph(v, [](ojson* g) { (*g)["layers"][0]["type"] = "transformer"; }); },
-       {"graph: layer 'lstm0': type is \"transformer\" but must be one of \"tflite_lstm\", \"embedding\", \"linear\", \"gru\", \"attention\""}},
+       {"graph: layer 'lstm0': type is \"transformer\" but must be one of \"tflite_lstm\", \"embedding\", \"linear\", "
+        "\"gru\", \"attention\", \"mogrifier_lstm\", \"bidirectional\", \"residual_add\""}},
       {"bad enum value (rounding)",
        [=](const std::string& v) { return WithGraph(v, [&](ojson* g) { config(g)["rounding"] = "triple"; }); },
        {"layer 'lstm0': config.rounding is \"triple\" but must be one of \"double\", \"single\""}},

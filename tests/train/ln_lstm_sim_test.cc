@@ -78,7 +78,7 @@ TEST(SimLnLstm, IrnnModeLayerNormLstmsEqualRuntimeStepByStep) {
     const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
     if (allow == nullptr || std::string(allow) != "1") ADD_FAILURE() << "AVX2 not available";
   }
-  for (int n = 0; n < 40; ++n) {
+  for (int n = 0; n < 30; ++n) {
     testing::RandomLstm r = NextLnIrnnLstm(&seed, rng);
     // The generator draws TFLite mode 3 times in 4; a third of these run in intended mode (exact
     // LayerNorm statistics, one saturation of the gate sum).

@@ -79,6 +79,24 @@ int RunInspect(const InspectOptions& o) {
       std::snprintf(shape, sizeof shape, "in %d, hidden %d", l.gru.config.n_input, l.gru.config.n_hidden);
       std::snprintf(details, sizeof details, "int8 weights per-channel, int16 Q0.15 state, PWL activations, %s rounding",
                     l.gru.config.rounding == Rounding::kSingle ? "single" : "double");
+    } else if (l.kind == LayerKind::kMogrifierLstm) {
+      kind = "mogrifier_lstm";
+      const TfliteLstmConfig& c = l.mogrifier.lstm.config;
+      std::snprintf(shape, sizeof shape, "in %d, cell %d, out %d", c.n_input, c.n_cell, c.n_output);
+      std::snprintf(details, sizeof details, "%zu mogrifier rounds (PWL sigmoid, %zu pieces), %s activations, LN %s",
+                    l.mogrifier.rounds.size(), l.mogrifier.sigmoid.knot.size(),
+                    c.activation == LstmActivation::kPwl ? "PWL" : "fixed-point", Yes(c.use_layer_norm));
+    } else if (l.kind == LayerKind::kBidirectional) {
+      kind = "bidirectional";
+      const TfliteLstmConfig& c = l.bidirectional.forward.config;
+      std::snprintf(shape, sizeof shape, "in %d, cell %d, out 2x%d", c.n_input, c.n_cell, c.n_output);
+      std::snprintf(details, sizeof details, "forward + backward tflite_lstm, %s activations, whole sequences only",
+                    c.activation == LstmActivation::kPwl ? "PWL" : "fixed-point");
+    } else if (l.kind == LayerKind::kResidualAdd) {
+      kind = "residual_add";
+      std::snprintf(shape, sizeof shape, "elementwise");
+      std::snprintf(details, sizeof details, "int8 add, zero points %d + %d -> %d", l.residual.a_zp, l.residual.b_zp,
+                    l.residual.output_zp);
     } else {
       kind = "tflite_lstm";
       const TfliteLstmConfig& c = l.lstm.config;
