@@ -211,6 +211,8 @@ class TfliteLstm {
   void Sigmoid(int16_t* v, int n) const;
   void TanhGate(int16_t* v, int n) const;
   void TanhCell(const int16_t* c, int n, int16_t* out) const;
+  // out = the clipped projection of the state's hidden vector.
+  void Project(TfliteLstmState* s, int8_t* out) const;
 
   TfliteLstmParams params_;
   KernelPath path_ = KernelPath::kScalar;

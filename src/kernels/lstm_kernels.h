@@ -22,6 +22,24 @@ struct PackedS8 {
   std::vector<int32_t> row_fold;
 };
 
+// The operands of LstmKernels::LstmGatesS16: the gate epilogue of one step of an LSTM without peephole
+// and LayerNorm, with the fixed-point activations, over n = batch * n_cell values (numerics.md §4.1-§4.4).
+// Gates in the order input, forget, cell, output; the input gate's pointers are null under CIFG.
+struct LstmGateEpilogue {
+  const int32_t* input[4] = {};      // the input-to-gate matmul results (MBQM'd), [n] per gate
+  const int32_t* recurrent[4] = {};  // the recurrent matmul results (MBQM'd), [n] per gate
+  int n = 0;
+  bool tflite_compat = true;  // how the two contributions add (see LstmGatesS16)
+  int gate_shift = 0;         // LstmCellUpdateS16's: 30 + cell_scale, in [15, 21]
+  int16_t clip = 0;           // LstmCellUpdateS16's: the cell clip, 0 = none
+  int cell_integer_bits = 0;  // TanhS16 of the cell: 15 + cell_scale, in [0, 6]
+  QuantizedMultiplier hidden_scale;
+  Rounding rounding = Rounding::kDouble;
+  int32_t hidden_zp = 0;
+  int16_t* c = nullptr;   // [n] the cell state, updated in place
+  int8_t* out = nullptr;  // [n] the hidden state, int8
+};
+
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
@@ -69,6 +87,14 @@ struct LstmKernels {
   void (*GemvPackedRequantS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                                Rounding rounding, int32_t* out);
+  // The gate epilogue of one step in one pass, the same bit for bit as these kernels composed:
+  //   pre_g = tflite_compat ? AddSatS32IntoS16(SaturateS32ToS16(input_g), recurrent_g)
+  //                         : SaturateS32ToS16(AddSatS32IntoS32(input_g, recurrent_g))
+  //   i, f, o = LogisticQ3S16(pre), g = TanhS16(pre, 3)
+  //   c = LstmCellUpdateS16(f, i or null, g, gate_shift, clip)
+  //   out = MulRequantS16ToS8(o, TanhS16(c, cell_integer_bits), hidden_scale, rounding, hidden_zp)
+  // (numerics.md §4.1-§4.4, §5 Q5). A later member: tables are filled whole by this folder.
+  void (*LstmGatesS16)(const LstmGateEpilogue& e);
 };
 
 // The table for a resolved path (kScalar, kAvx2 or kAvxVnni; kAuto is not a resolved path).
