@@ -29,6 +29,17 @@ bool CpuSupportsAvxVnni() {
 #endif
 }
 
+bool CpuSupportsAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // libgcc reports the AVX-512 features only when the OS saves the zmm state (XCR0).
+  return CpuSupportsAvxVnni() && __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+         __builtin_cpu_supports("avx512vl") != 0 && __builtin_cpu_supports("avx512vnni") != 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 const char* KernelPathName(KernelPath path) {
@@ -37,6 +48,7 @@ const char* KernelPathName(KernelPath path) {
     case KernelPath::kScalar: return "scalar";
     case KernelPath::kAvx2: return "avx2";
     case KernelPath::kAvxVnni: return "avxvnni";
+    case KernelPath::kAvx512Vnni: return "avx512vnni";
   }
   return "unknown";
 }
@@ -46,7 +58,9 @@ Status ParseKernelPath(std::string_view name, KernelPath* path) {
   else if (name == "scalar") *path = KernelPath::kScalar;
   else if (name == "avx2") *path = KernelPath::kAvx2;
   else if (name == "avxvnni") *path = KernelPath::kAvxVnni;
-  else return Status::InvalidArgument("kernel path: '" + std::string(name) + "' is not one of auto, scalar, avx2, avxvnni");
+  else if (name == "avx512vnni") *path = KernelPath::kAvx512Vnni;
+  else return Status::InvalidArgument("kernel path: '" + std::string(name) +
+                                      "' is not one of auto, scalar, avx2, avxvnni, avx512vnni");
   return Status::Ok();
 }
 
@@ -55,6 +69,8 @@ bool KernelPathAvailable(KernelPath path) {
     case KernelPath::kScalar: return true;
     case KernelPath::kAvx2: return avx2::LstmKernelTable() != nullptr && CpuSupportsAvx2();
     case KernelPath::kAvxVnni: return avx2::AvxVnniLstmKernelTable() != nullptr && CpuSupportsAvxVnni();
+    case KernelPath::kAvx512Vnni:
+      return avx512::Avx512VnniLstmKernelTable() != nullptr && CpuSupportsAvx512Vnni();
     case KernelPath::kAuto: return true;
   }
   return false;
@@ -71,9 +87,10 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
     }
   }
   if (requested == KernelPath::kAuto) {
-    *resolved = KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni
-                : KernelPathAvailable(KernelPath::kAvx2)  ? KernelPath::kAvx2
-                                                          : KernelPath::kScalar;
+    *resolved = KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+                : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
+                : KernelPathAvailable(KernelPath::kAvx2)     ? KernelPath::kAvx2
+                                                             : KernelPath::kScalar;
     return Status::Ok();
   }
   if (!KernelPathAvailable(requested)) {
@@ -85,6 +102,9 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
 }
 
 const LstmKernels& GetLstmKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAvx512Vnni && avx512::Avx512VnniLstmKernelTable() != nullptr) {
+    return *avx512::Avx512VnniLstmKernelTable();
+  }
   if (resolved == KernelPath::kAvxVnni && avx2::AvxVnniLstmKernelTable() != nullptr) {
     return *avx2::AvxVnniLstmKernelTable();
   }
@@ -93,8 +113,9 @@ const LstmKernels& GetLstmKernels(KernelPath resolved) {
 }
 
 const PwlKernels& GetPwlKernels(KernelPath resolved) {
-  // The AVX-VNNI path changes only the int8 matmuls: its activations are AVX2's.
-  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni) && avx2::PwlKernelTable() != nullptr) {
+  // The AVX-VNNI and AVX-512 VNNI paths change only the int8 matmuls: their activations are AVX2's.
+  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni || resolved == KernelPath::kAvx512Vnni) &&
+      avx2::PwlKernelTable() != nullptr) {
     return *avx2::PwlKernelTable();
   }
   return reference::PwlKernelTable();

@@ -14,7 +14,8 @@ namespace irnn {
 
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
-// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc).
+// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
+// AVX-512 VNNI: the same with blocks of 16 rows, see lstm_kernels_avx512.cc).
 struct PackedS8 {
   int rows = 0;
   int cols = 0;
@@ -97,7 +98,7 @@ struct LstmKernels {
   void (*LstmGatesS16)(const LstmGateEpilogue& e);
 };
 
-// The table for a resolved path (kScalar, kAvx2 or kAvxVnni; kAuto is not a resolved path).
+// The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
 const LstmKernels& GetLstmKernels(KernelPath resolved);
 
 namespace reference {
@@ -109,6 +110,16 @@ namespace avx2 {
 const LstmKernels* LstmKernelTable();
 // The AVX2 table with the matmuls on AVX-VNNI (vpdpbusd); null when the build has no such code.
 const LstmKernels* AvxVnniLstmKernelTable();
+// v[i] = MBQM(v[i], channel ? channel[i] : m) on 8 lanes at a time (numerics.md §1.3, §7.1): the
+// requantization of the packed matmuls, for the AVX-512 path's matmul (which sums into `out` first).
+void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                          Rounding rounding);
 }  // namespace avx2
+
+namespace avx512 {
+// The AVX-VNNI table with the matmuls on AVX-512 VNNI (zmm vpdpbusd, 16-row blocks); null when the
+// build has no such code.
+const LstmKernels* Avx512VnniLstmKernelTable();
+}  // namespace avx512
 
 }  // namespace irnn

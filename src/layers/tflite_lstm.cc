@@ -365,14 +365,15 @@ constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 
 void TfliteLstm::ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const {
   const int n = pool_ ? pool_->size() : 1;
-  const int blocks = (rows + 7) / 8;
+  // Blocks of 16 rows: a multiple of every path's row block (8 for AVX-VNNI, 16 for AVX-512 VNNI).
+  const int blocks = (rows + 15) / 16;
   if (n == 1 || macs < kMinParallelMacs || blocks < 2) {
     fn(0, rows);
     return;
   }
   pool_->Run([&](int t) {
     const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
-    const int r0 = std::min(rows, 8 * b0), r1 = std::min(rows, 8 * b1);
+    const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
     if (r0 < r1) fn(r0, r1);
   });
 }

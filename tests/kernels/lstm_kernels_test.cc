@@ -946,8 +946,9 @@ TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
   {
     ScopedIrnnPath env(nullptr);
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
-    const KernelPath best =
-        KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni : KernelPath::kAvx2;
+    const KernelPath best = KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+                            : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
+                                                                         : KernelPath::kAvx2;
     EXPECT_EQ(resolved, best) << "auto picks the best available path";
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAvx2, &resolved).ok());
     EXPECT_EQ(resolved, KernelPath::kAvx2);
@@ -964,6 +965,11 @@ std::vector<KernelPath> PackedPaths() {
     paths.push_back(KernelPath::kAvxVnni);
   } else {
     std::printf("[ NOTE     ] AVX-VNNI is not available on this CPU: its packed matmul is not compared here\n");
+  }
+  if (KernelPathAvailable(KernelPath::kAvx512Vnni)) {
+    paths.push_back(KernelPath::kAvx512Vnni);
+  } else {
+    std::printf("[ NOTE     ] AVX-512 VNNI is not available on this CPU: its packed matmul is not compared here\n");
   }
   return paths;
 }

@@ -1100,6 +1100,31 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
 
 }  // namespace
 
+void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                          Rounding rounding) {
+  if (channel == nullptr) {
+    const Requant q = MakeRequant(m, rounding);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) Store256(v + i, Requantize(Load256(v + i), q));
+    if (i < n) {
+      alignas(32) int32_t t[8] = {};
+      CopyElements(t, v + i, n - i);
+      Store256(t, Requantize(Load256(t), q));
+      CopyElements(v + i, t, n - i);
+    }
+    return;
+  }
+  for (int i = 0; i < n; i += 8) {
+    const int valid = std::min(8, n - i);
+    QuantizedMultiplier lanes[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = channel[i + std::min(j, valid - 1)];
+    alignas(32) int32_t t[8] = {};
+    CopyElements(t, v + i, valid);
+    Store256(t, RequantizePerLane(Load256(t), MakeRequantPerLane(lanes, rounding)));
+    CopyElements(v + i, t, valid);
+  }
+}
+
 const LstmKernels* LstmKernelTable() {
   static const LstmKernels table = {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
