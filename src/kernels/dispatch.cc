@@ -49,6 +49,7 @@ const char* KernelPathName(KernelPath path) {
     case KernelPath::kAvx2: return "avx2";
     case KernelPath::kAvxVnni: return "avxvnni";
     case KernelPath::kAvx512Vnni: return "avx512vnni";
+    case KernelPath::kAmx: return "amx";
   }
   return "unknown";
 }
@@ -59,8 +60,9 @@ Status ParseKernelPath(std::string_view name, KernelPath* path) {
   else if (name == "avx2") *path = KernelPath::kAvx2;
   else if (name == "avxvnni") *path = KernelPath::kAvxVnni;
   else if (name == "avx512vnni") *path = KernelPath::kAvx512Vnni;
+  else if (name == "amx") *path = KernelPath::kAmx;
   else return Status::InvalidArgument("kernel path: '" + std::string(name) +
-                                      "' is not one of auto, scalar, avx2, avxvnni, avx512vnni");
+                                      "' is not one of auto, scalar, avx2, avxvnni, avx512vnni, amx");
   return Status::Ok();
 }
 
@@ -71,6 +73,8 @@ bool KernelPathAvailable(KernelPath path) {
     case KernelPath::kAvxVnni: return avx2::AvxVnniLstmKernelTable() != nullptr && CpuSupportsAvxVnni();
     case KernelPath::kAvx512Vnni:
       return avx512::Avx512VnniLstmKernelTable() != nullptr && CpuSupportsAvx512Vnni();
+    case KernelPath::kAmx:
+      return avx512::AmxLstmKernelTable() != nullptr && CpuSupportsAvx512Vnni() && avx512::AmxAvailable();
     case KernelPath::kAuto: return true;
   }
   return false;
@@ -87,7 +91,8 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
     }
   }
   if (requested == KernelPath::kAuto) {
-    *resolved = KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+    *resolved = KernelPathAvailable(KernelPath::kAmx)          ? KernelPath::kAmx
+                : KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
                 : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
                 : KernelPathAvailable(KernelPath::kAvx2)     ? KernelPath::kAvx2
                                                              : KernelPath::kScalar;
@@ -102,6 +107,7 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
 }
 
 const LstmKernels& GetLstmKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAmx && avx512::AmxLstmKernelTable() != nullptr) return *avx512::AmxLstmKernelTable();
   if (resolved == KernelPath::kAvx512Vnni && avx512::Avx512VnniLstmKernelTable() != nullptr) {
     return *avx512::Avx512VnniLstmKernelTable();
   }
@@ -113,8 +119,9 @@ const LstmKernels& GetLstmKernels(KernelPath resolved) {
 }
 
 const PwlKernels& GetPwlKernels(KernelPath resolved) {
-  // The AVX-VNNI and AVX-512 VNNI paths change only the int8 matmuls: their activations are AVX2's.
-  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni || resolved == KernelPath::kAvx512Vnni) &&
+  // The AVX-VNNI, AVX-512 VNNI and AMX paths change only the int8 matmuls: their activations are AVX2's.
+  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni || resolved == KernelPath::kAvx512Vnni ||
+       resolved == KernelPath::kAmx) &&
       avx2::PwlKernelTable() != nullptr) {
     return *avx2::PwlKernelTable();
   }

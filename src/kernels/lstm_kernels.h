@@ -120,6 +120,11 @@ namespace avx512 {
 // The AVX-VNNI table with the matmuls on AVX-512 VNNI (zmm vpdpbusd, 16-row blocks); null when the
 // build has no such code.
 const LstmKernels* Avx512VnniLstmKernelTable();
+// The AVX-512 VNNI table with the matmuls of 16 or more input rows on AMX tiles (tdpbusd); null when
+// the build has no such code.
+const LstmKernels* AmxLstmKernelTable();
+// True when the CPU and the OS let this process use AMX int8 tiles (asks Linux for the permission once).
+bool AmxAvailable();
 }  // namespace avx512
 
 }  // namespace irnn

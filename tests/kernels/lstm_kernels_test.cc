@@ -946,7 +946,8 @@ TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
   {
     ScopedIrnnPath env(nullptr);
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
-    const KernelPath best = KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+    const KernelPath best = KernelPathAvailable(KernelPath::kAmx)          ? KernelPath::kAmx
+                            : KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
                             : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
                                                                          : KernelPath::kAvx2;
     EXPECT_EQ(resolved, best) << "auto picks the best available path";
@@ -970,6 +971,11 @@ std::vector<KernelPath> PackedPaths() {
     paths.push_back(KernelPath::kAvx512Vnni);
   } else {
     std::printf("[ NOTE     ] AVX-512 VNNI is not available on this CPU: its packed matmul is not compared here\n");
+  }
+  if (KernelPathAvailable(KernelPath::kAmx)) {
+    paths.push_back(KernelPath::kAmx);
+  } else {
+    std::printf("[ NOTE     ] AMX is not available on this CPU: its packed matmul is not compared here\n");
   }
   return paths;
 }
@@ -1012,7 +1018,7 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnOddSizesAndBatches) {
   std::set<int32_t> seen;
   for (int rows : {1, 3, 7, 8, 9, 17, 33, 64, 255}) {
     for (int cols : {1, 3, 4, 5, 17, 33, 64, 255}) {
-      for (int batch : {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
+      for (int batch : {1, 2, 3, 4, 5, 8, 9, 16, 17, 33}) {
         const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
         const auto w = gen.VecI8(rows * cols);
         const auto x = gen.VecI8(cols * batch);
@@ -1039,24 +1045,29 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnEdgeValuesAndWrap) {
   for (int cols : {1, 4, 17, 257}) {
     for (int8_t wv : {int8_t{-128}, int8_t{127}}) {
       for (int8_t xv : {int8_t{-128}, int8_t{127}, int8_t{0}}) {
-        const int rows = 19, batch = 5;
-        std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
-        std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
-        std::vector<int32_t> bias(rows);
-        for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
-        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
-          for (int shift : {-31, -1, 0, 30}) CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, shift}, nullptr, rounding);
+        const int rows = 19;
+        for (int batch : {5, 17}) {  // 17: the AMX path's tiles too
+          std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
+          std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
+          std::vector<int32_t> bias(rows);
+          for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+          for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+            for (int shift : {-31, -1, 0, 30}) {
+              CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, shift}, nullptr, rounding);
+            }
+          }
         }
       }
     }
   }
   const int rows = 9, cols = 140000;
   std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
-  std::vector<int8_t> x(static_cast<size_t>(cols) * 4, -128);
+  std::vector<int8_t> x(static_cast<size_t>(cols) * 16, -128);
   std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30)};
   std::vector<QuantizedMultiplier> channel(rows, {kI32Max, 0});
   CheckPacked(w, rows, cols, bias.data(), x, 4, {kI32Max, 0}, nullptr, Rounding::kDouble);
   CheckPacked(w, rows, cols, bias.data(), x, 1, {kI32Max, 0}, &channel, Rounding::kSingle);
+  CheckPacked(w, rows, cols, bias.data(), x, 16, {kI32Max, 0}, &channel, Rounding::kDouble);
 }
 
 // ---- The fused gate epilogue (LstmGatesS16) on every path --------------------------------------------

@@ -189,6 +189,11 @@ TEST_P(TfliteLstmGolden, StepsMatchOnAvx512VnniPath) {
   RunSteps(KernelPath::kAvx512Vnni);
 }
 
+TEST_P(TfliteLstmGolden, StepsMatchOnAmxPath) {
+  if (!testing::AmxAvailableOrNote()) GTEST_SKIP() << "AMX not available on this CPU";
+  RunSteps(KernelPath::kAmx);
+}
+
 // The whole sequence in one Run call, from derived (not golden) parameters, equals the vectors too.
 TEST_P(TfliteLstmGolden, SequenceFromDerivedParamsMatches) {
   TfliteLstmParams derived;

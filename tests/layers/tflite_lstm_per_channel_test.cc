@@ -135,6 +135,12 @@ TEST(TfliteLstmPerChannel, Avx2EqualsScalarAndChunkedEqualsWholeOnRandomConfigs)
       ASSERT_EQ(zmm.h, whole.h);
       ASSERT_EQ(zmm.c, whole.c) << "AVX-512 VNNI cell differs from scalar";
     }
+    if (testing::AmxAvailableOrNote()) {
+      const RunResult amx = RunLayer(p, KernelPath::kAmx, r.input, r.batch, r.steps, r.steps);
+      ASSERT_EQ(amx.out, whole.out) << "AMX output differs from scalar";
+      ASSERT_EQ(amx.h, whole.h);
+      ASSERT_EQ(amx.c, whole.c) << "AMX cell differs from scalar";
+    }
     differs_from_per_tensor += RunLayer(r.params, KernelPath::kScalar, r.input, r.batch, r.steps, r.steps).out != whole.out;
     ++configs;
   }

@@ -866,7 +866,7 @@ int RunBench(const BenchOptions& options) {
   for (const std::string& name : o.paths) {
     KernelPath path = KernelPath::kAuto;
     if (!ParseKernelPath(name, &path).ok() || path == KernelPath::kAuto) {
-      return UsageError("--paths: '" + name + "' is not one of scalar, avx2, avxvnni, avx512vnni");
+      return UsageError("--paths: '" + name + "' is not one of scalar, avx2, avxvnni, avx512vnni, amx");
     }
   }
   grid.paths = o.paths;

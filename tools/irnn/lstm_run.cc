@@ -81,7 +81,7 @@ CLI::App* AddLstmRunCommand(CLI::App* app, LstmRunOptions* o) {
                   "Gate non-linearities: fixed-point (TFLite) or pwl (iRNN tables fitted at derivation)")
       ->capture_default_str();
   cmd->add_option("--path", o->path,
-                  "Kernel path: auto, scalar, avx2, avxvnni or avx512vnni (auto honours IRNN_PATH)")
+                  "Kernel path: auto, scalar, avx2, avxvnni, avx512vnni or amx (auto honours IRNN_PATH)")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return cmd;

@@ -16,7 +16,12 @@
 // row sums end in the 16 lanes. Padding rows and columns are zero weights. The sums plus bias and fold
 // are stored (masked to the requested rows) into `out`, then requantized there by the AVX2 code.
 
+#include <cpuid.h>
 #include <immintrin.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -34,8 +39,11 @@ namespace {
 constexpr int kBlockRows = 16;
 constexpr int kBlockBytes = 64;  // 16 rows x 4 columns
 
+// Column groups per block in memory: padded to a multiple of 16 (64 columns, an AMX tile's depth).
+inline int PaddedGroups(int cols) { return (cols + 63) / 64 * 16; }
+
 void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
-  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, groups = (cols + 3) / 4;
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, groups = PaddedGroups(cols);
   out->rows = rows;
   out->cols = cols;
   out->data.assign(static_cast<size_t>(blocks * groups * kBlockBytes), 0);
@@ -105,6 +113,27 @@ IRNN_TARGET_AVX512 inline void TileOneRow(const int8_t* blocks, int64_t block_st
   for (int j = 0; j < NR; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
 }
 
+// The inputs as unsigned bytes (x ^ 0x80) in a per-thread buffer: rows padded with zeros to whole
+// padded groups (the padding meets zero weights), and the row count padded to a multiple of
+// row_multiple with zero rows (whose results are never stored).
+IRNN_TARGET_AVX512 const uint8_t* UnsignedInput(const int8_t* x, int batch, int cols, int row_multiple) {
+  thread_local std::vector<uint8_t> buffer;
+  const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
+  const int rows = (batch + row_multiple - 1) / row_multiple * row_multiple;
+  if (buffer.size() < padded * rows) buffer.resize(padded * rows);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    uint8_t* ub = buffer.data() + padded * b;
+    int k = 0;
+    for (; k + 64 <= cols; k += 64) _mm512_storeu_si512(ub + k, _mm512_xor_si512(_mm512_loadu_si512(xb + k), flip));
+    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
+    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
+  }
+  std::memset(buffer.data() + padded * batch, 0, padded * (rows - batch));
+  return buffer.data();
+}
+
 // Adds fold and bias to the 16 row sums of block rb and stores those of rows in [row_begin, row_end)
 // into input row b's outputs (a lambda would not carry the target attribute).
 struct Finish {
@@ -128,30 +157,19 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
   if (row_end <= row_begin) return;
   const int rows = w.rows, cols = w.cols;
-  const int groups = (cols + 3) / 4;
+  const int groups = (cols + 3) / 4;  // the groups holding columns; the zmm loops stop there
   // Block indices [first_block, blocks); row_begin need not be a multiple of 16 (threads split at 8).
   const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
-  const int64_t block_stride = int64_t{groups} * kBlockBytes;
-  // The inputs as unsigned bytes, each row padded to whole groups (the padding meets zero weights).
-  thread_local std::vector<uint8_t> unsigned_x;
-  const size_t padded = static_cast<size_t>(groups) * 4;
-  if (unsigned_x.size() < padded * batch) unsigned_x.resize(padded * batch);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int b = 0; b < batch; ++b) {
-    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
-    uint8_t* ub = unsigned_x.data() + padded * b;
-    int k = 0;
-    for (; k + 64 <= cols; k += 64) _mm512_storeu_si512(ub + k, _mm512_xor_si512(_mm512_loadu_si512(xb + k), flip));
-    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
-    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
-  }
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
+  const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
   const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end};
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
   int b = 0;
   for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
-    for (int i = 0; i < 4; ++i) u[i] = unsigned_x.data() + padded * (b + i);
+    for (int i = 0; i < 4; ++i) u[i] = unsigned_x + padded * (b + i);
     int rb = first_block;
     for (; rb + 4 <= blocks; rb += 4) {
       Tile<4, 4>(data + rb * block_stride, block_stride, groups, u, acc);
@@ -165,7 +183,7 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
     }
   }
   for (; b < batch; ++b) {  // one input row: eight row blocks at a time
-    const uint8_t* ub = unsigned_x.data() + padded * b;
+    const uint8_t* ub = unsigned_x + padded * b;
     int rb = first_block;
     for (; rb + 8 <= blocks; rb += 8) {
       TileOneRow<8>(data + rb * block_stride, block_stride, groups, ub, acc);
@@ -187,7 +205,125 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   }
 }
 
+// ---- AMX (the amx path) --------------------------------------------------------------------------
+// For 16 or more input rows the matmul runs on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
+// unsigned input bytes by a 64 x 16 tile of signed weights (16 rows of 64 bytes: 16 column groups of a
+// 16-row block, contiguous in the packed layout above) into 16 x 16 int32 sums, with the same wrapping
+// int32 arithmetic as vpdpbusd, so the same fold makes the sums exact. Tiles: C0-C3 the sums of 16
+// input rows x 4 row blocks, A = tmm4, B = tmm5-tmm7 in turn. K is padded to 64 columns by the packing
+// (zero weights) and by UnsignedInput (zero inputs); input rows to a multiple of 16 by zero rows.
+
+#define IRNN_TARGET_AMX \
+  __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                             const int8_t* x, int batch, QuantizedMultiplier m,
+                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (batch < 16) {  // a tile would be mostly padding
+    GemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out);
+    return;
+  }
+  if (row_end <= row_begin) return;
+  const int rows = w.rows, cols = w.cols;
+  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
+  const int k_tiles = PaddedGroups(cols) / 16;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const int64_t row_bytes = int64_t{PaddedGroups(cols)} * 4;
+  const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 16);
+  const int8_t* const data = w.data.data();
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end};
+
+  TileConfig config = {};
+  config.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) int32_t sums[4][16][16];  // [block][input row][output row]
+  for (int b0 = 0; b0 < batch; b0 += 16) {
+    const uint8_t* a = unsigned_x + b0 * row_bytes;
+    const int valid_rows = std::min(16, batch - b0);
+    for (int rb = first_block; rb < blocks; rb += 4) {
+      const int nb = std::min(4, blocks - rb);
+      const int8_t* bt = data + rb * block_stride;
+      if (nb == 4) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int k = 0; k < k_tiles; ++k) {
+          _tile_loadd(4, a + k * 64, row_bytes);
+          _tile_loadd(5, bt + k * 1024, 64);
+          _tile_dpbusd(0, 4, 5);
+          _tile_loadd(6, bt + block_stride + k * 1024, 64);
+          _tile_dpbusd(1, 4, 6);
+          _tile_loadd(7, bt + 2 * block_stride + k * 1024, 64);
+          _tile_dpbusd(2, 4, 7);
+          _tile_loadd(5, bt + 3 * block_stride + k * 1024, 64);
+          _tile_dpbusd(3, 4, 5);
+        }
+        _tile_stored(0, sums[0], 64);
+        _tile_stored(1, sums[1], 64);
+        _tile_stored(2, sums[2], 64);
+        _tile_stored(3, sums[3], 64);
+      } else {
+        for (int j = 0; j < nb; ++j) {
+          _tile_zero(0);
+          for (int k = 0; k < k_tiles; ++k) {
+            _tile_loadd(4, a + k * 64, row_bytes);
+            _tile_loadd(5, bt + j * block_stride + k * 1024, 64);
+            _tile_dpbusd(0, 4, 5);
+          }
+          _tile_stored(0, sums[j], 64);
+        }
+      }
+      for (int j = 0; j < nb; ++j) {
+        for (int i = 0; i < valid_rows; ++i) finish(_mm512_load_si512(sums[j][i]), rb + j, b0 + i);
+      }
+    }
+  }
+  _tile_release();
+  const QuantizedMultiplier* ch = channel != nullptr ? channel + row_begin : nullptr;
+  for (int i = 0; i < batch; ++i) {
+    avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin, m, ch,
+                               rounding);
+  }
+}
+
 }  // namespace
+
+// AMX needs the CPU's amx-tile and amx-int8 (CPUID leaf 7: EDX bits 24, 25), the tile state enabled by
+// the OS (XCR0 bits 17, 18), and on Linux the process's permission to use the tile data, asked once
+// with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA): the one system call of the runtime.
+bool AmxAvailable() {
+  static const bool available = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & (1u << 27)) == 0) return false;  // OSXSAVE
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;  // amx-tile, amx-int8
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;  // XTILECFG, XTILEDATA
+#if defined(__linux__)
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+    return true;
+#else
+    return false;
+#endif
+  }();
+  return available;
+}
 
 const LstmKernels* Avx512VnniLstmKernelTable() {
   static const LstmKernels* table = []() -> const LstmKernels* {
@@ -196,6 +332,17 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     static LstmKernels t = *vnni;
     t.PackS8 = PackS8;
     t.GemvPackedRequantS32 = GemvPackedRequantS32;
+    return &t;
+  }();
+  return table;
+}
+
+const LstmKernels* AmxLstmKernelTable() {
+  static const LstmKernels* table = []() -> const LstmKernels* {
+    const LstmKernels* zmm = Avx512VnniLstmKernelTable();
+    if (zmm == nullptr) return nullptr;
+    static LstmKernels t = *zmm;
+    t.GemvPackedRequantS32 = AmxGemvPackedRequantS32;
     return &t;
   }();
   return table;
