@@ -14,9 +14,13 @@
 // 16rb+j's columns 4kg..4kg+3 at bytes 4j..4j+3 (the layout of an AMX B tile row as well), blocks
 // stored block-major. One vpdpbusd with 4 input bytes broadcast advances 16 rows by 4 columns; the 16
 // row sums end in the 16 lanes. Padding rows and columns are zero weights. The sums plus bias and fold
-// are stored (masked to the requested rows) into `out`, then requantized there by the AVX2 code.
+// are requantized on zmm (per-tensor multiplier) and stored masked to the requested rows; with
+// per-channel multipliers they are stored raw and requantized there by the AVX2 code.
 
 #include <cpuid.h>
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_epi32() (`__m512i __Y = __Y;`) as the unused
+// pass-through operand, which -Wmaybe-uninitialized reports at every use (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -24,6 +28,7 @@
 #endif
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -113,6 +118,70 @@ IRNN_TARGET_AVX512 inline void TileOneRow(const int8_t* blocks, int64_t block_st
   for (int j = 0; j < NR; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
 }
 
+// MultiplyByQuantizedMultiplier on 16 int32 lanes (numerics.md §1.3), the zmm form of the AVX2 file's
+// Requant (see there for why each step is exact): double rounding = saturating x << left, SRDHM as
+// floor((a*M + 2^30) / 2^31) from two vpmuldq halves, RoundingDivideByPOT(right); single rounding =
+// (x*M + 2^(t-1)) >> t in 64 bits (vpsraq), t = 31 - shift, then sat32.
+struct Requant512 {
+  bool single;
+  __m512i multiplier;
+  __m512i left;     // per-lane shift counts (the variable-shift forms)
+  __m512i left_lo;  // INT32_MIN >> left
+  __m512i left_hi;  // INT32_MAX >> left
+  bool srdhm_overflow;  // M == INT32_MIN
+  __m512i right;
+  __m512i right_mask;
+  __m512i right_half_mask;
+  __m512i round64;
+  __m512i total_shift;
+};
+
+IRNN_TARGET_AVX512 inline Requant512 MakeRequant512(QuantizedMultiplier m, Rounding rounding) {
+  const int left = m.shift > 0 ? m.shift : 0;
+  const int right = m.shift > 0 ? 0 : -m.shift;
+  const int total_shift = 31 - m.shift;
+  const uint32_t mask = (uint32_t{1} << right) - 1u;
+  Requant512 q;
+  q.single = rounding == Rounding::kSingle;
+  q.multiplier = _mm512_set1_epi32(m.multiplier);
+  q.left = _mm512_set1_epi32(left);
+  q.left_lo = _mm512_set1_epi32(INT32_MIN >> left);
+  q.left_hi = _mm512_set1_epi32(INT32_MAX >> left);
+  q.srdhm_overflow = m.multiplier == INT32_MIN;
+  q.right = _mm512_set1_epi32(right);
+  q.right_mask = _mm512_set1_epi32(static_cast<int32_t>(mask));
+  q.right_half_mask = _mm512_set1_epi32(static_cast<int32_t>(mask >> 1));
+  q.round64 = _mm512_set1_epi64(int64_t{1} << (total_shift - 1));
+  q.total_shift = _mm512_set1_epi64(total_shift);
+  return q;
+}
+
+IRNN_TARGET_AVX512 inline __m512i Requantize512(__m512i x, const Requant512& q) {
+  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
+  if (q.single) {
+    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round64);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier), q.round64);
+    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.total_shift), min64), max64);
+    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
+    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+  __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
+  a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
+  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+  if (q.srdhm_overflow) {  // INT32_MIN * INT32_MIN: the reference saturates to INT32_MAX
+    high = _mm512_mask_mov_epi32(high, _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)), max32);
+  }
+  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
+  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
+  const __m512i shifted = _mm512_srav_epi32(high, q.right);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
+                               _mm512_set1_epi32(1));
+}
+
 // The inputs as unsigned bytes (x ^ 0x80) in a per-thread buffer: rows padded with zeros to whole
 // padded groups (the padding meets zero weights), and the row count padded to a multiple of
 // row_multiple with zero rows (whose results are never stored).
@@ -141,6 +210,7 @@ struct Finish {
   const int32_t* bias;  // may be null
   int32_t* out;
   int rows, row_begin, row_end;
+  const Requant512* requant;  // per-tensor: requantized here; null (per-channel): by RequantizeRest
 
   IRNN_TARGET_AVX512 inline void operator()(__m512i sums, int rb, int b) const {
     const int r0 = rb * kBlockRows;
@@ -148,7 +218,17 @@ struct Finish {
     const __mmask16 mask = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     sums = _mm512_add_epi32(sums, _mm512_loadu_si512(fold + r0));
     if (bias != nullptr) sums = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(mask, bias + r0));
+    if (requant != nullptr) sums = Requantize512(sums, *requant);
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + r0, mask, sums);
+  }
+
+  // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
+  void RequantizeRest(int batch, const QuantizedMultiplier* channel, Rounding rounding) const {
+    if (requant != nullptr) return;
+    for (int i = 0; i < batch; ++i) {
+      avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin,
+                                 QuantizedMultiplier{}, channel + row_begin, rounding);
+    }
   }
 };
 
@@ -163,7 +243,8 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
   const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
-  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end};
+  const Requant512 per_tensor = MakeRequant512(m, rounding);
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
@@ -198,11 +279,7 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
       finish(acc[0], rb, b);
     }
   }
-  const QuantizedMultiplier* ch = channel != nullptr ? channel + row_begin : nullptr;
-  for (int i = 0; i < batch; ++i) {
-    avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin, m, ch,
-                               rounding);
-  }
+  finish.RequantizeRest(batch, channel, rounding);
 }
 
 // ---- AMX (the amx path) --------------------------------------------------------------------------
@@ -239,7 +316,8 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const int64_t row_bytes = int64_t{PaddedGroups(cols)} * 4;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 16);
   const int8_t* const data = w.data.data();
-  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end};
+  const Requant512 per_tensor = MakeRequant512(m, rounding);
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
 
   TileConfig config = {};
   config.palette_id = 1;
@@ -292,11 +370,7 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     }
   }
   _tile_release();
-  const QuantizedMultiplier* ch = channel != nullptr ? channel + row_begin : nullptr;
-  for (int i = 0; i < batch; ++i) {
-    avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin, m, ch,
-                               rounding);
-  }
+  finish.RequantizeRest(batch, channel, rounding);
 }
 
 }  // namespace
