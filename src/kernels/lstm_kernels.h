@@ -114,6 +114,9 @@ const LstmKernels* AvxVnniLstmKernelTable();
 // requantization of the packed matmuls, for the AVX-512 path's matmul (which sums into `out` first).
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding);
+// The AVX2 LstmGatesS16 with its activation-table lookups (v[i] = table[uint16(v[i])], i < n; n a
+// multiple of 16; tables readable 16 entries past 65535) done by `look_up`.
+void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n));
 }  // namespace avx2
 
 namespace avx512 {

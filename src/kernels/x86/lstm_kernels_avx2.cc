@@ -858,7 +858,8 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
 // for the cell).
 
 std::vector<int16_t> BuildActivationTable(int tanh_integer_bits) {
-  std::vector<int16_t> in(65536), out(65536);
+  // 16 entries of zero padding: a 4-byte gather (the AVX-512 path's lookup) of the last entry stays inside.
+  std::vector<int16_t> in(65536), out(65536 + 16, 0);
   for (int v = 0; v < 65536; ++v) in[static_cast<size_t>(v)] = static_cast<int16_t>(static_cast<uint16_t>(v));
   if (tanh_integer_bits < 0) {
     LogisticQ3S16(in.data(), 65536, out.data());
@@ -889,17 +890,20 @@ const int16_t* TanhTable(int integer_bits) {
   }
 }
 
-inline void LookUp(const int16_t* table, int16_t* v, int n) {
+// Scalar lookups: GCC's vectorization of this loop (vpextrw/vpinsrw chains) is slower than the plain
+// loads, and vpgatherdd is slow on the CPUs with the Gather Data Sampling mitigation.
+__attribute__((optimize("no-tree-vectorize"))) void LookUp(const int16_t* table, int16_t* v, int n) {
   for (int i = 0; i < n; ++i) v[i] = table[static_cast<uint16_t>(v[i])];
 }
 
 // The gate epilogue of one step (LstmKernels::LstmGatesS16) over chunks of up to 256 values held in
+// L1-resident buffers, with the table lookups done by `look_up` (scalar here; gathers on AVX-512):
 // L1-resident buffers: the gates' pre-activations (vector), their activations (table lookups), the
 // cell update (vector), tanh of the cell (lookups), the hidden output (vector). Pre-activation:
 // tflite_compat clamps the input part to int16 and the recurrent part to +-65536 (AddSatS32IntoS16's
 // exact int32 sum), the other mode adds with int32 saturation; vpackssdw then saturates to int16. A
 // chunk's last partial block reads zero-padded copies of its operands; only valid values are stored.
-void LstmGatesS16(const LstmGateEpilogue& e) {
+void LstmGatesS16WithLookUp(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n)) {
   constexpr int kChunk = 256;
   const int16_t* const sigmoid = LogisticTable();
   const int16_t* const tanh_gate = TanhTable(3);
@@ -944,7 +948,7 @@ void LstmGatesS16(const LstmGateEpilogue& e) {
         CopyElements(rec_t, rec + full, len - full);
         Store256(act[g] + full, pre(in_t, rec_t));
       }
-      LookUp(g == 2 ? tanh_gate : sigmoid, act[g], padded);
+      look_up(g == 2 ? tanh_gate : sigmoid, act[g], padded);
     }
     CopyElements(cell, e.c + i0, len);
     for (int j = len; j < padded; ++j) cell[j] = 0;
@@ -953,13 +957,15 @@ void LstmGatesS16(const LstmGateEpilogue& e) {
       Store256(cell + j, CellUpdate16(Load256(act[1] + j), iv, cifg, Load256(act[2] + j), Load256(cell + j), kc));
     }
     CopyElements(e.c + i0, cell, len);
-    LookUp(tanh_cell, cell, padded);
+    look_up(tanh_cell, cell, padded);
     for (int j = 0; j < padded; j += 16) {
       Store128(hidden_out + j, MulRequant16To8(Load256(act[3] + j), Load256(cell + j), hidden, zp));
     }
     CopyElements(e.out + i0, hidden_out, len);
   }
 }
+
+void LstmGatesS16(const LstmGateEpilogue& e) { LstmGatesS16WithLookUp(e, LookUp); }
 
 // ---- Packed matmul, AVX-VNNI -------------------------------------------------------------------------
 // vpdpbusd multiplies unsigned by signed bytes and adds groups of four products into int32 lanes, with
@@ -1099,6 +1105,10 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
 }
 
 }  // namespace
+
+void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n)) {
+  LstmGatesS16WithLookUp(e, look_up);
+}
 
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding) {

@@ -1,5 +1,6 @@
 // The AVX-512 VNNI path of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd over
-// blocks of 16 rows; every other kernel is the AVX-VNNI table's (AVX2 code). Bit-identical to the
+// blocks of 16 rows, and LstmGatesS16 with its table lookups as zmm gathers; every other kernel is
+// the AVX-VNNI table's (AVX2 code). Bit-identical to the
 // reference (src/kernels/reference/lstm_kernels.cc) on every input. The functions carry their ISA in
 // __attribute__((target)) (this file gets no -mavx512 flag) and run only after dispatch.cc has checked
 // avx512f, avx512bw, avx512vl and avx512vnni. It is not a specification: where it and the reference
@@ -282,6 +283,18 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   finish.RequantizeRest(batch, channel, rounding);
 }
 
+// v[i] = table[uint16(v[i])] for i < n (a multiple of 16): vpgatherdd of 4 bytes at table + 2 v[i]
+// (the tables are padded past entry 65535), truncated to the low 16 bits by vpmovdw.
+IRNN_TARGET_AVX512 void GatherLookUp(const int16_t* table, int16_t* v, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const __m512i index = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i)));
+    const __m512i entries = _mm512_i32gather_epi32(index, table, 2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), _mm512_cvtepi32_epi16(entries));
+  }
+}
+
+void LstmGatesS16(const LstmGateEpilogue& e) { avx2::LstmGatesS16Tables(e, GatherLookUp); }
+
 // ---- AMX (the amx path) --------------------------------------------------------------------------
 // For 16 or more input rows the matmul runs on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
 // unsigned input bytes by a 64 x 16 tile of signed weights (16 rows of 64 bytes: 16 column groups of a
@@ -406,6 +419,7 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     static LstmKernels t = *vnni;
     t.PackS8 = PackS8;
     t.GemvPackedRequantS32 = GemvPackedRequantS32;
+    t.LstmGatesS16 = LstmGatesS16;
     return &t;
   }();
   return table;
