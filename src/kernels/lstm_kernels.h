@@ -117,6 +117,9 @@ void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const Quanti
 // The AVX2 LstmGatesS16 with its activation-table lookups (v[i] = table[uint16(v[i])], i < n; n a
 // multiple of 16; tables readable 16 entries past 65535) done by `look_up`.
 void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n));
+// The activation table of LstmGatesS16: logistic Q3.12 (tanh_integer_bits = -1) or tanh with
+// tanh_integer_bits in [0, 6], for all 65,536 int16 inputs indexed by uint16(v), padded by 16 entries.
+const int16_t* ActivationTableS16(int tanh_integer_bits);
 }  // namespace avx2
 
 namespace avx512 {

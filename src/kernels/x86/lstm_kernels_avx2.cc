@@ -1106,6 +1106,10 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
 
 }  // namespace
 
+const int16_t* ActivationTableS16(int tanh_integer_bits) {
+  return tanh_integer_bits < 0 ? LogisticTable() : TanhTable(tanh_integer_bits);
+}
+
 void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n)) {
   LstmGatesS16WithLookUp(e, look_up);
 }

@@ -283,17 +283,78 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   finish.RequantizeRest(batch, channel, rounding);
 }
 
-// v[i] = table[uint16(v[i])] for i < n (a multiple of 16): vpgatherdd of 4 bytes at table + 2 v[i]
-// (the tables are padded past entry 65535), truncated to the low 16 bits by vpmovdw.
-IRNN_TARGET_AVX512 void GatherLookUp(const int16_t* table, int16_t* v, int n) {
-  for (int i = 0; i < n; i += 16) {
-    const __m512i index = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i)));
-    const __m512i entries = _mm512_i32gather_epi32(index, table, 2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + i), _mm512_cvtepi32_epi16(entries));
-  }
+// The gate epilogue (LstmKernels::LstmGatesS16) on 16 values at a time, in int32 lanes from end to
+// end: no int16 intermediate goes to memory. Every step is the reference's arithmetic on values that
+// fit their lanes: pre-activations clamped as AddSatS32IntoS16 / AddSatS32IntoS32 + SaturateS32ToS16
+// do; activations gathered from the tables (index = the int16 value's 16 bits) and sign-extended;
+// f*c, i*g (|i| <= 65535 under CIFG) and o*tanh(c) are exact int32 products; RoundingDivideByPOT by
+// the mask/threshold rule; the int16 casts of the cell update as sign extension of the low 16 bits;
+// the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is masked.
+IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
+
+IRNN_TARGET_AVX512 inline __m512i RoundingDivideByPOT512(__m512i x, int e) {
+  const __m512i mask = _mm512_set1_epi32(static_cast<int32_t>((uint32_t{1} << e) - 1u));
+  const __m512i remainder = _mm512_and_si512(x, mask);
+  const __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
+  const __m512i shifted = _mm512_srav_epi32(x, _mm512_set1_epi32(e));
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, _mm512_set1_epi32(1));
 }
 
-void LstmGatesS16(const LstmGateEpilogue& e) { avx2::LstmGatesS16Tables(e, GatherLookUp); }
+IRNN_TARGET_AVX512 inline __m512i Clamp512(__m512i v, int32_t lo, int32_t hi) {
+  return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+}
+
+// A gate's pre-activation on 16 lanes (masked loads): AddSatS32IntoS16(SaturateS32ToS16(in), rec) in
+// tflite_compat mode, else SaturateS32ToS16(AddSatS32IntoS32(in, rec)).
+IRNN_TARGET_AVX512 inline __m512i PreActivation512(const int32_t* in_p, const int32_t* rec_p, __mmask16 m,
+                                                   bool compat) {
+  const __m512i in = _mm512_maskz_loadu_epi32(m, in_p);
+  const __m512i rec = _mm512_maskz_loadu_epi32(m, rec_p);
+  __m512i sum;
+  if (compat) {
+    sum = _mm512_add_epi32(Clamp512(in, -32768, 32767), Clamp512(rec, -65536, 65536));
+  } else {
+    sum = _mm512_add_epi32(in, rec);  // sat32: overflow iff in and rec share a sign that sum lacks
+    const __mmask16 overflow = _mm512_cmplt_epi32_mask(
+        _mm512_and_si512(_mm512_xor_si512(in, sum), _mm512_xor_si512(rec, sum)), _mm512_setzero_si512());
+    sum = _mm512_mask_mov_epi32(sum, overflow, _mm512_xor_si512(_mm512_srai_epi32(in, 31), _mm512_set1_epi32(INT32_MAX)));
+  }
+  return Clamp512(sum, -32768, 32767);
+}
+
+// table[uint16(v)] sign-extended, v an int16 value in each int32 lane.
+IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* table) {
+  return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
+}
+
+IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
+  const int16_t* const sigmoid = avx2::ActivationTableS16(-1);
+  const int16_t* const tanh_gate = avx2::ActivationTableS16(3);
+  const int16_t* const tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  const Requant512 hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  const __m512i zp = _mm512_set1_epi32(e.hidden_zp);
+  const bool cifg = e.input[0] == nullptr;
+  const bool compat = e.tflite_compat;
+  const bool clipping = e.clip > 0;
+  for (int k = 0; k < e.n; k += 16) {
+    const __mmask16 m = e.n - k >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                      : static_cast<__mmask16>((1u << (e.n - k)) - 1u);
+    const __m512i f = Activation512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, compat), sigmoid);
+    const __m512i g = Activation512(PreActivation512(e.input[2] + k, e.recurrent[2] + k, m, compat), tanh_gate);
+    const __m512i ii =
+        cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
+             : Activation512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, compat), sigmoid);
+    const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
+    const __m512i kept = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(f, c), 15));
+    const __m512i added = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(ii, g), e.gate_shift));
+    __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
+    if (clipping) cell = Clamp512(cell, -e.clip, e.clip);
+    _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
+    const __m512i o = Activation512(PreActivation512(e.input[3] + k, e.recurrent[3] + k, m, compat), sigmoid);
+    const __m512i r = Requantize512(_mm512_mullo_epi32(o, Activation512(cell, tanh_cell)), hidden);
+    _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), zp)));
+  }
+}
 
 // ---- AMX (the amx path) --------------------------------------------------------------------------
 // For 16 or more input rows the matmul runs on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
