@@ -204,13 +204,15 @@ class TfliteLstm {
   // Rows [row_begin, row_end) of one requantized matmul of a packed matrix.
   void Matmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x, int batch,
               QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
-  // fn(row_begin, row_end) over [0, rows), split between the threads at multiples of 8 when `macs`
+  // fn(row_begin, row_end) over [0, rows), split between the threads at multiples of 16 when `macs`
   // (the work) is large enough, else one call.
   void ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const;
   void ComputeGate(int gate, const int32_t* input_part, TfliteLstmState* s) const;
   void Sigmoid(int16_t* v, int n) const;
   void TanhGate(int16_t* v, int n) const;
   void TanhCell(const int16_t* c, int n, int16_t* out) const;
+  // out = the clipped projection of the state's hidden vector.
+  void Project(TfliteLstmState* s, int8_t* out) const;
 
   TfliteLstmParams params_;
   KernelPath path_ = KernelPath::kScalar;

@@ -137,11 +137,16 @@ Status LstmF32::Create(LstmF32Params params, KernelPath path, std::unique_ptr<Ls
     return Status::OutOfRange("LstmF32::Create: threads is " + fp32::Str(threads) + " but must be in [1, " +
                               fp32::Str(kMaxLstmF32Threads) + "]");
   }
-  const bool explicit_avx2 = path == KernelPath::kAvx2 || path == KernelPath::kAvxVnni;
+  const bool explicit_avx2 =
+      path == KernelPath::kAvx2 || path == KernelPath::kAvxVnni || path == KernelPath::kAvx512Vnni ||
+      path == KernelPath::kAmx;
   KernelPath resolved = KernelPath::kScalar;
   IRNN_RETURN_IF_ERROR(ResolveKernelPath(path, &resolved));
-  // AVX-VNNI accelerates int8 products only; a CPU that has it has AVX2, which this layer uses.
-  if (resolved == KernelPath::kAvxVnni) resolved = KernelPath::kAvx2;
+  // AVX-VNNI, AVX-512 VNNI and AMX accelerate int8 products only; a CPU that has them has AVX2, which
+  // this layer uses.
+  if (resolved == KernelPath::kAvxVnni || resolved == KernelPath::kAvx512Vnni || resolved == KernelPath::kAmx) {
+    resolved = KernelPath::kAvx2;
+  }
   if (resolved == KernelPath::kAvx2 && (fp32::Avx2LstmF32Kernels() == nullptr || !fp32::CpuSupportsFma())) {
     if (explicit_avx2) {
       return Status::Unavailable("LstmF32::Create: kernel path avx2 needs AVX2 and FMA, not available here");

@@ -29,6 +29,17 @@ bool CpuSupportsAvxVnni() {
 #endif
 }
 
+bool CpuSupportsAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // libgcc reports the AVX-512 features only when the OS saves the zmm state (XCR0).
+  return CpuSupportsAvxVnni() && __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+         __builtin_cpu_supports("avx512vl") != 0 && __builtin_cpu_supports("avx512vnni") != 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 const char* KernelPathName(KernelPath path) {
@@ -37,6 +48,8 @@ const char* KernelPathName(KernelPath path) {
     case KernelPath::kScalar: return "scalar";
     case KernelPath::kAvx2: return "avx2";
     case KernelPath::kAvxVnni: return "avxvnni";
+    case KernelPath::kAvx512Vnni: return "avx512vnni";
+    case KernelPath::kAmx: return "amx";
   }
   return "unknown";
 }
@@ -46,7 +59,10 @@ Status ParseKernelPath(std::string_view name, KernelPath* path) {
   else if (name == "scalar") *path = KernelPath::kScalar;
   else if (name == "avx2") *path = KernelPath::kAvx2;
   else if (name == "avxvnni") *path = KernelPath::kAvxVnni;
-  else return Status::InvalidArgument("kernel path: '" + std::string(name) + "' is not one of auto, scalar, avx2, avxvnni");
+  else if (name == "avx512vnni") *path = KernelPath::kAvx512Vnni;
+  else if (name == "amx") *path = KernelPath::kAmx;
+  else return Status::InvalidArgument("kernel path: '" + std::string(name) +
+                                      "' is not one of auto, scalar, avx2, avxvnni, avx512vnni, amx");
   return Status::Ok();
 }
 
@@ -55,6 +71,10 @@ bool KernelPathAvailable(KernelPath path) {
     case KernelPath::kScalar: return true;
     case KernelPath::kAvx2: return avx2::LstmKernelTable() != nullptr && CpuSupportsAvx2();
     case KernelPath::kAvxVnni: return avx2::AvxVnniLstmKernelTable() != nullptr && CpuSupportsAvxVnni();
+    case KernelPath::kAvx512Vnni:
+      return avx512::Avx512VnniLstmKernelTable() != nullptr && CpuSupportsAvx512Vnni();
+    case KernelPath::kAmx:
+      return avx512::AmxLstmKernelTable() != nullptr && CpuSupportsAvx512Vnni() && avx512::AmxAvailable();
     case KernelPath::kAuto: return true;
   }
   return false;
@@ -71,9 +91,11 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
     }
   }
   if (requested == KernelPath::kAuto) {
-    *resolved = KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni
-                : KernelPathAvailable(KernelPath::kAvx2)  ? KernelPath::kAvx2
-                                                          : KernelPath::kScalar;
+    *resolved = KernelPathAvailable(KernelPath::kAmx)          ? KernelPath::kAmx
+                : KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+                : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
+                : KernelPathAvailable(KernelPath::kAvx2)     ? KernelPath::kAvx2
+                                                             : KernelPath::kScalar;
     return Status::Ok();
   }
   if (!KernelPathAvailable(requested)) {
@@ -85,6 +107,10 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
 }
 
 const LstmKernels& GetLstmKernels(KernelPath resolved) {
+  if (resolved == KernelPath::kAmx && avx512::AmxLstmKernelTable() != nullptr) return *avx512::AmxLstmKernelTable();
+  if (resolved == KernelPath::kAvx512Vnni && avx512::Avx512VnniLstmKernelTable() != nullptr) {
+    return *avx512::Avx512VnniLstmKernelTable();
+  }
   if (resolved == KernelPath::kAvxVnni && avx2::AvxVnniLstmKernelTable() != nullptr) {
     return *avx2::AvxVnniLstmKernelTable();
   }
@@ -93,8 +119,10 @@ const LstmKernels& GetLstmKernels(KernelPath resolved) {
 }
 
 const PwlKernels& GetPwlKernels(KernelPath resolved) {
-  // The AVX-VNNI path changes only the int8 matmuls: its activations are AVX2's.
-  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni) && avx2::PwlKernelTable() != nullptr) {
+  // The AVX-VNNI, AVX-512 VNNI and AMX paths change only the int8 matmuls: their activations are AVX2's.
+  if ((resolved == KernelPath::kAvx2 || resolved == KernelPath::kAvxVnni || resolved == KernelPath::kAvx512Vnni ||
+       resolved == KernelPath::kAmx) &&
+      avx2::PwlKernelTable() != nullptr) {
     return *avx2::PwlKernelTable();
   }
   return reference::PwlKernelTable();

@@ -14,12 +14,31 @@ namespace irnn {
 
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
-// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc).
+// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
+// AVX-512 VNNI: the same with blocks of 16 rows, see lstm_kernels_avx512.cc).
 struct PackedS8 {
   int rows = 0;
   int cols = 0;
   std::vector<int8_t> data;
   std::vector<int32_t> row_fold;
+};
+
+// The operands of LstmKernels::LstmGatesS16: the gate epilogue of one step of an LSTM without peephole
+// and LayerNorm, with the fixed-point activations, over n = batch * n_cell values (numerics.md §4.1-§4.4).
+// Gates in the order input, forget, cell, output; the input gate's pointers are null under CIFG.
+struct LstmGateEpilogue {
+  const int32_t* input[4] = {};      // the input-to-gate matmul results (MBQM'd), [n] per gate
+  const int32_t* recurrent[4] = {};  // the recurrent matmul results (MBQM'd), [n] per gate
+  int n = 0;
+  bool tflite_compat = true;  // how the two contributions add (see LstmGatesS16)
+  int gate_shift = 0;         // LstmCellUpdateS16's: 30 + cell_scale, in [15, 21]
+  int16_t clip = 0;           // LstmCellUpdateS16's: the cell clip, 0 = none
+  int cell_integer_bits = 0;  // TanhS16 of the cell: 15 + cell_scale, in [0, 6]
+  QuantizedMultiplier hidden_scale;
+  Rounding rounding = Rounding::kDouble;
+  int32_t hidden_zp = 0;
+  int16_t* c = nullptr;   // [n] the cell state, updated in place
+  int8_t* out = nullptr;  // [n] the hidden state, int8
 };
 
 struct LstmKernels {
@@ -69,9 +88,17 @@ struct LstmKernels {
   void (*GemvPackedRequantS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                                Rounding rounding, int32_t* out);
+  // The gate epilogue of one step in one pass, the same bit for bit as these kernels composed:
+  //   pre_g = tflite_compat ? AddSatS32IntoS16(SaturateS32ToS16(input_g), recurrent_g)
+  //                         : SaturateS32ToS16(AddSatS32IntoS32(input_g, recurrent_g))
+  //   i, f, o = LogisticQ3S16(pre), g = TanhS16(pre, 3)
+  //   c = LstmCellUpdateS16(f, i or null, g, gate_shift, clip)
+  //   out = MulRequantS16ToS8(o, TanhS16(c, cell_integer_bits), hidden_scale, rounding, hidden_zp)
+  // (numerics.md §4.1-§4.4, §5 Q5). A later member: tables are filled whole by this folder.
+  void (*LstmGatesS16)(const LstmGateEpilogue& e);
 };
 
-// The table for a resolved path (kScalar, kAvx2 or kAvxVnni; kAuto is not a resolved path).
+// The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
 const LstmKernels& GetLstmKernels(KernelPath resolved);
 
 namespace reference {
@@ -83,6 +110,27 @@ namespace avx2 {
 const LstmKernels* LstmKernelTable();
 // The AVX2 table with the matmuls on AVX-VNNI (vpdpbusd); null when the build has no such code.
 const LstmKernels* AvxVnniLstmKernelTable();
+// v[i] = MBQM(v[i], channel ? channel[i] : m) on 8 lanes at a time (numerics.md §1.3, §7.1): the
+// requantization of the packed matmuls, for the AVX-512 path's matmul (which sums into `out` first).
+void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                          Rounding rounding);
+// The AVX2 LstmGatesS16 with its activation-table lookups (v[i] = table[uint16(v[i])], i < n; n a
+// multiple of 16; tables readable 16 entries past 65535) done by `look_up`.
+void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n));
+// The activation table of LstmGatesS16: logistic Q3.12 (tanh_integer_bits = -1) or tanh with
+// tanh_integer_bits in [0, 6], for all 65,536 int16 inputs indexed by uint16(v), padded by 16 entries.
+const int16_t* ActivationTableS16(int tanh_integer_bits);
 }  // namespace avx2
+
+namespace avx512 {
+// The AVX-VNNI table with the matmuls on AVX-512 VNNI (zmm vpdpbusd, 16-row blocks); null when the
+// build has no such code.
+const LstmKernels* Avx512VnniLstmKernelTable();
+// The AVX-512 VNNI table with the matmuls of 16 or more input rows on AMX tiles (tdpbusd); null when
+// the build has no such code.
+const LstmKernels* AmxLstmKernelTable();
+// True when the CPU and the OS let this process use AMX int8 tiles (asks Linux for the permission once).
+bool AmxAvailable();
+}  // namespace avx512
 
 }  // namespace irnn

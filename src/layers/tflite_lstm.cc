@@ -365,14 +365,15 @@ constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 
 void TfliteLstm::ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const {
   const int n = pool_ ? pool_->size() : 1;
-  const int blocks = (rows + 7) / 8;
+  // Blocks of 16 rows: a multiple of every path's row block (8 for AVX-VNNI, 16 for AVX-512 VNNI).
+  const int blocks = (rows + 15) / 16;
   if (n == 1 || macs < kMinParallelMacs || blocks < 2) {
     fn(0, rows);
     return;
   }
   pool_->Run([&](int t) {
     const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
-    const int r0 = std::min(rows, 8 * b0), r1 = std::min(rows, 8 * b1);
+    const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
     if (r0 < r1) fn(r0, r1);
   });
 }
@@ -441,6 +442,25 @@ void TfliteLstm::TanhCell(const int16_t* c, int n, int16_t* out) const {
   }
 }
 
+// out = the projection of the state's hidden vector (numerics.md §4.4), clipped (§5 Q3).
+void TfliteLstm::Project(TfliteLstmState* s, int8_t* out) const {
+  const TfliteLstmConfig& c = params_.config;
+  const int batch = s->batch_;
+  ForRowRanges(c.n_output, int64_t{batch} * c.n_output * c.n_cell, [&](int r0, int r1) {
+    Matmul(packed_->projection, r0, r1, params_.projection_effective_bias.data(), s->hidden_.data(), batch,
+           params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
+  });
+  int lo = -128, hi = 127;
+  if (params_.quantized_proj_clip > 0) {
+    // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).
+    const int center = c.tflite_compat ? 0 : params_.output_zp;
+    lo = std::max(-128, center - params_.quantized_proj_clip);
+    hi = std::min(127, center + params_.quantized_proj_clip);
+  }
+  kernels_->AddZeroPointClampS32ToS8(s->acc_.data(), batch * c.n_output, params_.output_zp, static_cast<int8_t>(lo),
+                                     static_cast<int8_t>(hi), out);
+}
+
 void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part, TfliteLstmState* s, int8_t* out,
                                TfliteLstmTrace* trace) const {
   const TfliteLstmConfig& c = params_.config;
@@ -475,6 +495,36 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
   const int batch = s->batch_;
   const int n = batch * c.n_cell;
   const int n_out = batch * c.n_output;
+  if (!c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint && trace == nullptr) {
+    // The whole gate epilogue in one pass (the same as the kernels below composed, numerics.md §4.1-§4.4).
+    LstmGateEpilogue e;
+    for (int g = 0; g < 4; ++g) {
+      if (parts[g] == nullptr) continue;
+      e.input[g] = parts[g];
+      e.recurrent[g] = s->recurrent_[g].data();
+    }
+    e.n = n;
+    e.tflite_compat = c.tflite_compat;
+    e.gate_shift = 30 + params_.cell_scale;
+    e.clip = params_.quantized_cell_clip;
+    e.cell_integer_bits = 15 + params_.cell_scale;
+    e.hidden_scale = params_.hidden_scale;
+    e.rounding = c.rounding;
+    e.c = s->c_.data();
+    if (c.use_projection) {
+      // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
+      e.hidden_zp = c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
+      e.out = s->hidden_.data();
+      k.LstmGatesS16(e);
+      Project(s, out);
+    } else {
+      e.hidden_zp = params_.hidden_zp;
+      e.out = out;
+      k.LstmGatesS16(e);
+    }
+    std::copy(out, out + n_out, s->h_.begin());
+    return;
+  }
   auto record_preact = [&](int g) {
     if (trace != nullptr) trace->gate_preact[g].assign(s->gates_[g].begin(), s->gates_[g].end());
   };
@@ -509,19 +559,7 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
                         hidden_zp, s->hidden_.data());
     if (trace != nullptr) trace->hidden = s->hidden_;
-    ForRowRanges(c.n_output, int64_t{batch} * c.n_output * c.n_cell, [&](int r0, int r1) {
-      Matmul(packed_->projection, r0, r1, params_.projection_effective_bias.data(), s->hidden_.data(), batch,
-             params_.projection_scale, params_.projection_channel_scale, s->acc_.data());
-    });
-    int lo = -128, hi = 127;
-    if (params_.quantized_proj_clip > 0) {
-      // TFLite clips raw int8 values around 0, ignoring the zero point (numerics.md §5 Q3).
-      const int center = c.tflite_compat ? 0 : params_.output_zp;
-      lo = std::max(-128, center - params_.quantized_proj_clip);
-      hi = std::min(127, center + params_.quantized_proj_clip);
-    }
-    k.AddZeroPointClampS32ToS8(s->acc_.data(), n_out, params_.output_zp, static_cast<int8_t>(lo),
-                               static_cast<int8_t>(hi), out);
+    Project(s, out);
   } else {
     k.MulRequantS16ToS8(s->gates_[kOutputGate].data(), s->tanh_cell_.data(), n, params_.hidden_scale, c.rounding,
                         params_.hidden_zp, out);

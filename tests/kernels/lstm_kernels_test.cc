@@ -946,8 +946,10 @@ TEST_F(LstmKernelsAvx2, DispatchReturnsAvx2Table) {
   {
     ScopedIrnnPath env(nullptr);
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAuto, &resolved).ok());
-    const KernelPath best =
-        KernelPathAvailable(KernelPath::kAvxVnni) ? KernelPath::kAvxVnni : KernelPath::kAvx2;
+    const KernelPath best = KernelPathAvailable(KernelPath::kAmx)          ? KernelPath::kAmx
+                            : KernelPathAvailable(KernelPath::kAvx512Vnni) ? KernelPath::kAvx512Vnni
+                            : KernelPathAvailable(KernelPath::kAvxVnni)  ? KernelPath::kAvxVnni
+                                                                         : KernelPath::kAvx2;
     EXPECT_EQ(resolved, best) << "auto picks the best available path";
     ASSERT_TRUE(ResolveKernelPath(KernelPath::kAvx2, &resolved).ok());
     EXPECT_EQ(resolved, KernelPath::kAvx2);
@@ -964,6 +966,16 @@ std::vector<KernelPath> PackedPaths() {
     paths.push_back(KernelPath::kAvxVnni);
   } else {
     std::printf("[ NOTE     ] AVX-VNNI is not available on this CPU: its packed matmul is not compared here\n");
+  }
+  if (KernelPathAvailable(KernelPath::kAvx512Vnni)) {
+    paths.push_back(KernelPath::kAvx512Vnni);
+  } else {
+    std::printf("[ NOTE     ] AVX-512 VNNI is not available on this CPU: its packed matmul is not compared here\n");
+  }
+  if (KernelPathAvailable(KernelPath::kAmx)) {
+    paths.push_back(KernelPath::kAmx);
+  } else {
+    std::printf("[ NOTE     ] AMX is not available on this CPU: its packed matmul is not compared here\n");
   }
   return paths;
 }
@@ -1006,7 +1018,7 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnOddSizesAndBatches) {
   std::set<int32_t> seen;
   for (int rows : {1, 3, 7, 8, 9, 17, 33, 64, 255}) {
     for (int cols : {1, 3, 4, 5, 17, 33, 64, 255}) {
-      for (int batch : {1, 2, 3, 4, 5, 8, 9, 16, 17}) {
+      for (int batch : {1, 2, 3, 4, 5, 8, 9, 16, 17, 33}) {
         const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
         const auto w = gen.VecI8(rows * cols);
         const auto x = gen.VecI8(cols * batch);
@@ -1033,24 +1045,156 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnEdgeValuesAndWrap) {
   for (int cols : {1, 4, 17, 257}) {
     for (int8_t wv : {int8_t{-128}, int8_t{127}}) {
       for (int8_t xv : {int8_t{-128}, int8_t{127}, int8_t{0}}) {
-        const int rows = 19, batch = 5;
-        std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
-        std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
-        std::vector<int32_t> bias(rows);
-        for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
-        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
-          for (int shift : {-31, -1, 0, 30}) CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, shift}, nullptr, rounding);
+        const int rows = 19;
+        for (int batch : {5, 17}) {  // 17: the AMX path's tiles too
+          std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
+          std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
+          std::vector<int32_t> bias(rows);
+          for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+          for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+            for (int shift : {-31, -1, 0, 30}) {
+              CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, shift}, nullptr, rounding);
+            }
+          }
         }
       }
     }
   }
   const int rows = 9, cols = 140000;
   std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -128);
-  std::vector<int8_t> x(static_cast<size_t>(cols) * 4, -128);
+  std::vector<int8_t> x(static_cast<size_t>(cols) * 16, -128);
   std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30)};
   std::vector<QuantizedMultiplier> channel(rows, {kI32Max, 0});
   CheckPacked(w, rows, cols, bias.data(), x, 4, {kI32Max, 0}, nullptr, Rounding::kDouble);
   CheckPacked(w, rows, cols, bias.data(), x, 1, {kI32Max, 0}, &channel, Rounding::kSingle);
+  CheckPacked(w, rows, cols, bias.data(), x, 16, {kI32Max, 0}, &channel, Rounding::kDouble);
+}
+
+// ---- The fused gate epilogue (LstmGatesS16) on every path --------------------------------------------
+
+// Every path's LstmGatesS16 equals the reference's (which is the separate reference kernels composed).
+void CheckGates(const std::vector<std::vector<int32_t>>& in, const std::vector<std::vector<int32_t>>& rec, int n,
+                bool compat, bool cifg, int cell_bits, int16_t clip, QuantizedMultiplier hidden, Rounding rounding,
+                int32_t zp, const std::vector<int16_t>& c0) {
+  SCOPED_TRACE(::testing::Message() << "n " << n << " compat " << compat << " cifg " << cifg << " cell_bits "
+                                    << cell_bits << " clip " << clip << " rounding " << RoundingName(rounding));
+  LstmGateEpilogue e;
+  for (int g = cifg ? 1 : 0; g < 4; ++g) {
+    e.input[g] = in[g].data();
+    e.recurrent[g] = rec[g].data();
+  }
+  e.n = n;
+  e.tflite_compat = compat;
+  e.gate_shift = 15 + cell_bits;
+  e.clip = clip;
+  e.cell_integer_bits = cell_bits;
+  e.hidden_scale = hidden;
+  e.rounding = rounding;
+  e.hidden_zp = zp;
+  std::vector<int16_t> c_expected = c0;
+  std::vector<int8_t> out_expected(static_cast<size_t>(n), 0x5A);
+  e.c = c_expected.data();
+  e.out = out_expected.data();
+  Ref().LstmGatesS16(e);
+  for (KernelPath path : PackedPaths()) {
+    std::vector<int16_t> c_actual = c0;
+    std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
+    e.c = c_actual.data();
+    e.out = out_actual.data();
+    GetLstmKernels(path).LstmGatesS16(e);
+    EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << ": cell";
+    EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << ": hidden";
+  }
+}
+
+TEST(GateEpilogue, ReferenceIsTheSeparateKernelsComposed) {
+  Gen gen(TestSeed());
+  const int n = 300;  // more than one of the reference's chunks
+  std::vector<std::vector<int32_t>> in(4), rec(4);
+  for (int g = 0; g < 4; ++g) {
+    in[g] = gen.VecI32(n);
+    rec[g] = gen.VecI32(n);
+  }
+  const auto c0 = gen.VecI16(n);
+  const QuantizedMultiplier hidden = gen.Multiplier(-20, 0);
+  for (bool compat : {false, true}) {
+    LstmGateEpilogue e;
+    for (int g = 0; g < 4; ++g) {
+      e.input[g] = in[g].data();
+      e.recurrent[g] = rec[g].data();
+    }
+    e.n = n;
+    e.tflite_compat = compat;
+    e.gate_shift = 19;
+    e.clip = 9000;
+    e.cell_integer_bits = 4;
+    e.hidden_scale = hidden;
+    e.hidden_zp = -3;
+    std::vector<int16_t> c_fused = c0;
+    std::vector<int8_t> out_fused(n);
+    e.c = c_fused.data();
+    e.out = out_fused.data();
+    Ref().LstmGatesS16(e);
+    // The same with the separate kernels, as the layer calls them.
+    std::vector<std::vector<int16_t>> gate(4, std::vector<int16_t>(n));
+    for (int g = 0; g < 4; ++g) {
+      std::vector<int32_t> acc = in[g];
+      if (compat) {
+        Ref().SaturateS32ToS16(acc.data(), n, gate[g].data());
+        Ref().AddSatS32IntoS16(rec[g].data(), n, gate[g].data());
+      } else {
+        Ref().AddSatS32IntoS32(rec[g].data(), n, acc.data());
+        Ref().SaturateS32ToS16(acc.data(), n, gate[g].data());
+      }
+      if (g == 2) {
+        Ref().TanhS16(gate[g].data(), n, 3, gate[g].data());
+      } else {
+        Ref().LogisticQ3S16(gate[g].data(), n, gate[g].data());
+      }
+    }
+    std::vector<int16_t> c_separate = c0, tanh_cell(n);
+    std::vector<int8_t> out_separate(n);
+    Ref().LstmCellUpdateS16(gate[1].data(), gate[0].data(), gate[2].data(), n, 19, 9000, c_separate.data());
+    Ref().TanhS16(c_separate.data(), n, 4, tanh_cell.data());
+    Ref().MulRequantS16ToS8(gate[3].data(), tanh_cell.data(), n, hidden, Rounding::kDouble, -3, out_separate.data());
+    EXPECT_TRUE(SameValues(c_separate, c_fused)) << "compat " << compat;
+    EXPECT_TRUE(SameValues(out_separate, out_fused)) << "compat " << compat;
+  }
+}
+
+TEST(GateEpilogue, EveryPathMatchesReference) {
+  Gen gen(TestSeed());
+  for (int n : {1, 3, 15, 16, 17, 33, 255, 256, 257, 300, 513}) {
+    for (bool compat : {false, true}) {
+      for (bool cifg : {false, true}) {
+        std::vector<std::vector<int32_t>> in(4), rec(4);
+        for (int g = 0; g < 4; ++g) {
+          in[g] = gen.VecI32(n);
+          rec[g] = gen.VecI32(n);
+        }
+        const int cell_bits = gen.Int(0, 6);
+        const int16_t clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        CheckGates(in, rec, n, compat, cifg, cell_bits, clip, gen.Multiplier(-25, 5), rounding, gen.Int(-128, 127),
+                   gen.VecI16(n));
+      }
+    }
+  }
+}
+
+// Every int16 pre-activation in every gate (the activations are tables on some paths), every cell width.
+TEST(GateEpilogue, EveryPathMatchesReferenceOnEveryPreActivation) {
+  Gen gen(TestSeed());
+  const int n = 65536;
+  std::vector<std::vector<int32_t>> in(4, std::vector<int32_t>(n)), rec(4, std::vector<int32_t>(n, 0));
+  for (int g = 0; g < 4; ++g) {
+    for (int v = 0; v < n; ++v) in[g][v] = -32768 + (v * (2 * g + 1) + 7919 * g) % 65536;  // a permutation
+  }
+  std::vector<int16_t> c0(n);
+  for (int v = 0; v < n; ++v) c0[v] = static_cast<int16_t>(v - 32768);  // every cell value
+  for (int cell_bits = 0; cell_bits <= 6; ++cell_bits) {
+    CheckGates(in, rec, n, cell_bits % 2 == 0, false, cell_bits, 0, gen.Multiplier(-20, 0), Rounding::kDouble, 5, c0);
+  }
 }
 
 // These need no AVX2: the scalar path and the rejection of a bad IRNN_PATH hold on every CPU.

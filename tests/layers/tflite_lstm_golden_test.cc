@@ -184,6 +184,16 @@ TEST_P(TfliteLstmGolden, StepsMatchOnAvxVnniPath) {
   RunSteps(KernelPath::kAvxVnni);
 }
 
+TEST_P(TfliteLstmGolden, StepsMatchOnAvx512VnniPath) {
+  if (!testing::Avx512VnniAvailableOrNote()) GTEST_SKIP() << "AVX-512 VNNI not available on this CPU";
+  RunSteps(KernelPath::kAvx512Vnni);
+}
+
+TEST_P(TfliteLstmGolden, StepsMatchOnAmxPath) {
+  if (!testing::AmxAvailableOrNote()) GTEST_SKIP() << "AMX not available on this CPU";
+  RunSteps(KernelPath::kAmx);
+}
+
 // The whole sequence in one Run call, from derived (not golden) parameters, equals the vectors too.
 TEST_P(TfliteLstmGolden, SequenceFromDerivedParamsMatches) {
   TfliteLstmParams derived;

@@ -129,6 +129,18 @@ TEST(TfliteLstmPerChannel, Avx2EqualsScalarAndChunkedEqualsWholeOnRandomConfigs)
       ASSERT_EQ(vnni.h, whole.h);
       ASSERT_EQ(vnni.c, whole.c) << "AVX-VNNI cell differs from scalar";
     }
+    if (testing::Avx512VnniAvailableOrNote()) {
+      const RunResult zmm = RunLayer(p, KernelPath::kAvx512Vnni, r.input, r.batch, r.steps, 2);
+      ASSERT_EQ(zmm.out, whole.out) << "AVX-512 VNNI output differs from scalar";
+      ASSERT_EQ(zmm.h, whole.h);
+      ASSERT_EQ(zmm.c, whole.c) << "AVX-512 VNNI cell differs from scalar";
+    }
+    if (testing::AmxAvailableOrNote()) {
+      const RunResult amx = RunLayer(p, KernelPath::kAmx, r.input, r.batch, r.steps, r.steps);
+      ASSERT_EQ(amx.out, whole.out) << "AMX output differs from scalar";
+      ASSERT_EQ(amx.h, whole.h);
+      ASSERT_EQ(amx.c, whole.c) << "AMX cell differs from scalar";
+    }
     differs_from_per_tensor += RunLayer(r.params, KernelPath::kScalar, r.input, r.batch, r.steps, r.steps).out != whole.out;
     ++configs;
   }

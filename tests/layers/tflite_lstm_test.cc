@@ -77,8 +77,12 @@ TEST(TfliteLstmRandom, Avx2EqualsScalarAndChunkedEqualsWholeOnThousandConfigs) {
       ASSERT_EQ(parts.h, whole.h) << "chunk " << chunk;
     }
     // Each optimized path, whole chunks of 2 or 5 steps (Run's chunk products) and step by step.
-    for (const auto& [path, chunk] : {std::pair{KernelPath::kAvx2, 2}, std::pair{KernelPath::kAvxVnni, 5}}) {
-      if (path == KernelPath::kAvx2 ? !avx2 : !testing::AvxVnniAvailableOrNote()) continue;
+    for (const auto& [path, chunk] : {std::pair{KernelPath::kAvx2, 2}, std::pair{KernelPath::kAvxVnni, 5},
+                                      std::pair{KernelPath::kAvx512Vnni, 4}, std::pair{KernelPath::kAmx, 6}}) {
+      if (path == KernelPath::kAvx2 && !avx2) continue;
+      if (path == KernelPath::kAvxVnni && !testing::AvxVnniAvailableOrNote()) continue;
+      if (path == KernelPath::kAvx512Vnni && !testing::Avx512VnniAvailableOrNote()) continue;
+      if (path == KernelPath::kAmx && !testing::AmxAvailableOrNote()) continue;
       auto fast = MakeLayer(r.params, path);
       ASSERT_NE(fast, nullptr);
       ASSERT_EQ(fast->path(), path);
@@ -120,6 +124,8 @@ TEST(TfliteLstmThreads, EveryPathAndThreadCountEqualsScalarOnBenchAndOddShapes) 
   std::vector<KernelPath> paths = {KernelPath::kScalar};
   if (Avx2Available()) paths.push_back(KernelPath::kAvx2);
   if (testing::AvxVnniAvailableOrNote()) paths.push_back(KernelPath::kAvxVnni);
+  if (testing::Avx512VnniAvailableOrNote()) paths.push_back(KernelPath::kAvx512Vnni);
+  if (testing::AmxAvailableOrNote()) paths.push_back(KernelPath::kAmx);
   std::vector<testing::LstmShape> shapes;
   for (int dim : {128, 256, 512, 1024}) {
     for (int batch : {1, 16}) shapes.push_back({dim, batch, dim * batch >= 8192 ? 2 : 3});

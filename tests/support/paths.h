@@ -1,6 +1,7 @@
 // Test support: which optimized kernel paths this CPU runs. AVX2 is required by the tests (see
 // IRNN_ALLOW_NO_AVX2); AVX-VNNI is newer (Alder Lake, Sapphire Rapids, Zen 5), so where the CPU lacks
-// it the comparisons with it cannot run: that is said once on stdout, never passed over silently.
+// it the comparisons with it cannot run: that is said once on stdout, never passed over silently. The
+// same holds for AVX-512 VNNI and AMX.
 #pragma once
 
 #include <iostream>
@@ -13,6 +14,28 @@ inline bool AvxVnniAvailableOrNote() {
   const bool available = KernelPathAvailable(KernelPath::kAvxVnni);
   static const bool noted = [available] {
     if (!available) std::cout << "[ NOTE     ] AVX-VNNI is not available on this CPU: its comparisons do not run\n";
+    return true;
+  }();
+  (void)noted;
+  return available;
+}
+
+// The same for AVX-512 VNNI (avx512f, bw, vl, vnni: Ice Lake, Sapphire Rapids, Zen 4 and later).
+inline bool Avx512VnniAvailableOrNote() {
+  const bool available = KernelPathAvailable(KernelPath::kAvx512Vnni);
+  static const bool noted = [available] {
+    if (!available) std::cout << "[ NOTE     ] AVX-512 VNNI is not available on this CPU: its comparisons do not run\n";
+    return true;
+  }();
+  (void)noted;
+  return available;
+}
+
+// The same for AMX int8 tiles (Sapphire Rapids and later; Linux grants the tile permission).
+inline bool AmxAvailableOrNote() {
+  const bool available = KernelPathAvailable(KernelPath::kAmx);
+  static const bool noted = [available] {
+    if (!available) std::cout << "[ NOTE     ] AMX is not available on this CPU: its comparisons do not run\n";
     return true;
   }();
   (void)noted;

@@ -90,7 +90,7 @@ fi
 # --- tiny runs ------------------------------------------------------------------------------------
 tiny=(lstm-run --input 3 --cell 5 --steps 4 --repeats 2)
 if expect_ok "tiny lstm-run" "${tiny[@]}"; then
-  for pattern in 'n_input=3 n_cell=5 n_output=5 batch=1 steps=4' '^  kernel path (scalar|avx2|avxvnni)$' \
+  for pattern in 'n_input=3 n_cell=5 n_output=5 batch=1 steps=4' '^  kernel path (scalar|avx2|avxvnni|avx512vnni|amx)$' \
                  'time/step +[0-9.]+ us' '[0-9]+ steps/s, [0-9]+ frames/s, [0-9.]+ GOPS' 'weights +[0-9]+ bytes' \
                  'checksum +[0-9a-f]{16}'; do
     expect_stdout "tiny lstm-run" "$pattern"

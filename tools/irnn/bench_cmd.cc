@@ -173,6 +173,10 @@ struct Machine {
   std::vector<Bandwidth> bandwidth;
   std::vector<Peak> int8_peak;
   std::vector<Peak> fp32_peak;
+  // The int8 peaks of the wider kernel paths' matmul instructions; empty where the path is unavailable.
+  std::vector<Peak> vnni_peak;     // ymm vpdpbusd (avxvnni)
+  std::vector<Peak> vnni512_peak;  // zmm vpdpbusd (avx512vnni)
+  std::vector<Peak> amx_peak;      // tdpbusd (amx)
   std::string limits_skipped;  // why the limits were not measured
 };
 
@@ -225,7 +229,83 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
     bench::Progress(report, "machine: int8 MAC and fp32 FMA peaks, %d thread(s)", threads);
     m->int8_peak.push_back({threads, bench::avx2::Int8MacPeakG(threads, seconds)});
     m->fp32_peak.push_back({threads, bench::avx2::Fp32FmaPeakG(threads, seconds)});
+    if (KernelPathAvailable(KernelPath::kAvxVnni)) {
+      m->vnni_peak.push_back({threads, bench::avx2::VnniMacPeakG(threads, seconds)});
+    }
+    if (KernelPathAvailable(KernelPath::kAvx512Vnni)) {
+      m->vnni512_peak.push_back({threads, bench::avx2::Vnni512MacPeakG(threads, seconds)});
+    }
+    if (KernelPathAvailable(KernelPath::kAmx)) m->amx_peak.push_back({threads, bench::avx2::AmxMacPeakG(threads, seconds)});
   }
+}
+
+// ---- The binding limit of an irnn int8 result ------------------------------------------------------
+// Per time step the layer multiplies 4H x H int8 weights by the input and 4H x H by the previous output,
+// for each of the B streams: 8 H^2 B multiply-accumulates. Weight bytes read per step: the recurrent
+// 4 H^2 (sequence mode: the input projection of a chunk of steps reads its 4 H^2 once per chunk) or all
+// 8 H^2 (streaming). They come from the smallest cache level that holds the layer's 8 H^2 weight bytes
+// with a quarter to spare (the activation tables, state and inputs share it), else from DRAM. The
+// limits: bytes / the read bandwidth measured at that level, and MACs / the int8 peak of the
+// instruction the kernel path runs (amx: tiles for 16 or more rows, which the input projection of a
+// sequence always has, zmm vpdpbusd for fewer); the larger one binds. Fraction = limit / measured time.
+
+struct LimitUse {
+  std::string binding;  // "L2 bandwidth", "int8 peak (zmm vpdpbusd)", ...
+  double limit_us = 0;
+  double fraction = 0;
+};
+
+double PeakFor(const std::vector<Peak>& peaks, int threads) {
+  for (const Peak& p : peaks) {
+    if (p.threads == threads) return p.g_mac_per_s;
+  }
+  return 0;
+}
+
+// The int8 peak (G MAC/s) and its name of the instruction a kernel path runs for `rows` input rows.
+std::pair<double, std::string> PathPeak(const Machine& m, const std::string& path, int rows, int threads) {
+  if (path == "amx" && rows >= 16) return {PeakFor(m.amx_peak, threads), "amx tdpbusd"};
+  if (path == "amx" || path == "avx512vnni") return {PeakFor(m.vnni512_peak, threads), "zmm vpdpbusd"};
+  if (path == "avxvnni") return {PeakFor(m.vnni_peak, threads), "ymm vpdpbusd"};
+  return {PeakFor(m.int8_peak, threads), "vpmaddubsw"};  // avx2 (and the scalar path, which is far below)
+}
+
+bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
+  if (r.runtime != "irnn" || r.precision != "int8" || !m.limits_skipped.empty()) return false;
+  const double h2 = static_cast<double>(r.hidden) * r.hidden;
+  const bool sequence = r.mode == bench::kSequence;
+  const double bytes = (sequence ? 4 : 8) * h2;
+  const double footprint = 8 * h2;
+  std::string level = "DRAM";
+  for (int want = 1; want <= 3; ++want) {
+    int64_t size = 0;
+    for (const CacheInfo& c : m.caches) {
+      if (c.level == want && c.type != "Instruction") size = c.bytes;
+    }
+    if (size > 0 && footprint <= 0.75 * size) {
+      level = "L" + std::to_string(want);
+      break;
+    }
+  }
+  double gbps = 0;
+  for (const Bandwidth& b : m.bandwidth) {
+    if (b.level == level && b.threads == r.threads) gbps = b.gb_per_s;
+  }
+  const double macs_each = 4 * h2 * r.batch;  // the input part and the recurrent part
+  const auto [rec_peak, rec_name] = PathPeak(m, r.variant, r.batch, r.threads);
+  const auto [in_peak, in_name] = PathPeak(m, r.variant, sequence ? r.batch * steps : r.batch, r.threads);
+  if (gbps <= 0 || rec_peak <= 0 || in_peak <= 0 || r.us_per_step <= 0) return false;
+  const double bandwidth_us = bytes / (gbps * 1e3);
+  const double mac_us = macs_each / (rec_peak * 1e3) + macs_each / (in_peak * 1e3);
+  if (bandwidth_us >= mac_us) {
+    use->binding = level + " bandwidth";
+    use->limit_us = bandwidth_us;
+  } else {
+    use->binding = "int8 peak (" + (rec_name == in_name ? rec_name : in_name + " + " + rec_name) + ")";
+    use->limit_us = mac_us;
+  }
+  use->fraction = use->limit_us / r.us_per_step;
+  return true;
 }
 
 // ---- irnn int8: TfliteLstm --------------------------------------------------------------------------
@@ -574,6 +654,15 @@ void PrintTables(const Grid& grid, const Machine& m, const Report& report, const
     for (const Peak& p : m.int8_peak) std::printf(" %d thread(s) %.1f G MAC/s = %.1f G ops/s;", p.threads, p.g_mac_per_s, 2 * p.g_mac_per_s);
     std::printf("\n  FP32 FMA peak:");
     for (const Peak& p : m.fp32_peak) std::printf(" %d thread(s) %.1f G MAC/s = %.1f GFLOP/s;", p.threads, p.g_mac_per_s, 2 * p.g_mac_per_s);
+    const std::pair<const char*, const std::vector<Peak>*> wide[] = {
+        {"AVX-VNNI int8 MAC peak (ymm vpdpbusd)", &m.vnni_peak},
+        {"AVX-512 VNNI int8 MAC peak (zmm vpdpbusd)", &m.vnni512_peak},
+        {"AMX int8 MAC peak (tdpbusd)", &m.amx_peak}};
+    for (const auto& [name, peaks] : wide) {
+      if (peaks->empty()) continue;
+      std::printf("\n  %s:", name);
+      for (const Peak& p : *peaks) std::printf(" %d thread(s) %.1f G MAC/s;", p.threads, p.g_mac_per_s);
+    }
     std::printf("\n\n");
   }
   // One table per (runtime, precision, variant, mode, threads): rows H, columns B.
@@ -598,6 +687,30 @@ void PrintTables(const Grid& grid, const Machine& m, const Report& report, const
         else std::printf(" %11.2f", it->second);
       }
       std::printf("\n");
+    }
+    std::printf("\n");
+  }
+  // The fraction of the binding limit reached, per irnn int8 series (see BindingLimit).
+  std::map<std::tuple<std::string, std::string, int>, std::map<std::pair<int, int>, LimitUse>> limit_tables;
+  std::vector<std::tuple<std::string, std::string, int>> limit_order;
+  for (const Result& r : report.results) {
+    LimitUse use;
+    if (!BindingLimit(m, r, grid.steps, &use)) continue;
+    const auto key = std::make_tuple(SeriesName(r), r.mode, r.threads);
+    if (limit_tables.count(key) == 0) limit_order.push_back(key);
+    limit_tables[key][{r.hidden, r.batch}] = use;
+  }
+  for (const auto& key : limit_order) {
+    const auto& cells = limit_tables[key];
+    std::printf("%s, %s, %d thread%s: %% of the binding limit (limit us per step: what binds)\n",
+                std::get<0>(key).c_str(), std::get<1>(key).c_str(), std::get<2>(key), std::get<2>(key) == 1 ? "" : "s");
+    for (int H : grid.hidden) {
+      for (int B : grid.batch) {
+        const auto it = cells.find({H, B});
+        if (it == cells.end()) continue;
+        std::printf("  H=%-5d B=%-3d %5.1f %%  (%.2f us: %s)\n", H, B, 100 * it->second.fraction, it->second.limit_us,
+                    it->second.binding.c_str());
+      }
     }
     std::printf("\n");
   }
@@ -663,6 +776,16 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
         << Num(m.fp32_peak[i].g_mac_per_s, 2) << ", \"g_flop_per_s\": " << Num(2 * m.fp32_peak[i].g_mac_per_s, 2)
         << "}";
     }
+    const std::pair<const char*, const std::vector<Peak>*> wide[] = {
+        {"avxvnni_int8_mac_peak", &m.vnni_peak}, {"avx512vnni_int8_mac_peak", &m.vnni512_peak},
+        {"amx_int8_mac_peak", &m.amx_peak}};
+    for (const auto& [name, peaks] : wide) {
+      j << "], " << Quote(name) << ": [";
+      for (size_t i = 0; i < peaks->size(); ++i) {
+        j << (i ? ", " : "") << "{\"threads\": " << (*peaks)[i].threads << ", \"g_mac_per_s\": "
+          << Num((*peaks)[i].g_mac_per_s, 2) << "}";
+      }
+    }
     j << "], \"int8_sequence\": \"vpmaddubsw + vpmaddwd + vpaddd, 32 MACs per vpmaddubsw\"}";
   }
   j << "}, \"results\": [";
@@ -672,7 +795,13 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
       << ", \"variant\": " << Quote(r.variant) << ", \"mode\": " << Quote(r.mode) << ", \"hidden\": " << r.hidden
       << ", \"batch\": " << r.batch << ", \"steps\": " << r.steps << ", \"threads\": " << r.threads
       << ", \"repeats\": " << r.repeats << ", \"us_per_step\": " << Num(r.us_per_step, 3)
-      << ", \"us_min\": " << Num(r.us_min, 3) << ", \"us_max\": " << Num(r.us_max, 3) << "}";
+      << ", \"us_min\": " << Num(r.us_min, 3) << ", \"us_max\": " << Num(r.us_max, 3);
+    LimitUse use;
+    if (BindingLimit(m, r, grid.steps, &use)) {
+      j << ", \"limit\": {\"binding\": " << Quote(use.binding) << ", \"limit_us_per_step\": " << Num(use.limit_us, 3)
+        << ", \"fraction\": " << Num(use.fraction, 4) << "}";
+    }
+    j << "}";
   }
   j << "], \"skipped\": [";
   for (size_t i = 0; i < report.skips.size(); ++i) {
@@ -866,7 +995,7 @@ int RunBench(const BenchOptions& options) {
   for (const std::string& name : o.paths) {
     KernelPath path = KernelPath::kAuto;
     if (!ParseKernelPath(name, &path).ok() || path == KernelPath::kAuto) {
-      return UsageError("--paths: '" + name + "' is not one of scalar, avx2, avxvnni");
+      return UsageError("--paths: '" + name + "' is not one of scalar, avx2, avxvnni, avx512vnni, amx");
     }
   }
   grid.paths = o.paths;

@@ -134,6 +134,11 @@ double ReadBandwidthGBps(int64_t bytes, int threads, double seconds);
 double Int8MacPeakG(int threads, double seconds);
 // fp32 multiply-accumulates per second (1e9), vfmadd chains; best of 3.
 double Fp32FmaPeakG(int threads, double seconds);
+// int8 multiply-accumulates per second (1e9) of ymm vpdpbusd (only where the avxvnni path is
+// available), zmm vpdpbusd (avx512vnni) and AMX tdpbusd (amx); best of 3.
+double VnniMacPeakG(int threads, double seconds);
+double Vnni512MacPeakG(int threads, double seconds);
+double AmxMacPeakG(int threads, double seconds);
 }  // namespace avx2
 
 // ---- Peers in their own translation units ---------------------------------------------------------

@@ -5,7 +5,9 @@
 // vfmadd). Independent chains, enough of them to cover each instruction's latency; an empty asm
 // statement per iteration keeps the compiler from hoisting the loop-invariant products. Each runs on
 // `threads` threads at once; the figure is the sum. Compiled with -mavx2 -mfma: every function here is
-// called only after bench_cmd.cc has checked that the CPU has AVX2 and FMA.
+// called only after bench_cmd.cc has checked that the CPU has AVX2 and FMA. The AVX-VNNI, AVX-512 VNNI
+// and AMX peaks (the matmul instructions of those kernel paths) carry their ISA in target attributes
+// and run only where that kernel path is available (AMX: after the library got Linux's permission).
 
 #include <immintrin.h>
 
@@ -87,6 +89,73 @@ __attribute__((noinline)) float FmaLoop(int64_t iterations) {
   return lanes[0] + lanes[7];
 }
 
+// The int8 peaks of the wider kernel paths: 12 independent vpdpbusd chains on ymm (32 MACs each,
+// AVX-VNNI) or zmm (64 MACs each, AVX-512 VNNI), and AMX tdpbusd into 4 independent tiles (16 x 16 x 64
+// = 16,384 MACs each). Each is called only after the kernel path's own CPU check.
+constexpr int kVnniChains = 12;
+__attribute__((noinline, target("avx2,avxvnni"))) int32_t VnniLoop(int64_t iterations) {
+  __m256i a = _mm256_set1_epi8(3);
+  const __m256i b = _mm256_set1_epi8(-2);
+  __m256i c[kVnniChains];
+  for (int j = 0; j < kVnniChains; ++j) c[j] = _mm256_set1_epi32(j);
+  for (int64_t it = 0; it < iterations; ++it) {
+    asm volatile("" : "+x"(a));
+    for (int j = 0; j < kVnniChains; ++j) c[j] = _mm256_dpbusd_avx_epi32(c[j], a, b);
+  }
+  __m256i s = c[0];
+  for (int j = 1; j < kVnniChains; ++j) s = _mm256_add_epi32(s, c[j]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((noinline, target("avx2,avx512f,avx512bw,avx512vnni"))) int32_t Vnni512Loop(int64_t iterations) {
+  __m512i a = _mm512_set1_epi8(3);
+  const __m512i b = _mm512_set1_epi8(-2);
+  __m512i c[kVnniChains];
+  for (int j = 0; j < kVnniChains; ++j) c[j] = _mm512_set1_epi32(j);
+  for (int64_t it = 0; it < iterations; ++it) {
+    asm volatile("" : "+v"(a));
+    for (int j = 0; j < kVnniChains; ++j) c[j] = _mm512_dpbusd_epi32(c[j], a, b);
+  }
+  __m512i s = c[0];
+  for (int j = 1; j < kVnniChains; ++j) s = _mm512_add_epi32(s, c[j]);
+  return _mm512_cvtsi512_si32(s);
+}
+
+struct alignas(64) AmxTileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+__attribute__((noinline, target("amx-tile,amx-int8"))) int32_t AmxLoop(int64_t iterations) {
+  AmxTileConfig config = {};
+  config.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  alignas(64) static const int8_t operands[16 * 64] = {1, 2, 3};
+  alignas(64) int32_t out[16 * 16];
+  _tile_loadconfig(&config);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, operands, 64);
+  _tile_loadd(5, operands, 64);
+  for (int64_t it = 0; it < iterations; ++it) {
+    _tile_dpbusd(0, 4, 5);
+    _tile_dpbusd(1, 4, 5);
+    _tile_dpbusd(2, 4, 5);
+    _tile_dpbusd(3, 4, 5);
+  }
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return out[0];
+}
+
 // Runs work(thread) on `threads` threads started together; returns the slowest one's seconds.
 template <typename Work>
 double Parallel(int threads, Work work) {
@@ -158,6 +227,27 @@ double Int8MacPeakG(int threads, double seconds) {
                     volatile int32_t sink = Int8MacLoop(iterations);
                     (void)sink;
                   });
+}
+
+double VnniMacPeakG(int threads, double seconds) {
+  return BestRate(threads, seconds, kVnniChains * 32 / 1e9, [](int, int64_t iterations) {
+    volatile int32_t sink = VnniLoop(iterations);
+    (void)sink;
+  });
+}
+
+double Vnni512MacPeakG(int threads, double seconds) {
+  return BestRate(threads, seconds, kVnniChains * 64 / 1e9, [](int, int64_t iterations) {
+    volatile int32_t sink = Vnni512Loop(iterations);
+    (void)sink;
+  });
+}
+
+double AmxMacPeakG(int threads, double seconds) {
+  return BestRate(threads, seconds, 4 * 16 * 16 * 64 / 1e9, [](int, int64_t iterations) {
+    volatile int32_t sink = AmxLoop(iterations);
+    (void)sink;
+  });
 }
 
 double Fp32FmaPeakG(int threads, double seconds) {

@@ -80,7 +80,8 @@ CLI::App* AddLstmRunCommand(CLI::App* app, LstmRunOptions* o) {
   cmd->add_option("--activation", o->activation,
                   "Gate non-linearities: fixed-point (TFLite) or pwl (iRNN tables fitted at derivation)")
       ->capture_default_str();
-  cmd->add_option("--path", o->path, "Kernel path: auto, scalar, avx2 or avxvnni (auto honours IRNN_PATH)")
+  cmd->add_option("--path", o->path,
+                  "Kernel path: auto, scalar, avx2, avxvnni, avx512vnni or amx (auto honours IRNN_PATH)")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   return cmd;

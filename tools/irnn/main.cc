@@ -23,7 +23,8 @@ namespace {
 // "irnn 0.1.0" and the kernel paths this build can run on this CPU.
 std::string VersionText() {
   std::string text = std::string("irnn ") + irnn::kVersionString + "\nkernel paths available:";
-  for (irnn::KernelPath p : {irnn::KernelPath::kScalar, irnn::KernelPath::kAvx2, irnn::KernelPath::kAvxVnni}) {
+  for (irnn::KernelPath p : {irnn::KernelPath::kScalar, irnn::KernelPath::kAvx2, irnn::KernelPath::kAvxVnni,
+                             irnn::KernelPath::kAvx512Vnni, irnn::KernelPath::kAmx}) {
     if (irnn::KernelPathAvailable(p)) text += std::string(" ") + irnn::KernelPathName(p);
   }
   irnn::KernelPath resolved = irnn::KernelPath::kScalar;

@@ -132,6 +132,37 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
+// The gate epilogue as the kernels above composed, in chunks of 64 values (every step is elementwise).
+void LstmGatesS16(const LstmGateEpilogue& e) {
+  constexpr int kChunk = 64;
+  for (int i0 = 0; i0 < e.n; i0 += kChunk) {
+    const int len = e.n - i0 < kChunk ? e.n - i0 : kChunk;
+    int16_t gate[4][kChunk];
+    int32_t acc[kChunk];
+    for (int g = 0; g < 4; ++g) {
+      if (e.input[g] == nullptr) continue;  // CIFG
+      if (e.tflite_compat) {
+        SaturateS32ToS16(e.input[g] + i0, len, gate[g]);
+        AddSatS32IntoS16(e.recurrent[g] + i0, len, gate[g]);
+      } else {
+        for (int k = 0; k < len; ++k) acc[k] = e.input[g][i0 + k];
+        AddSatS32IntoS32(e.recurrent[g] + i0, len, acc);
+        SaturateS32ToS16(acc, len, gate[g]);
+      }
+      if (g == 2) {
+        TanhS16(gate[g], len, 3, gate[g]);
+      } else {
+        LogisticQ3S16(gate[g], len, gate[g]);
+      }
+    }
+    LstmCellUpdateS16(gate[1], e.input[0] != nullptr ? gate[0] : nullptr, gate[2], len, e.gate_shift, e.clip,
+                      e.c + i0);
+    int16_t tanh_cell[kChunk];
+    TanhS16(e.c + i0, len, e.cell_integer_bits, tanh_cell);
+    MulRequantS16ToS8(gate[3], tanh_cell, len, e.hidden_scale, e.rounding, e.hidden_zp, e.out + i0);
+  }
+}
+
 }  // namespace
 
 const LstmKernels& LstmKernelTable() {
@@ -140,6 +171,7 @@ const LstmKernels& LstmKernelTable() {
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
+      LstmGatesS16,
   };
   return table;
 }

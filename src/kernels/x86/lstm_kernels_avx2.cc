@@ -374,6 +374,32 @@ inline __m256i ExpOnNegativeValues16(__m256i a, const ExpConstants& e) {
   return _mm256_blendv_epi8(result, _mm256_set1_epi16(32767), _mm256_cmpeq_epi16(a, _mm256_setzero_si256()));
 }
 
+// logistic(a), Q3.12 -> Q0.15, on 16 lanes (numerics.md §2.3); e = MakeExpConstants(3). exp(-|a|), the
+// Newton reciprocal of (1 + e)/2, and the sign select; a == 0 -> 1/2. -|a| is min(a, -a) with a
+// wrapping negation, which keeps -32768 as the reference's Neg(Neg) does.
+inline __m256i Logistic16(__m256i a, const ExpConstants& e) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one_q0 = _mm256_set1_epi16(32767);
+  const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
+  const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
+  const __m256i positive = _mm256_adds_epi16(x, x);  // Rescale Q1 -> Q0
+  const __m256i r = _mm256_blendv_epi8(_mm256_sub_epi16(one_q0, positive), positive, _mm256_cmpgt_epi16(a, zero));
+  return _mm256_blendv_epi8(r, _mm256_set1_epi16(1 << 14), _mm256_cmpeq_epi16(a, zero));
+}
+
+// tanh(a), Q(k) -> Q0.15, on 16 lanes (numerics.md §2.4); e = MakeExpConstants(k + 1): exp(-2|a|) as
+// exp of the same raw with one more integer bit, the Newton reciprocal, x - 1 rescaled Q2 -> Q0 with
+// saturation, sign restored by wrapping negation; a == 0 -> 0.
+inline __m256i Tanh16(__m256i a, const ExpConstants& e) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one_q0 = _mm256_set1_epi16(32767);
+  const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
+  const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
+  const __m256i t = SaturatingTimes4(_mm256_sub_epi16(x, _mm256_set1_epi16(1 << 13)));
+  const __m256i r = _mm256_blendv_epi8(t, _mm256_sub_epi16(zero, t), _mm256_cmpgt_epi16(zero, a));
+  return _mm256_andnot_si256(_mm256_cmpeq_epi16(a, zero), r);
+}
+
 // ---- Kernels ---------------------------------------------------------------------------------------
 // Every kernel runs one vector body (a lambda) over full blocks, then once more over its tail copied
 // into zero-padded stack buffers, writing back only the tail's elements. Lanes never interact in the
@@ -665,23 +691,10 @@ void LayerNormS16(const int16_t* in, const int16_t* weight, const int32_t* bias,
   }
 }
 
-// out[i] = logistic(in[i]), Q3.12 -> Q0.15   (numerics.md §2.3)
-// 16 lanes through exp(-|a|), the Newton reciprocal of (1 + e)/2, and the sign select; a == 0 -> 1/2.
-// -|a| is min(a, -a) with a wrapping negation, which keeps -32768 as the reference's Neg(Neg) does.
+// out[i] = logistic(in[i]), Q3.12 -> Q0.15   (numerics.md §2.3), 16 lanes at a time (Logistic16).
 void LogisticQ3S16(const int16_t* in, int n, int16_t* out) {
   const ExpConstants e = MakeExpConstants(3);
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i one_q0 = _mm256_set1_epi16(32767);
-  const __m256i half = _mm256_set1_epi16(1 << 14);
-  auto block = [&](const int16_t* ip, int16_t* op) {
-    const __m256i a = Load256(ip);
-    const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
-    const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
-    const __m256i positive = _mm256_adds_epi16(x, x);  // Rescale Q1 -> Q0
-    __m256i r = _mm256_blendv_epi8(_mm256_sub_epi16(one_q0, positive), positive, _mm256_cmpgt_epi16(a, zero));
-    r = _mm256_blendv_epi8(r, half, _mm256_cmpeq_epi16(a, zero));
-    Store256(op, r);
-  };
+  auto block = [&](const int16_t* ip, int16_t* op) { Store256(op, Logistic16(Load256(ip), e)); };
   int i = 0;
   for (; i + 16 <= n; i += 16) block(in + i, out + i);
   if (i < n) {
@@ -692,23 +705,11 @@ void LogisticQ3S16(const int16_t* in, int n, int16_t* out) {
   }
 }
 
-// out[i] = tanh(in[i]), Q(integer_bits) -> Q0.15, integer_bits in [0, 6]   (numerics.md §2.4)
-// 16 lanes: exp(-2|a|) as exp of the same raw with one more integer bit, the Newton reciprocal, x - 1
-// rescaled Q2 -> Q0 with saturation, sign restored by wrapping negation; a == 0 -> 0.
+// out[i] = tanh(in[i]), Q(integer_bits) -> Q0.15, integer_bits in [0, 6]   (numerics.md §2.4), 16 lanes
+// at a time (Tanh16).
 void TanhS16(const int16_t* in, int n, int integer_bits, int16_t* out) {
   const ExpConstants e = MakeExpConstants(integer_bits + 1);
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i one_q0 = _mm256_set1_epi16(32767);
-  const __m256i one_q2 = _mm256_set1_epi16(1 << 13);
-  auto block = [&](const int16_t* ip, int16_t* op) {
-    const __m256i a = Load256(ip);
-    const __m256i neg_abs = _mm256_min_epi16(a, _mm256_sub_epi16(zero, a));
-    const __m256i x = ReciprocalQ2(RoundingHalfSum16(ExpOnNegativeValues16(neg_abs, e), one_q0));
-    const __m256i t = SaturatingTimes4(_mm256_sub_epi16(x, one_q2));
-    __m256i r = _mm256_blendv_epi8(t, _mm256_sub_epi16(zero, t), _mm256_cmpgt_epi16(zero, a));
-    r = _mm256_andnot_si256(_mm256_cmpeq_epi16(a, zero), r);
-    Store256(op, r);
-  };
+  auto block = [&](const int16_t* ip, int16_t* op) { Store256(op, Tanh16(Load256(ip), e)); };
   int i = 0;
   for (; i + 16 <= n; i += 16) block(in + i, out + i);
   if (i < n) {
@@ -719,53 +720,65 @@ void TanhS16(const int16_t* in, int n, int integer_bits, int16_t* out) {
   }
 }
 
-// c[i] = clip(sat16(int16(RDivPOT(f*c, 15)) + int16(RDivPOT(ii*g, gate_shift))))   (numerics.md §4.3)
+// One block of LstmCellUpdateS16 (numerics.md §4.3):
+// c = clip(sat16(int16(RDivPOT(f*c, 15)) + int16(RDivPOT(ii*g, gate_shift)))).
 // kept: vpmulhrsw gives floor((f*c + 2^14) / 2^15), which differs from RoundingDivideByPOT only on
 // negative ties (low 15 bits == 2^14), found from vpmulhw's sign and vpmullw's low bits and moved
 // down by one; its 16-bit result is the reference's int16 wrap. added: the 32-bit product from vpmullw
 // and vpmulhw interleaved, RoundingDivideByPOT on int32 lanes, then a wrapping 32 -> 16 pack (mask to
 // 16 bits, vpackusdw). Under CIFG ii = 32767 - f in [0, 65535] is held as the wrapped int16; its high
 // product half is corrected by + g where that int16 is negative.
+struct CellUpdateConstants {
+  RoundingShift32 gate_rounding;
+  bool clipping;
+  __m256i clip_hi;
+  __m256i clip_lo;
+};
+
+inline CellUpdateConstants MakeCellUpdateConstants(int gate_shift, int16_t clip) {
+  return {MakeRoundingShift32(gate_shift), clip > 0, _mm256_set1_epi16(clip),
+          _mm256_set1_epi16(static_cast<int16_t>(-clip))};
+}
+
+// cifg: the input gate is 32767 - f (iv unused).
+inline __m256i CellUpdate16(__m256i fv, __m256i iv, bool cifg, __m256i gv, __m256i cv, const CellUpdateConstants& k) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i fc_lo = _mm256_mullo_epi16(fv, cv);
+  const __m256i fc_hi = _mm256_mulhi_epi16(fv, cv);
+  const __m256i negative_tie =
+      _mm256_and_si256(_mm256_cmpgt_epi16(zero, fc_hi),
+                       _mm256_cmpeq_epi16(_mm256_and_si256(fc_lo, _mm256_set1_epi16(0x7FFF)), _mm256_set1_epi16(0x4000)));
+  const __m256i kept = _mm256_add_epi16(_mm256_mulhrs_epi16(fv, cv), negative_tie);
+
+  __m256i ig_lo;
+  __m256i ig_hi;
+  if (!cifg) {
+    ig_lo = _mm256_mullo_epi16(iv, gv);
+    ig_hi = _mm256_mulhi_epi16(iv, gv);
+  } else {
+    const __m256i ii = _mm256_sub_epi16(_mm256_set1_epi16(32767), fv);  // 32767 - f, wrapped to int16
+    ig_lo = _mm256_mullo_epi16(ii, gv);
+    ig_hi = _mm256_add_epi16(_mm256_mulhi_epi16(ii, gv), _mm256_and_si256(_mm256_cmpgt_epi16(zero, ii), gv));
+  }
+  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  const __m256i p0 = RoundingDivideByPOT32(_mm256_unpacklo_epi16(ig_lo, ig_hi), k.gate_rounding);
+  const __m256i p1 = RoundingDivideByPOT32(_mm256_unpackhi_epi16(ig_lo, ig_hi), k.gate_rounding);
+  const __m256i added = _mm256_packus_epi32(_mm256_and_si256(p0, low16), _mm256_and_si256(p1, low16));
+
+  __m256i value = _mm256_adds_epi16(kept, added);
+  if (k.clipping) value = _mm256_min_epi16(_mm256_max_epi16(value, k.clip_lo), k.clip_hi);
+  return value;
+}
+
+// c[i] = clip(sat16(int16(RDivPOT(f*c, 15)) + int16(RDivPOT(ii*g, gate_shift))))   (numerics.md §4.3),
+// 16 lanes at a time (CellUpdate16).
 void LstmCellUpdateS16(const int16_t* f, const int16_t* i, const int16_t* g, int n, int gate_shift, int16_t clip,
                        int16_t* c) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i low15 = _mm256_set1_epi16(0x7FFF);
-  const __m256i tie = _mm256_set1_epi16(0x4000);
-  const __m256i one_q0 = _mm256_set1_epi16(32767);
-  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-  const RoundingShift32 gate_rounding = MakeRoundingShift32(gate_shift);
-  const bool clipping = clip > 0;
-  const __m256i clip_hi = _mm256_set1_epi16(clip);
-  const __m256i clip_lo = _mm256_set1_epi16(static_cast<int16_t>(-clip));
+  const CellUpdateConstants kc = MakeCellUpdateConstants(gate_shift, clip);
+  const bool cifg = i == nullptr;
   auto block = [&](const int16_t* fp, const int16_t* ip, const int16_t* gp, int16_t* cp) {
-    const __m256i fv = Load256(fp);
-    const __m256i cv = Load256(cp);
-    const __m256i gv = Load256(gp);
-
-    const __m256i fc_lo = _mm256_mullo_epi16(fv, cv);
-    const __m256i fc_hi = _mm256_mulhi_epi16(fv, cv);
-    const __m256i negative_tie = _mm256_and_si256(_mm256_cmpgt_epi16(zero, fc_hi),
-                                                  _mm256_cmpeq_epi16(_mm256_and_si256(fc_lo, low15), tie));
-    const __m256i kept = _mm256_add_epi16(_mm256_mulhrs_epi16(fv, cv), negative_tie);
-
-    __m256i ig_lo;
-    __m256i ig_hi;
-    if (ip != nullptr) {
-      const __m256i iv = Load256(ip);
-      ig_lo = _mm256_mullo_epi16(iv, gv);
-      ig_hi = _mm256_mulhi_epi16(iv, gv);
-    } else {
-      const __m256i iv = _mm256_sub_epi16(one_q0, fv);  // 32767 - f, wrapped to int16
-      ig_lo = _mm256_mullo_epi16(iv, gv);
-      ig_hi = _mm256_add_epi16(_mm256_mulhi_epi16(iv, gv), _mm256_and_si256(_mm256_cmpgt_epi16(zero, iv), gv));
-    }
-    const __m256i p0 = RoundingDivideByPOT32(_mm256_unpacklo_epi16(ig_lo, ig_hi), gate_rounding);
-    const __m256i p1 = RoundingDivideByPOT32(_mm256_unpackhi_epi16(ig_lo, ig_hi), gate_rounding);
-    const __m256i added = _mm256_packus_epi32(_mm256_and_si256(p0, low16), _mm256_and_si256(p1, low16));
-
-    __m256i value = _mm256_adds_epi16(kept, added);
-    if (clipping) value = _mm256_min_epi16(_mm256_max_epi16(value, clip_lo), clip_hi);
-    Store256(cp, value);
+    const __m256i iv = cifg ? _mm256_setzero_si256() : Load256(ip);
+    Store256(cp, CellUpdate16(Load256(fp), iv, cifg, Load256(gp), Load256(cp), kc));
   };
   int k = 0;
   for (; k + 16 <= n; k += 16) block(f + k, i != nullptr ? i + k : nullptr, g + k, c + k);
@@ -783,6 +796,15 @@ void LstmCellUpdateS16(const int16_t* f, const int16_t* i, const int16_t* g, int
   }
 }
 
+// sat8(MBQM(a * b, q) + zp) on 16 lanes (MulRequantS16ToS8's block).
+inline __m128i MulRequant16To8(__m256i a, __m256i b, const Requant& q, __m256i zp) {
+  const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(a)),
+                                       _mm256_cvtepu16_epi32(_mm256_castsi256_si128(b)));
+  const __m256i p1 = _mm256_madd_epi16(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(a, 1)),
+                                       _mm256_cvtepu16_epi32(_mm256_extracti128_si256(b, 1)));
+  return PackSat32To8(AddSat32(Requantize(p0, q), zp), AddSat32(Requantize(p1, q), zp));
+}
+
 // out[i] = sat8(MBQM(a[i] * b[i], m) + zero_point)   (numerics.md §4.4)
 // Exact product by vpmaddwd of sign-extended a with zero-extended b; the zero point is added with
 // int32 saturation (sat8(sat32(s)) = sat8(s)) and packed down with saturation.
@@ -791,10 +813,7 @@ void MulRequantS16ToS8(const int16_t* a, const int16_t* b, int n, QuantizedMulti
   const Requant q = MakeRequant(m, rounding);
   const __m256i zp = _mm256_set1_epi32(zero_point);
   auto block = [&](const int16_t* ap, const int16_t* bp, int8_t* op) {
-    const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi16_epi32(Load128(ap)), _mm256_cvtepu16_epi32(Load128(bp)));
-    const __m256i p1 =
-        _mm256_madd_epi16(_mm256_cvtepi16_epi32(Load128(ap + 8)), _mm256_cvtepu16_epi32(Load128(bp + 8)));
-    Store128(op, PackSat32To8(AddSat32(Requantize(p0, q), zp), AddSat32(Requantize(p1, q), zp)));
+    Store128(op, MulRequant16To8(Load256(ap), Load256(bp), q, zp));
   };
   int i = 0;
   for (; i + 16 <= n; i += 16) block(a + i, b + i, out + i);
@@ -830,6 +849,124 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
   }
 }
 
+// ---- The fused gate epilogue -------------------------------------------------------------------------
+// The activations of LstmGatesS16 are int16 -> int16 functions, so they are read from tables of all
+// 65,536 inputs (128 KiB each), filled once per process, on first use, by the vector kernels above:
+// the same values as those kernels (and, as the tests check, as the reference) for every input. A
+// lookup is a few scalar instructions where the fixed-point evaluation is over 100 vector ones per 16
+// values. Tables: logistic Q3.12, and tanh for integer bits 0..6 (3 for the cell gate, 15 + cell_scale
+// for the cell).
+
+std::vector<int16_t> BuildActivationTable(int tanh_integer_bits) {
+  // 16 entries of zero padding: a 4-byte gather (the AVX-512 path's lookup) of the last entry stays inside.
+  std::vector<int16_t> in(65536), out(65536 + 16, 0);
+  for (int v = 0; v < 65536; ++v) in[static_cast<size_t>(v)] = static_cast<int16_t>(static_cast<uint16_t>(v));
+  if (tanh_integer_bits < 0) {
+    LogisticQ3S16(in.data(), 65536, out.data());
+  } else {
+    TanhS16(in.data(), 65536, tanh_integer_bits, out.data());
+  }
+  return out;
+}
+
+// The table of tanh with `integer_bits` in [0, 6], or of logistic Q3.12 for -1; indexed by uint16(v).
+template <int kIntegerBits>
+const int16_t* ActivationTable() {
+  static const std::vector<int16_t> table = BuildActivationTable(kIntegerBits);
+  return table.data();
+}
+
+const int16_t* LogisticTable() { return ActivationTable<-1>(); }
+
+const int16_t* TanhTable(int integer_bits) {
+  switch (integer_bits) {
+    case 0: return ActivationTable<0>();
+    case 1: return ActivationTable<1>();
+    case 2: return ActivationTable<2>();
+    case 3: return ActivationTable<3>();
+    case 4: return ActivationTable<4>();
+    case 5: return ActivationTable<5>();
+    default: return ActivationTable<6>();  // the layer validates [0, 6]
+  }
+}
+
+// Scalar lookups: GCC's vectorization of this loop (vpextrw/vpinsrw chains) is slower than the plain
+// loads, and vpgatherdd is slow on the CPUs with the Gather Data Sampling mitigation.
+__attribute__((optimize("no-tree-vectorize"))) void LookUp(const int16_t* table, int16_t* v, int n) {
+  for (int i = 0; i < n; ++i) v[i] = table[static_cast<uint16_t>(v[i])];
+}
+
+// The gate epilogue of one step (LstmKernels::LstmGatesS16) over chunks of up to 256 values held in
+// L1-resident buffers, with the table lookups done by `look_up` (scalar here; gathers on AVX-512):
+// L1-resident buffers: the gates' pre-activations (vector), their activations (table lookups), the
+// cell update (vector), tanh of the cell (lookups), the hidden output (vector). Pre-activation:
+// tflite_compat clamps the input part to int16 and the recurrent part to +-65536 (AddSatS32IntoS16's
+// exact int32 sum), the other mode adds with int32 saturation; vpackssdw then saturates to int16. A
+// chunk's last partial block reads zero-padded copies of its operands; only valid values are stored.
+void LstmGatesS16WithLookUp(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n)) {
+  constexpr int kChunk = 256;
+  const int16_t* const sigmoid = LogisticTable();
+  const int16_t* const tanh_gate = TanhTable(3);
+  const int16_t* const tanh_cell = TanhTable(e.cell_integer_bits);
+  const CellUpdateConstants kc = MakeCellUpdateConstants(e.gate_shift, e.clip);
+  const Requant hidden = MakeRequant(e.hidden_scale, e.rounding);
+  const __m256i zp = _mm256_set1_epi32(e.hidden_zp);
+  const bool cifg = e.input[0] == nullptr;
+  const bool compat = e.tflite_compat;
+  auto pre = [&](const int32_t* in, const int32_t* rec) __attribute__((always_inline)) {
+    __m256i a0 = Load256(in), a1 = Load256(in + 8);
+    const __m256i r0 = Load256(rec), r1 = Load256(rec + 8);
+    if (compat) {
+      const __m256i lo16 = _mm256_set1_epi32(-32768), hi16 = _mm256_set1_epi32(32767);
+      const __m256i lo = _mm256_set1_epi32(-65536), hi = _mm256_set1_epi32(65536);
+      a0 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(a0, lo16), hi16),
+                            _mm256_min_epi32(_mm256_max_epi32(r0, lo), hi));
+      a1 = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(a1, lo16), hi16),
+                            _mm256_min_epi32(_mm256_max_epi32(r1, lo), hi));
+    } else {
+      a0 = AddSat32(a0, r0);
+      a1 = AddSat32(a1, r1);
+    }
+    return PackSat32To16(a0, a1);
+  };
+  alignas(32) int16_t act[4][kChunk];
+  alignas(32) int16_t cell[kChunk];
+  alignas(32) int8_t hidden_out[kChunk];
+  for (int i0 = 0; i0 < e.n; i0 += kChunk) {
+    const int len = std::min(kChunk, e.n - i0);
+    const int full = len & ~15;
+    const int padded = (len + 15) & ~15;
+    for (int g = 0; g < 4; ++g) {
+      if (e.input[g] == nullptr) continue;
+      const int32_t* in = e.input[g] + i0;
+      const int32_t* rec = e.recurrent[g] + i0;
+      for (int j = 0; j < full; j += 16) Store256(act[g] + j, pre(in + j, rec + j));
+      if (full < len) {
+        alignas(32) int32_t in_t[16] = {};
+        alignas(32) int32_t rec_t[16] = {};
+        CopyElements(in_t, in + full, len - full);
+        CopyElements(rec_t, rec + full, len - full);
+        Store256(act[g] + full, pre(in_t, rec_t));
+      }
+      look_up(g == 2 ? tanh_gate : sigmoid, act[g], padded);
+    }
+    CopyElements(cell, e.c + i0, len);
+    for (int j = len; j < padded; ++j) cell[j] = 0;
+    for (int j = 0; j < padded; j += 16) {
+      const __m256i iv = cifg ? _mm256_setzero_si256() : Load256(act[0] + j);
+      Store256(cell + j, CellUpdate16(Load256(act[1] + j), iv, cifg, Load256(act[2] + j), Load256(cell + j), kc));
+    }
+    CopyElements(e.c + i0, cell, len);
+    look_up(tanh_cell, cell, padded);
+    for (int j = 0; j < padded; j += 16) {
+      Store128(hidden_out + j, MulRequant16To8(Load256(act[3] + j), Load256(cell + j), hidden, zp));
+    }
+    CopyElements(e.out + i0, hidden_out, len);
+  }
+}
+
+void LstmGatesS16(const LstmGateEpilogue& e) { LstmGatesS16WithLookUp(e, LookUp); }
+
 // ---- Packed matmul, AVX-VNNI -------------------------------------------------------------------------
 // vpdpbusd multiplies unsigned by signed bytes and adds groups of four products into int32 lanes, with
 // no intermediate saturation (unlike vpmaddubsw). The int8 input x is made unsigned as u = x ^ 0x80 =
@@ -863,7 +1000,9 @@ void VnniPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
 // NB input rows times NR row blocks: NB * NR accumulators of 8 row sums over all column groups.
 template <int NB, int NR>
 IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride, int groups,
-                                      const uint8_t* const* u, __m256i* acc) {
+                                      const uint8_t* const* u, __m256i* out) {
+  // Local accumulators (not `out`, which GCC would keep in memory across the loop).
+  __m256i acc[NB * NR];
   for (int i = 0; i < NB * NR; ++i) acc[i] = _mm256_setzero_si256();
   for (int kg = 0; kg < groups; ++kg) {
     __m256i xb[NB];
@@ -877,6 +1016,7 @@ IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride
       for (int b = 0; b < NB; ++b) acc[b * NR + j] = _mm256_dpbusd_avx_epi32(acc[b * NR + j], xb[b], wv);
     }
   }
+  for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
 }
 
 IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
@@ -966,12 +1106,46 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
 
 }  // namespace
 
+const int16_t* ActivationTableS16(int tanh_integer_bits) {
+  return tanh_integer_bits < 0 ? LogisticTable() : TanhTable(tanh_integer_bits);
+}
+
+void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n)) {
+  LstmGatesS16WithLookUp(e, look_up);
+}
+
+void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                          Rounding rounding) {
+  if (channel == nullptr) {
+    const Requant q = MakeRequant(m, rounding);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) Store256(v + i, Requantize(Load256(v + i), q));
+    if (i < n) {
+      alignas(32) int32_t t[8] = {};
+      CopyElements(t, v + i, n - i);
+      Store256(t, Requantize(Load256(t), q));
+      CopyElements(v + i, t, n - i);
+    }
+    return;
+  }
+  for (int i = 0; i < n; i += 8) {
+    const int valid = std::min(8, n - i);
+    QuantizedMultiplier lanes[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = channel[i + std::min(j, valid - 1)];
+    alignas(32) int32_t t[8] = {};
+    CopyElements(t, v + i, valid);
+    Store256(t, RequantizePerLane(Load256(t), MakeRequantPerLane(lanes, rounding)));
+    CopyElements(v + i, t, valid);
+  }
+}
+
 const LstmKernels* LstmKernelTable() {
   static const LstmKernels table = {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
+      LstmGatesS16,
   };
   return &table;
 }

@@ -1,0 +1,501 @@
+// The AVX-512 VNNI path of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd over
+// blocks of 16 rows, and LstmGatesS16 with its table lookups as zmm gathers; every other kernel is
+// the AVX-VNNI table's (AVX2 code). Bit-identical to the
+// reference (src/kernels/reference/lstm_kernels.cc) on every input. The functions carry their ISA in
+// __attribute__((target)) (this file gets no -mavx512 flag) and run only after dispatch.cc has checked
+// avx512f, avx512bw, avx512vl and avx512vnni. It is not a specification: where it and the reference
+// differ, it is wrong. Formulas: docs/numerics.md §4.1 and §7.1.
+//
+// Arithmetic, as the AVX-VNNI path's (lstm_kernels_avx2.cc): vpdpbusd multiplies unsigned by signed
+// bytes and adds groups of four products into int32 lanes without intermediate saturation. The int8
+// input is made unsigned as u = x ^ 0x80 = x + 128, so sum_k u_k w_k = sum_k x_k w_k + 128 sum_k w_k;
+// the second term is folded in at packing time as row_fold[r] = -128 sum_k w[r][k]. Every sum wraps in
+// int32, as the reference's does, so the sums are the reference's for all int8 weights and inputs.
+// Layout: rows in blocks of 16, columns in groups of 4; block (rb, kg) is 64 bytes holding row
+// 16rb+j's columns 4kg..4kg+3 at bytes 4j..4j+3 (the layout of an AMX B tile row as well), blocks
+// stored block-major. One vpdpbusd with 4 input bytes broadcast advances 16 rows by 4 columns; the 16
+// row sums end in the 16 lanes. Padding rows and columns are zero weights. The sums plus bias and fold
+// are requantized on zmm (per-tensor multiplier) and stored masked to the requested rows; with
+// per-channel multipliers they are stored raw and requantized there by the AVX2 code.
+
+#include <cpuid.h>
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_epi32() (`__m512i __Y = __Y;`) as the unused
+// pass-through operand, which -Wmaybe-uninitialized reports at every use (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/lstm_kernels.h"
+
+namespace irnn {
+namespace avx512 {
+namespace {
+
+#define IRNN_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+constexpr int kBlockRows = 16;
+constexpr int kBlockBytes = 64;  // 16 rows x 4 columns
+
+// Column groups per block in memory: padded to a multiple of 16 (64 columns, an AMX tile's depth).
+inline int PaddedGroups(int cols) { return (cols + 63) / 64 * 16; }
+
+void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, groups = PaddedGroups(cols);
+  out->rows = rows;
+  out->cols = cols;
+  out->data.assign(static_cast<size_t>(blocks * groups * kBlockBytes), 0);
+  out->row_fold.assign(static_cast<size_t>(blocks * kBlockRows), 0);
+  for (int r = 0; r < rows; ++r) {
+    uint32_t sum = 0;
+    for (int k = 0; k < cols; ++k) {
+      const int8_t v = w[static_cast<int64_t>(r) * cols + k];
+      out->data[static_cast<size_t>(((r / kBlockRows) * groups + k / 4) * kBlockBytes + (r % kBlockRows) * 4 +
+                                    k % 4)] = v;
+      sum += static_cast<uint32_t>(int32_t{v});
+    }
+    out->row_fold[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);  // wraps, as the sums do
+  }
+}
+
+// NB input rows times NR row blocks: NB * NR accumulators of 16 row sums over all column groups. The
+// accumulators are locals (GCC keeps an output array in memory across the loop).
+template <int NB, int NR>
+IRNN_TARGET_AVX512 inline void Tile(const int8_t* blocks, int64_t block_stride, int groups, const uint8_t* const* u,
+                                    __m512i* out) {
+  __m512i acc[NB * NR];
+  for (int i = 0; i < NB * NR; ++i) acc[i] = _mm512_setzero_si512();
+  for (int kg = 0; kg < groups; ++kg) {
+    __m512i xb[NB];
+    for (int b = 0; b < NB; ++b) {
+      int32_t four;
+      std::memcpy(&four, u[b] + 4 * kg, 4);
+      xb[b] = _mm512_set1_epi32(four);
+    }
+    for (int j = 0; j < NR; ++j) {
+      const __m512i wv = _mm512_loadu_si512(blocks + j * block_stride + kBlockBytes * kg);
+      for (int b = 0; b < NB; ++b) acc[b * NR + j] = _mm512_dpbusd_epi32(acc[b * NR + j], xb[b], wv);
+    }
+  }
+  for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
+}
+
+// One input row times NR row blocks, the column groups split between two sets of accumulators (even
+// and odd groups) so that 2 * NR independent vpdpbusd chains hide its latency; the sets are added at
+// the end (int32 addition wraps and is associative, so the sums are unchanged).
+template <int NR>
+IRNN_TARGET_AVX512 inline void TileOneRow(const int8_t* blocks, int64_t block_stride, int groups, const uint8_t* u,
+                                          __m512i* out) {
+  __m512i even[NR], odd[NR];
+  for (int j = 0; j < NR; ++j) even[j] = odd[j] = _mm512_setzero_si512();
+  int kg = 0;
+  for (; kg + 2 <= groups; kg += 2) {
+    int32_t four[2];
+    std::memcpy(four, u + 4 * kg, 8);
+    const __m512i x0 = _mm512_set1_epi32(four[0]);
+    const __m512i x1 = _mm512_set1_epi32(four[1]);
+    for (int j = 0; j < NR; ++j) {
+      const int8_t* p = blocks + j * block_stride + kBlockBytes * kg;
+      even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(p));
+      odd[j] = _mm512_dpbusd_epi32(odd[j], x1, _mm512_loadu_si512(p + kBlockBytes));
+    }
+  }
+  if (kg < groups) {
+    int32_t four;
+    std::memcpy(&four, u + 4 * kg, 4);
+    const __m512i x0 = _mm512_set1_epi32(four);
+    for (int j = 0; j < NR; ++j) {
+      even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(blocks + j * block_stride + kBlockBytes * kg));
+    }
+  }
+  for (int j = 0; j < NR; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
+}
+
+// MultiplyByQuantizedMultiplier on 16 int32 lanes (numerics.md §1.3), the zmm form of the AVX2 file's
+// Requant (see there for why each step is exact): double rounding = saturating x << left, SRDHM as
+// floor((a*M + 2^30) / 2^31) from two vpmuldq halves, RoundingDivideByPOT(right); single rounding =
+// (x*M + 2^(t-1)) >> t in 64 bits (vpsraq), t = 31 - shift, then sat32.
+struct Requant512 {
+  bool single;
+  __m512i multiplier;
+  __m512i left;     // per-lane shift counts (the variable-shift forms)
+  __m512i left_lo;  // INT32_MIN >> left
+  __m512i left_hi;  // INT32_MAX >> left
+  bool srdhm_overflow;  // M == INT32_MIN
+  __m512i right;
+  __m512i right_mask;
+  __m512i right_half_mask;
+  __m512i round64;
+  __m512i total_shift;
+};
+
+IRNN_TARGET_AVX512 inline Requant512 MakeRequant512(QuantizedMultiplier m, Rounding rounding) {
+  const int left = m.shift > 0 ? m.shift : 0;
+  const int right = m.shift > 0 ? 0 : -m.shift;
+  const int total_shift = 31 - m.shift;
+  const uint32_t mask = (uint32_t{1} << right) - 1u;
+  Requant512 q;
+  q.single = rounding == Rounding::kSingle;
+  q.multiplier = _mm512_set1_epi32(m.multiplier);
+  q.left = _mm512_set1_epi32(left);
+  q.left_lo = _mm512_set1_epi32(INT32_MIN >> left);
+  q.left_hi = _mm512_set1_epi32(INT32_MAX >> left);
+  q.srdhm_overflow = m.multiplier == INT32_MIN;
+  q.right = _mm512_set1_epi32(right);
+  q.right_mask = _mm512_set1_epi32(static_cast<int32_t>(mask));
+  q.right_half_mask = _mm512_set1_epi32(static_cast<int32_t>(mask >> 1));
+  q.round64 = _mm512_set1_epi64(int64_t{1} << (total_shift - 1));
+  q.total_shift = _mm512_set1_epi64(total_shift);
+  return q;
+}
+
+IRNN_TARGET_AVX512 inline __m512i Requantize512(__m512i x, const Requant512& q) {
+  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
+  if (q.single) {
+    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round64);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier), q.round64);
+    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.total_shift), min64), max64);
+    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
+    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+  __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
+  a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
+  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+  if (q.srdhm_overflow) {  // INT32_MIN * INT32_MIN: the reference saturates to INT32_MAX
+    high = _mm512_mask_mov_epi32(high, _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)), max32);
+  }
+  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
+  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
+  const __m512i shifted = _mm512_srav_epi32(high, q.right);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
+                               _mm512_set1_epi32(1));
+}
+
+// The inputs as unsigned bytes (x ^ 0x80) in a per-thread buffer: rows padded with zeros to whole
+// padded groups (the padding meets zero weights), and the row count padded to a multiple of
+// row_multiple with zero rows (whose results are never stored).
+IRNN_TARGET_AVX512 const uint8_t* UnsignedInput(const int8_t* x, int batch, int cols, int row_multiple) {
+  thread_local std::vector<uint8_t> buffer;
+  const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
+  const int rows = (batch + row_multiple - 1) / row_multiple * row_multiple;
+  if (buffer.size() < padded * rows) buffer.resize(padded * rows);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    uint8_t* ub = buffer.data() + padded * b;
+    int k = 0;
+    for (; k + 64 <= cols; k += 64) _mm512_storeu_si512(ub + k, _mm512_xor_si512(_mm512_loadu_si512(xb + k), flip));
+    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
+    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
+  }
+  std::memset(buffer.data() + padded * batch, 0, padded * (rows - batch));
+  return buffer.data();
+}
+
+// Adds fold and bias to the 16 row sums of block rb and stores those of rows in [row_begin, row_end)
+// into input row b's outputs (a lambda would not carry the target attribute).
+struct Finish {
+  const int32_t* fold;  // padded to whole blocks
+  const int32_t* bias;  // may be null
+  int32_t* out;
+  int rows, row_begin, row_end;
+  const Requant512* requant;  // per-tensor: requantized here; null (per-channel): by RequantizeRest
+
+  IRNN_TARGET_AVX512 inline void operator()(__m512i sums, int rb, int b) const {
+    const int r0 = rb * kBlockRows;
+    const int lo = std::max(0, row_begin - r0), hi = std::min(kBlockRows, row_end - r0);
+    const __mmask16 mask = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    sums = _mm512_add_epi32(sums, _mm512_loadu_si512(fold + r0));
+    if (bias != nullptr) sums = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(mask, bias + r0));
+    if (requant != nullptr) sums = Requantize512(sums, *requant);
+    _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + r0, mask, sums);
+  }
+
+  // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
+  void RequantizeRest(int batch, const QuantizedMultiplier* channel, Rounding rounding) const {
+    if (requant != nullptr) return;
+    for (int i = 0; i < batch; ++i) {
+      avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin,
+                                 QuantizedMultiplier{}, channel + row_begin, rounding);
+    }
+  }
+};
+
+IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                             const int8_t* x, int batch, QuantizedMultiplier m,
+                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (row_end <= row_begin) return;
+  const int rows = w.rows, cols = w.cols;
+  const int groups = (cols + 3) / 4;  // the groups holding columns; the zmm loops stop there
+  // Block indices [first_block, blocks); row_begin need not be a multiple of 16 (threads split at 8).
+  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
+  const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
+  const Requant512 per_tensor = MakeRequant512(m, rounding);
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
+  const int8_t* const data = w.data.data();
+  const uint8_t* u[4];
+  __m512i acc[16];
+  int b = 0;
+  for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
+    for (int i = 0; i < 4; ++i) u[i] = unsigned_x + padded * (b + i);
+    int rb = first_block;
+    for (; rb + 4 <= blocks; rb += 4) {
+      Tile<4, 4>(data + rb * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], rb + j, b + i);
+      }
+    }
+    for (; rb < blocks; ++rb) {
+      Tile<4, 1>(data + rb * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+    }
+  }
+  for (; b < batch; ++b) {  // one input row: eight row blocks at a time
+    const uint8_t* ub = unsigned_x + padded * b;
+    int rb = first_block;
+    for (; rb + 8 <= blocks; rb += 8) {
+      TileOneRow<8>(data + rb * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+    }
+    for (; rb + 4 <= blocks; rb += 4) {
+      TileOneRow<4>(data + rb * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 4; ++j) finish(acc[j], rb + j, b);
+    }
+    for (; rb < blocks; ++rb) {
+      TileOneRow<1>(data + rb * block_stride, block_stride, groups, ub, acc);
+      finish(acc[0], rb, b);
+    }
+  }
+  finish.RequantizeRest(batch, channel, rounding);
+}
+
+// The gate epilogue (LstmKernels::LstmGatesS16) on 16 values at a time, in int32 lanes from end to
+// end: no int16 intermediate goes to memory. Every step is the reference's arithmetic on values that
+// fit their lanes: pre-activations clamped as AddSatS32IntoS16 / AddSatS32IntoS32 + SaturateS32ToS16
+// do; activations gathered from the tables (index = the int16 value's 16 bits) and sign-extended;
+// f*c, i*g (|i| <= 65535 under CIFG) and o*tanh(c) are exact int32 products; RoundingDivideByPOT by
+// the mask/threshold rule; the int16 casts of the cell update as sign extension of the low 16 bits;
+// the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is masked.
+IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
+
+IRNN_TARGET_AVX512 inline __m512i RoundingDivideByPOT512(__m512i x, int e) {
+  const __m512i mask = _mm512_set1_epi32(static_cast<int32_t>((uint32_t{1} << e) - 1u));
+  const __m512i remainder = _mm512_and_si512(x, mask);
+  const __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
+  const __m512i shifted = _mm512_srav_epi32(x, _mm512_set1_epi32(e));
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, _mm512_set1_epi32(1));
+}
+
+IRNN_TARGET_AVX512 inline __m512i Clamp512(__m512i v, int32_t lo, int32_t hi) {
+  return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+}
+
+// A gate's pre-activation on 16 lanes (masked loads): AddSatS32IntoS16(SaturateS32ToS16(in), rec) in
+// tflite_compat mode, else SaturateS32ToS16(AddSatS32IntoS32(in, rec)).
+IRNN_TARGET_AVX512 inline __m512i PreActivation512(const int32_t* in_p, const int32_t* rec_p, __mmask16 m,
+                                                   bool compat) {
+  const __m512i in = _mm512_maskz_loadu_epi32(m, in_p);
+  const __m512i rec = _mm512_maskz_loadu_epi32(m, rec_p);
+  __m512i sum;
+  if (compat) {
+    sum = _mm512_add_epi32(Clamp512(in, -32768, 32767), Clamp512(rec, -65536, 65536));
+  } else {
+    sum = _mm512_add_epi32(in, rec);  // sat32: overflow iff in and rec share a sign that sum lacks
+    const __mmask16 overflow = _mm512_cmplt_epi32_mask(
+        _mm512_and_si512(_mm512_xor_si512(in, sum), _mm512_xor_si512(rec, sum)), _mm512_setzero_si512());
+    sum = _mm512_mask_mov_epi32(sum, overflow, _mm512_xor_si512(_mm512_srai_epi32(in, 31), _mm512_set1_epi32(INT32_MAX)));
+  }
+  return Clamp512(sum, -32768, 32767);
+}
+
+// table[uint16(v)] sign-extended, v an int16 value in each int32 lane.
+IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* table) {
+  return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
+}
+
+IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
+  const int16_t* const sigmoid = avx2::ActivationTableS16(-1);
+  const int16_t* const tanh_gate = avx2::ActivationTableS16(3);
+  const int16_t* const tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  const Requant512 hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  const __m512i zp = _mm512_set1_epi32(e.hidden_zp);
+  const bool cifg = e.input[0] == nullptr;
+  const bool compat = e.tflite_compat;
+  const bool clipping = e.clip > 0;
+  for (int k = 0; k < e.n; k += 16) {
+    const __mmask16 m = e.n - k >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                      : static_cast<__mmask16>((1u << (e.n - k)) - 1u);
+    const __m512i f = Activation512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, compat), sigmoid);
+    const __m512i g = Activation512(PreActivation512(e.input[2] + k, e.recurrent[2] + k, m, compat), tanh_gate);
+    const __m512i ii =
+        cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
+             : Activation512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, compat), sigmoid);
+    const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
+    const __m512i kept = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(f, c), 15));
+    const __m512i added = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(ii, g), e.gate_shift));
+    __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
+    if (clipping) cell = Clamp512(cell, -e.clip, e.clip);
+    _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
+    const __m512i o = Activation512(PreActivation512(e.input[3] + k, e.recurrent[3] + k, m, compat), sigmoid);
+    const __m512i r = Requantize512(_mm512_mullo_epi32(o, Activation512(cell, tanh_cell)), hidden);
+    _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), zp)));
+  }
+}
+
+// ---- AMX (the amx path) --------------------------------------------------------------------------
+// For 16 or more input rows the matmul runs on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
+// unsigned input bytes by a 64 x 16 tile of signed weights (16 rows of 64 bytes: 16 column groups of a
+// 16-row block, contiguous in the packed layout above) into 16 x 16 int32 sums, with the same wrapping
+// int32 arithmetic as vpdpbusd, so the same fold makes the sums exact. Tiles: C0-C3 the sums of 16
+// input rows x 4 row blocks, A = tmm4, B = tmm5-tmm7 in turn. K is padded to 64 columns by the packing
+// (zero weights) and by UnsignedInput (zero inputs); input rows to a multiple of 16 by zero rows.
+
+#define IRNN_TARGET_AMX \
+  __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                             const int8_t* x, int batch, QuantizedMultiplier m,
+                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (batch < 16) {  // a tile would be mostly padding
+    GemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out);
+    return;
+  }
+  if (row_end <= row_begin) return;
+  const int rows = w.rows, cols = w.cols;
+  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
+  const int k_tiles = PaddedGroups(cols) / 16;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const int64_t row_bytes = int64_t{PaddedGroups(cols)} * 4;
+  const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 16);
+  const int8_t* const data = w.data.data();
+  const Requant512 per_tensor = MakeRequant512(m, rounding);
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
+
+  TileConfig config = {};
+  config.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) int32_t sums[4][16][16];  // [block][input row][output row]
+  for (int b0 = 0; b0 < batch; b0 += 16) {
+    const uint8_t* a = unsigned_x + b0 * row_bytes;
+    const int valid_rows = std::min(16, batch - b0);
+    for (int rb = first_block; rb < blocks; rb += 4) {
+      const int nb = std::min(4, blocks - rb);
+      const int8_t* bt = data + rb * block_stride;
+      if (nb == 4) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int k = 0; k < k_tiles; ++k) {
+          _tile_loadd(4, a + k * 64, row_bytes);
+          _tile_loadd(5, bt + k * 1024, 64);
+          _tile_dpbusd(0, 4, 5);
+          _tile_loadd(6, bt + block_stride + k * 1024, 64);
+          _tile_dpbusd(1, 4, 6);
+          _tile_loadd(7, bt + 2 * block_stride + k * 1024, 64);
+          _tile_dpbusd(2, 4, 7);
+          _tile_loadd(5, bt + 3 * block_stride + k * 1024, 64);
+          _tile_dpbusd(3, 4, 5);
+        }
+        _tile_stored(0, sums[0], 64);
+        _tile_stored(1, sums[1], 64);
+        _tile_stored(2, sums[2], 64);
+        _tile_stored(3, sums[3], 64);
+      } else {
+        for (int j = 0; j < nb; ++j) {
+          _tile_zero(0);
+          for (int k = 0; k < k_tiles; ++k) {
+            _tile_loadd(4, a + k * 64, row_bytes);
+            _tile_loadd(5, bt + j * block_stride + k * 1024, 64);
+            _tile_dpbusd(0, 4, 5);
+          }
+          _tile_stored(0, sums[j], 64);
+        }
+      }
+      for (int j = 0; j < nb; ++j) {
+        for (int i = 0; i < valid_rows; ++i) finish(_mm512_load_si512(sums[j][i]), rb + j, b0 + i);
+      }
+    }
+  }
+  _tile_release();
+  finish.RequantizeRest(batch, channel, rounding);
+}
+
+}  // namespace
+
+// AMX needs the CPU's amx-tile and amx-int8 (CPUID leaf 7: EDX bits 24, 25), the tile state enabled by
+// the OS (XCR0 bits 17, 18), and on Linux the process's permission to use the tile data, asked once
+// with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA): the one system call of the runtime.
+bool AmxAvailable() {
+  static const bool available = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & (1u << 27)) == 0) return false;  // OSXSAVE
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;  // amx-tile, amx-int8
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;  // XTILECFG, XTILEDATA
+#if defined(__linux__)
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+    return true;
+#else
+    return false;
+#endif
+  }();
+  return available;
+}
+
+const LstmKernels* Avx512VnniLstmKernelTable() {
+  static const LstmKernels* table = []() -> const LstmKernels* {
+    const LstmKernels* vnni = avx2::AvxVnniLstmKernelTable();
+    if (vnni == nullptr) return nullptr;
+    static LstmKernels t = *vnni;
+    t.PackS8 = PackS8;
+    t.GemvPackedRequantS32 = GemvPackedRequantS32;
+    t.LstmGatesS16 = LstmGatesS16;
+    return &t;
+  }();
+  return table;
+}
+
+const LstmKernels* AmxLstmKernelTable() {
+  static const LstmKernels* table = []() -> const LstmKernels* {
+    const LstmKernels* zmm = Avx512VnniLstmKernelTable();
+    if (zmm == nullptr) return nullptr;
+    static LstmKernels t = *zmm;
+    t.GemvPackedRequantS32 = AmxGemvPackedRequantS32;
+    return &t;
+  }();
+  return table;
+}
+
+}  // namespace avx512
+}  // namespace irnn
