@@ -94,8 +94,7 @@ TEST(SoftmaxProperty, WithinBoundOfDoubleSoftmax) {
 // The kernel paths give the same layer results (the kernels' own bit-exactness is attention_kernels_test).
 TEST(Attention, PathsAgree) {
   std::mt19937 rng(2);
-  std::vector<KernelPath> paths = {KernelPath::kAvx2};
-  if (testing::AvxVnniAvailableOrNote()) paths.push_back(KernelPath::kAvxVnni);
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   for (int trial = 0; trial < 30; ++trial) {
     const AttentionMode mode = trial % 2 ? AttentionMode::kDot : AttentionMode::kAdditive;
     const int n_key = std::uniform_int_distribution<int>(1, 70)(rng);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "support/random_lstm.h"
+#include "support/paths.h"
 
 namespace irnn {
 namespace {
@@ -37,12 +38,6 @@ std::vector<int8_t> RandomInt8s(std::mt19937_64& rng, size_t n) {
   std::vector<int8_t> v(n);
   for (auto& x : v) x = static_cast<int8_t>(d(rng));
   return v;
-}
-
-bool Avx2Available() {
-  if (KernelPathAvailable(KernelPath::kAvx2)) return true;
-  const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
-  return allow != nullptr && std::string(allow) == "1" ? false : (ADD_FAILURE() << "AVX2 not available", false);
 }
 
 std::vector<int8_t> RunBidirectional(const BidirectionalParams& p, KernelPath path, const std::vector<int8_t>& x,
@@ -126,8 +121,8 @@ TEST(Bidirectional, HalvesAreTheForwardRunAndTheBackwardRunOnReversedFrames) {
   }
 }
 
-TEST(Bidirectional, Avx2EqualsScalar) {
-  if (!Avx2Available()) return;
+TEST(Bidirectional, EveryPathEqualsScalar) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   std::mt19937_64 rng(9);
   for (uint64_t seed = 100; seed < 112; ++seed) {
     const int dim = seed % 2 == 0 ? 17 : 33;
@@ -135,9 +130,11 @@ TEST(Bidirectional, Avx2EqualsScalar) {
     const int batch = 1 + static_cast<int>(seed % 3), steps = 5;
     std::vector<int32_t> lengths = {5, 2, 0};
     const std::vector<int8_t> x = RandomInt8s(rng, static_cast<size_t>(steps) * batch * dim);
-    EXPECT_EQ(RunBidirectional(p, KernelPath::kScalar, x, steps, batch, lengths.data()),
-              RunBidirectional(p, KernelPath::kAvx2, x, steps, batch, lengths.data()))
-        << "seed " << seed;
+    const std::vector<int8_t> want = RunBidirectional(p, KernelPath::kScalar, x, steps, batch, lengths.data());
+    for (KernelPath path : paths) {
+      EXPECT_EQ(want, RunBidirectional(p, path, x, steps, batch, lengths.data()))
+          << "seed " << seed << ", path " << KernelPathName(path);
+    }
   }
 }
 

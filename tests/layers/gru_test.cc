@@ -107,12 +107,6 @@ Outcome Transcription(const GruParams& p, const std::vector<int8_t>& x, int step
   return o;
 }
 
-bool Avx2Available() {
-  if (KernelPathAvailable(KernelPath::kAvx2)) return true;
-  const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
-  return allow != nullptr && std::string(allow) == "1" ? false : (ADD_FAILURE() << "AVX2 not available", false);
-}
-
 void ExpectSame(const Outcome& a, const Outcome& b) {
   EXPECT_EQ(a.out, b.out);
   EXPECT_EQ(a.h16, b.h16);
@@ -120,8 +114,7 @@ void ExpectSame(const Outcome& a, const Outcome& b) {
 }
 
 TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
-  const bool avx2 = Avx2Available();
-  const bool vnni = avx2 && testing::AvxVnniAvailableOrNote();
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   const int sizes[] = {1, 3, 17, 33, 255};
   uint32_t seed = 700;
   int saturated_h8 = 0;
@@ -141,12 +134,12 @@ TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
       ExpectSame(RunSteps(*scalar, x, steps, batch), whole);
       ExpectSame(Transcription(r.params, x, steps, batch), whole);
       for (int8_t v : whole.out) saturated_h8 += v == -128 || v == 127;
-      if (avx2) {
-        auto fast = MakeGru(r.params, KernelPath::kAvx2);
+      for (KernelPath path : paths) {
+        SCOPED_TRACE(KernelPathName(path));
+        auto fast = MakeGru(r.params, path);
         ExpectSame(RunWhole(*fast, x, steps, batch), whole);
         ExpectSame(RunSteps(*fast, x, steps, batch), whole);
       }
-      if (vnni) ExpectSame(RunWhole(*MakeGru(r.params, KernelPath::kAvxVnni), x, steps, batch), whole);
     }
   }
   EXPECT_GT(saturated_h8, 0) << "no configuration saturated the int8 output";

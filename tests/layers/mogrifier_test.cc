@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/random_mogrifier.h"
+#include "support/paths.h"
 
 namespace irnn {
 namespace {
@@ -50,14 +51,7 @@ RunResult RunSteps(const testing::RandomMogrifier& r, KernelPath path, bool whol
 }
 
 TEST(MogrifierLstm, RunEqualsStepsAndEveryPathEqualsScalar) {
-  std::vector<KernelPath> paths;
-  if (KernelPathAvailable(KernelPath::kAvx2)) {
-    paths.push_back(KernelPath::kAvx2);
-  } else {
-    const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
-    if (allow == nullptr || std::string(allow) != "1") ADD_FAILURE() << "AVX2 not available";
-  }
-  if (KernelPathAvailable(KernelPath::kAvxVnni)) paths.push_back(KernelPath::kAvxVnni);
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   for (uint64_t seed = 0; seed < 40; ++seed) {
     const testing::RandomMogrifier r = testing::MakeRandomMogrifier(seed, seed % 2 == 0);
     const RunResult steps = RunSteps(r, KernelPath::kScalar, false);

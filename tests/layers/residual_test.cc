@@ -4,6 +4,7 @@
 // tests/train/mogrifier_sim_test.cc; the kernels' bit-exactness in tests/kernels/elementwise_kernels_test.cc.
 
 #include "irnn/residual.h"
+#include "support/paths.h"
 
 #include <gtest/gtest.h>
 
@@ -64,8 +65,9 @@ TEST(ResidualAdd, PathsAgree) {
   std::unique_ptr<ResidualAdd> scalar;
   ASSERT_TRUE(ResidualAdd::Create(p, KernelPath::kScalar, &scalar).ok());
   ASSERT_TRUE(scalar->Add(a.data(), b.data(), 1001, want.data()).ok());
-  for (KernelPath path : {KernelPath::kAvx2, KernelPath::kAvxVnni, KernelPath::kAuto}) {
-    if (!KernelPathAvailable(path)) continue;
+  std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  paths.push_back(KernelPath::kAuto);
+  for (KernelPath path : paths) {
     std::unique_ptr<ResidualAdd> add;
     ASSERT_TRUE(ResidualAdd::Create(p, path, &add).ok());
     std::vector<int8_t> got(a.size());

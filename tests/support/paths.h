@@ -4,7 +4,12 @@
 // same holds for AVX-512 VNNI and AMX.
 #pragma once
 
+#include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include "irnn/kernel_path.h"
 
@@ -40,6 +45,24 @@ inline bool AmxAvailableOrNote() {
   }();
   (void)noted;
   return available;
+}
+
+// Every optimized path this build and CPU run, in the order avx2, avxvnni, avx512vnni, amx, for tests that
+// compare a layer on each path with its scalar run. AVX2 is required (a failure unless IRNN_ALLOW_NO_AVX2=1);
+// a newer path the CPU lacks is noted once on stdout.
+inline std::vector<KernelPath> OptimizedPathsOrNote() {
+  std::vector<KernelPath> paths;
+  if (KernelPathAvailable(KernelPath::kAvx2)) {
+    paths.push_back(KernelPath::kAvx2);
+  } else {
+    const char* allow = std::getenv("IRNN_ALLOW_NO_AVX2");
+    if (allow == nullptr || std::string(allow) != "1") ADD_FAILURE() << "AVX2 is not available on this CPU";
+    return paths;
+  }
+  if (AvxVnniAvailableOrNote()) paths.push_back(KernelPath::kAvxVnni);
+  if (Avx512VnniAvailableOrNote()) paths.push_back(KernelPath::kAvx512Vnni);
+  if (AmxAvailableOrNote()) paths.push_back(KernelPath::kAmx);
+  return paths;
 }
 
 }  // namespace irnn::testing
