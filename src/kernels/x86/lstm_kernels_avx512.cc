@@ -1,10 +1,11 @@
-// The AVX-512 VNNI path of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd over
-// blocks of 16 rows, and LstmGatesS16 with its table lookups as zmm gathers; every other kernel is
-// the AVX-VNNI table's (AVX2 code). Bit-identical to the
-// reference (src/kernels/reference/lstm_kernels.cc) on every input. The functions carry their ISA in
-// __attribute__((target)) (this file gets no -mavx512 flag) and run only after dispatch.cc has checked
-// avx512f, avx512bw, avx512vl and avx512vnni. It is not a specification: where it and the reference
-// differ, it is wrong. Formulas: docs/numerics.md §4.1 and §7.1.
+// The AVX-512 VNNI and AMX paths of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd
+// over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
+// gate epilogue LstmGatesS16 on zmm with gathered activation tables; every other kernel is the
+// AVX-VNNI table's (AVX2 code). Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
+// on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
+// flag) and run only after dispatch.cc has checked avx512f, avx512bw, avx512vl and avx512vnni (and AMX,
+// AmxAvailable, for the amx table). It is not a specification: where it and the reference differ, it is
+// wrong. Formulas: docs/numerics.md §1.3, §4.1-§4.4 and §7.1.
 //
 // Arithmetic, as the AVX-VNNI path's (lstm_kernels_avx2.cc): vpdpbusd multiplies unsigned by signed
 // bytes and adds groups of four products into int32 lanes without intermediate saturation. The int8
