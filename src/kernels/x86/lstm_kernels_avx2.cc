@@ -3,8 +3,9 @@
 // bit-identical to that reference on every input, saturation, wrap and rounding tie included. Every
 // element goes through vector code: a kernel's tail is copied into zero-padded stack buffers and run
 // through the same vector body. Only per-row scalars (LayerNorm's variance and inverse square root)
-// are scalar. This file is the only one compiled with -mavx2 -mfma and runs only after dispatch.cc has
-// checked the CPU. It is not a specification: where it and the reference differ, it is wrong.
+// and the activation-table lookups of the fused gate epilogue (tables filled by the vector kernels)
+// are scalar. This file (with lstm_kernels_avx512.cc, which adds its own ISA per function) is the only
+// one compiled with -mavx2 -mfma and runs only after dispatch.cc has checked the CPU. It is not a specification: where it and the reference differ, it is wrong.
 // Formulas: docs/numerics.md §1-§4 and §7.1.
 
 #include <immintrin.h>

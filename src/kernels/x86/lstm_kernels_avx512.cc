@@ -1,10 +1,11 @@
-// The AVX-512 VNNI path of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd over
-// blocks of 16 rows, and LstmGatesS16 with its table lookups as zmm gathers; every other kernel is
-// the AVX-VNNI table's (AVX2 code). Bit-identical to the
-// reference (src/kernels/reference/lstm_kernels.cc) on every input. The functions carry their ISA in
-// __attribute__((target)) (this file gets no -mavx512 flag) and run only after dispatch.cc has checked
-// avx512f, avx512bw, avx512vl and avx512vnni. It is not a specification: where it and the reference
-// differ, it is wrong. Formulas: docs/numerics.md §4.1 and §7.1.
+// The AVX-512 VNNI and AMX paths of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd
+// over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
+// gate epilogue LstmGatesS16 on zmm with gathered activation tables; every other kernel is the
+// AVX-VNNI table's (AVX2 code). Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
+// on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
+// flag) and run only after dispatch.cc has checked avx512f, avx512bw, avx512vl and avx512vnni (and AMX,
+// AmxAvailable, for the amx table). It is not a specification: where it and the reference differ, it is
+// wrong. Formulas: docs/numerics.md §1.3, §4.1-§4.4 and §7.1.
 //
 // Arithmetic, as the AVX-VNNI path's (lstm_kernels_avx2.cc): vpdpbusd multiplies unsigned by signed
 // bytes and adds groups of four products into int32 lanes without intermediate saturation. The int8
@@ -125,6 +126,7 @@ IRNN_TARGET_AVX512 inline void TileOneRow(const int8_t* blocks, int64_t block_st
 // (x*M + 2^(t-1)) >> t in 64 bits (vpsraq), t = 31 - shift, then sat32.
 struct Requant512 {
   bool single;
+  bool left_shift;  // shift > 0: the saturating left shift is needed (else it is the identity)
   __m512i multiplier;
   __m512i left;     // per-lane shift counts (the variable-shift forms)
   __m512i left_lo;  // INT32_MIN >> left
@@ -144,6 +146,7 @@ IRNN_TARGET_AVX512 inline Requant512 MakeRequant512(QuantizedMultiplier m, Round
   const uint32_t mask = (uint32_t{1} << right) - 1u;
   Requant512 q;
   q.single = rounding == Rounding::kSingle;
+  q.left_shift = left > 0;
   q.multiplier = _mm512_set1_epi32(m.multiplier);
   q.left = _mm512_set1_epi32(left);
   q.left_lo = _mm512_set1_epi32(INT32_MIN >> left);
@@ -167,8 +170,11 @@ IRNN_TARGET_AVX512 inline __m512i Requantize512(__m512i x, const Requant512& q) 
     odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
     return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
   }
-  __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
-  a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
+  __m512i a = x;
+  if (q.left_shift) {
+    a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
+    a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
+  }
   const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
   const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
   const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
@@ -212,6 +218,24 @@ struct Finish {
   int32_t* out;
   int rows, row_begin, row_end;
   const Requant512* requant;  // per-tensor: requantized here; null (per-channel): by RequantizeRest
+
+  // fold + bias of block rb's rows (bias masked to the requested rows).
+  IRNN_TARGET_AVX512 inline __m512i Addend(int rb) const {
+    const int r0 = rb * kBlockRows;
+    const __m512i f = _mm512_loadu_si512(fold + r0);
+    return bias != nullptr ? _mm512_add_epi32(f, _mm512_maskz_loadu_epi32(Mask(rb), bias + r0)) : f;
+  }
+  IRNN_TARGET_AVX512 inline __mmask16 Mask(int rb) const {
+    const int r0 = rb * kBlockRows;
+    const int lo = std::max(0, row_begin - r0), hi = std::min(kBlockRows, row_end - r0);
+    return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  }
+  // The same as operator() with Addend(rb) and Mask(rb) computed once for many input rows.
+  IRNN_TARGET_AVX512 inline void Store(__m512i sums, __m512i addend, __mmask16 mask, int rb, int b) const {
+    sums = _mm512_add_epi32(sums, addend);
+    if (requant != nullptr) sums = Requantize512(sums, *requant);
+    _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
+  }
 
   IRNN_TARGET_AVX512 inline void operator()(__m512i sums, int rb, int b) const {
     const int r0 = rb * kBlockRows;
@@ -439,7 +463,9 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
         }
       }
       for (int j = 0; j < nb; ++j) {
-        for (int i = 0; i < valid_rows; ++i) finish(_mm512_load_si512(sums[j][i]), rb + j, b0 + i);
+        const __m512i addend = finish.Addend(rb + j);
+        const __mmask16 mask = finish.Mask(rb + j);
+        for (int i = 0; i < valid_rows; ++i) finish.Store(_mm512_load_si512(sums[j][i]), addend, mask, rb + j, b0 + i);
       }
     }
   }
