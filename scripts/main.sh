@@ -35,6 +35,8 @@ echo
 paths=(scalar)
 if "$irnn" --version | grep -q '^kernel paths available:.* avx2'; then paths+=(avx2); fi
 if "$irnn" --version | grep -q '^kernel paths available:.* avxvnni'; then paths+=(avxvnni); fi
+if "$irnn" --version | grep -q '^kernel paths available:.* avx512vnni'; then paths+=(avx512vnni); fi
+if "$irnn" --version | grep -q '^kernel paths available:.* amx'; then paths+=(amx); fi
 
 field() { sed -n "s/.*\"$1\": \"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" <<<"$2"; }
 
@@ -44,12 +46,12 @@ configs=(
   "--input 256 --cell 256 --steps 100 --batch 8"
   "--input 256 --cell 256 --steps 100 --batch 1 --activation pwl"
 )
-printf '%-72s %-7s %10s %10s %11s %8s  %s\n' "irnn lstm-run" path "us/step" "steps/s" "frames/s" GOPS "output checksum"
+printf '%-72s %-10s %10s %10s %11s %8s  %s\n' "irnn lstm-run" path "us/step" "steps/s" "frames/s" GOPS "output checksum"
 for config in "${configs[@]}"; do
   for path in "${paths[@]}"; do
     # shellcheck disable=SC2086  # $config is a list of arguments
     json=$("$irnn" lstm-run $config --repeats 20 --path "$path" --json)
-    printf '%-72s %-7s %10s %10s %11s %8s  %s\n' "$config" "$path" "$(field us_per_step_median "$json")" \
+    printf '%-72s %-10s %10s %10s %11s %8s  %s\n' "$config" "$path" "$(field us_per_step_median "$json")" \
       "$(field steps_per_s "$json")" "$(field frames_per_s "$json")" "$(field gops "$json")" \
       "$(field output_checksum "$json")"
   done

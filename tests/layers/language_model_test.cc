@@ -157,9 +157,12 @@ TEST(Linear, EqualsItsDefinitionOnBothPaths) {
         std::vector<int8_t> x(static_cast<size_t>(batch) * n_in);
         for (auto& v : x) v = static_cast<int8_t>(rng());
         const std::vector<int32_t> want = LinearByDefinition(p, x, batch);
-        for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni}) {
-          if (path == KernelPath::kAvx2 && !avx2) continue;
-          if (path == KernelPath::kAvxVnni && !testing::AvxVnniAvailableOrNote()) continue;
+        std::vector<KernelPath> paths = {KernelPath::kScalar};
+        if (avx2) {
+          const std::vector<KernelPath> optimized = testing::OptimizedPathsOrNote();
+          paths.insert(paths.end(), optimized.begin(), optimized.end());
+        }
+        for (KernelPath path : paths) {
           std::unique_ptr<Linear> linear;
           ASSERT_TRUE(Linear::Create(p, path, &linear).ok());
           EXPECT_EQ(linear->path(), path);
@@ -273,16 +276,13 @@ TEST(LanguageModel, RandomModelsEqualTheirCompositionOnEveryPathAndChunking) {
       ASSERT_GT(distinct.size(), 20u);
       ASSERT_EQ(std::count(whole.begin(), whole.end(), 0x5A5A5A5A), 0);
       if (avx2) {
-        auto fast = MakeLm(r.params, KernelPath::kAvx2);
-        ASSERT_NE(fast, nullptr);
-        ASSERT_EQ(fast->path(), KernelPath::kAvx2);
-        ASSERT_EQ(RunLm(*fast, r, 2), whole) << "AVX2 logits differ from scalar";
-      }
-      if (testing::AvxVnniAvailableOrNote()) {
-        auto vnni = MakeLm(r.params, KernelPath::kAvxVnni);
-        ASSERT_NE(vnni, nullptr);
-        ASSERT_EQ(vnni->path(), KernelPath::kAvxVnni);
-        ASSERT_EQ(RunLm(*vnni, r, 3), whole) << "AVX-VNNI logits differ from scalar";
+        int chunk = 2;  // each path runs in another chunking of the steps
+        for (KernelPath path : testing::OptimizedPathsOrNote()) {
+          auto fast = MakeLm(r.params, path);
+          ASSERT_NE(fast, nullptr);
+          ASSERT_EQ(fast->path(), path);
+          ASSERT_EQ(RunLm(*fast, r, chunk++), whole) << KernelPathName(path) << " logits differ from scalar";
+        }
       }
       ++models;
     }

@@ -624,7 +624,7 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
       ->capture_default_str();
   c->eval_cmd->add_option("--split", c->eval.split, "train, valid or test")->capture_default_str();
   c->eval_cmd->add_option("--batch", c->eval.batch, "Parallel streams")->capture_default_str();
-  c->eval_cmd->add_option("--path", c->eval.path, "Kernel path for int: auto, scalar, avx2, avxvnni")->capture_default_str();
+  c->eval_cmd->add_option("--path", c->eval.path, "Kernel path for int: auto, scalar, avx2, avxvnni, avx512vnni, amx")->capture_default_str();
   c->eval_cmd->add_flag("--json", c->eval.json, "Print one JSON object");
 
   c->generate_cmd = app->add_subcommand("generate", "Sample text from an integer model (.irnn)");
