@@ -164,7 +164,8 @@ TEST(AttentionQat, FloatCloseToIntAndExportMatchesRuntime) {
       const torch::Tensor lengths = torch::tensor({11, 4, 7}, torch::kInt64);
       const torch::Tensor mask = torch::arange(T).reshape({1, T}) < lengths.reshape({B, 1});
       qat->train();
-      const auto fl = qat->forward(kf, mask, qf);  // observes (dot)
+      const auto fl = qat->forward(kf, mask, qf);  // observes (dot): calibration on this batch
+      qat->set_observing(false);
       train::sim::SimAttendResult ir;
       const Status s = qat->EvalInt(kint, lengths, qint, &ir);
       ASSERT_TRUE(s.ok()) << s.message();
@@ -197,6 +198,30 @@ TEST(AttentionQat, FloatCloseToIntAndExportMatchesRuntime) {
       ASSERT_TRUE(layer->Attend(n_query > 0 ? q8.data_ptr<int8_t>() : nullptr, &st, ctx.data()).ok());
       for (int64_t i = 0; i < B * o.n_key; ++i) ASSERT_EQ(ctx[i], ir.context.reshape(-1)[i].item<int64_t>());
     }
+  }
+}
+
+// Gradients reach every parameter through the fake quantization (straight-through).
+TEST(AttentionQat, GradientsFlow) {
+  torch::manual_seed(4);
+  for (const AttentionMode mode : {AttentionMode::kAdditive, AttentionMode::kDot}) {
+    train::QatAttentionOptions o;
+    o.mode = mode;
+    o.n_key = 8;
+    o.n_query = 6;
+    o.n_attn = mode == AttentionMode::kAdditive ? 5 : 0;
+    train::QatAttention qat(o);
+    qat->SetGrids(0.05, 0, 0.05, 0);
+    const torch::Tensor keys = torch::randn({2, 7, 8}).clamp(-5, 5).requires_grad_(true);
+    const torch::Tensor query = torch::randn({2, 6}).clamp(-5, 5).requires_grad_(true);
+    const auto out = qat->forward(keys, torch::Tensor(), query);
+    (out.context * torch::randn({2, 8})).sum().backward();
+    for (const auto& p : qat->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key() << " mode " << int(mode);
+    }
+    EXPECT_GT(query.grad().abs().sum().item<double>(), 0.0);
+    EXPECT_GT(keys.grad().abs().sum().item<double>(), 0.0);
   }
 }
 
