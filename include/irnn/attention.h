@@ -158,6 +158,7 @@ class Attention {
  private:
   Attention() = default;
   int query_rows() const;
+  bool StateFits(const AttentionState& state) const;  // every buffer has this layer's sizes
 
   AttentionParams params_;
   KernelPath path_ = KernelPath::kScalar;
