@@ -201,6 +201,38 @@ TEST(AttentionQat, FloatCloseToIntAndExportMatchesRuntime) {
   }
 }
 
+// sim on a CUDA device gives the CPU's bits (it runs where the training runs). Without CUDA this test
+// says so on stdout and checks nothing else.
+TEST(AttentionSim, CudaEqualsCpu) {
+  if (!torch::cuda::is_available()) {
+    std::cout << "[ NOTE     ] CUDA is not available: sim attention on CUDA is not compared here\n";
+    return;
+  }
+  std::mt19937 rng(17);
+  const torch::Device cuda(torch::kCUDA);
+  for (int trial = 0; trial < 12; ++trial) {
+    const AttentionMode mode = trial % 2 ? AttentionMode::kDot : AttentionMode::kAdditive;
+    const int n_query = trial % 3 == 0 ? 0 : 9;
+    const AttentionParams p = testing::RandomAttentionParams(rng, mode, 13, n_query, 11,
+                                                             trial % 4 < 2 ? Rounding::kDouble : Rounding::kSingle);
+    const int64_t B = 4, T = 37;
+    const torch::Tensor keys = torch::randint(-128, 128, {B, T, 13}, torch::kInt64);
+    const torch::Tensor lengths = torch::tensor({37, 1, 20, 5}, torch::kInt64);
+    const torch::Tensor query = n_query ? torch::randint(-128, 128, {B, n_query}, torch::kInt64) : torch::Tensor();
+    const auto cpu_m = train::sim::PrepareSimAttention(p, torch::kCPU);
+    const auto gpu_m = train::sim::PrepareSimAttention(p, cuda);
+    const auto a = train::sim::SimAttend(cpu_m, train::sim::SimAttentionSetKeys(cpu_m, keys, lengths), query);
+    const auto b = train::sim::SimAttend(gpu_m, train::sim::SimAttentionSetKeys(gpu_m, keys.to(cuda), lengths.to(cuda)),
+                                         n_query ? query.to(cuda) : query);
+    ASSERT_TRUE(torch::equal(a.context, b.context.cpu())) << trial;
+    ASSERT_TRUE(torch::equal(a.weights, b.weights.cpu())) << trial;
+    const torch::Tensor s = torch::randint(-(int64_t{1} << 31), int64_t{1} << 31, {3, 300}, torch::kInt64);
+    const QuantizedMultiplier m = testing::RandomMultiplier(rng, -20, 10);
+    ASSERT_TRUE(torch::equal(train::sim::SoftmaxQ15(s, torch::Tensor(), m, Rounding::kDouble),
+                             train::sim::SoftmaxQ15(s.to(cuda), torch::Tensor(), m, Rounding::kDouble).cpu()));
+  }
+}
+
 // Gradients reach every parameter through the fake quantization (straight-through).
 TEST(AttentionQat, GradientsFlow) {
   torch::manual_seed(4);
