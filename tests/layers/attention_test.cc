@@ -94,8 +94,12 @@ TEST(SoftmaxProperty, WithinBoundOfDoubleSoftmax) {
 // The kernel paths give the same layer results (the kernels' own bit-exactness is attention_kernels_test).
 TEST(Attention, PathsAgree) {
   std::mt19937 rng(2);
+  // Every optimized path this build knows and this CPU runs (AVX2 is required, as in the kernel tests).
   std::vector<KernelPath> paths = {KernelPath::kAvx2};
   if (testing::AvxVnniAvailableOrNote()) paths.push_back(KernelPath::kAvxVnni);
+  for (int v = static_cast<int>(KernelPath::kAvxVnni) + 1; v < 16; ++v) {
+    if (KernelPathAvailable(static_cast<KernelPath>(v))) paths.push_back(static_cast<KernelPath>(v));
+  }
   for (int trial = 0; trial < 30; ++trial) {
     const AttentionMode mode = trial % 2 ? AttentionMode::kDot : AttentionMode::kAdditive;
     const int n_key = std::uniform_int_distribution<int>(1, 70)(rng);
