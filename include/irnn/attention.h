@@ -15,6 +15,13 @@
 // query term is the bias alone: attention pooling over a sequence with a learned query (Attend with a
 // null query), for classifiers.
 //
+// Use (an attention decoder; `enc` = the encoder's int8 outputs, time-major [T][B][n_key]):
+//   std::unique_ptr<Attention> attn;  Attention::Create(params, KernelPath::kAuto, &attn);
+//   AttentionState st;  attn->NewState(B, T_max, &st);
+//   attn->SetKeys(enc, T, lengths, &st);                 // once per input sequence
+//   for each decoder step: attn->Attend(h_dec, &st, context);  // h_dec int8 [B][n_query]
+// The context is on the encoder's grid: concatenate it with other encoder-grid int8 vectors as is.
+//
 // What it is not: no float anywhere here (the float -> integer derivation is DeriveAttentionParams,
 // compiled into `irnn` only), no masking beyond per-stream lengths, no multi-head attention.
 #pragma once
@@ -151,6 +158,7 @@ class Attention {
  private:
   Attention() = default;
   int query_rows() const;
+  bool StateFits(const AttentionState& state) const;  // every buffer has this layer's sizes
 
   AttentionParams params_;
   KernelPath path_ = KernelPath::kScalar;

@@ -1,14 +1,15 @@
 // The attention kernel table of a resolved kernel path (kernels/attention_kernels.h). The path itself
-// is resolved by ResolveKernelPath (dispatch.cc); the paths beyond AVX2 have no attention kernels of their
-// own and use the AVX2 table. Integer only (part of the no-float check).
+// is resolved by ResolveKernelPath (dispatch.cc). Every optimized path other than the scalar one runs
+// on a CPU with AVX2 (AVX-VNNI, and any later x86 path), and none has attention kernels of its own, so
+// all of them use the AVX2 table; a build without AVX2 code uses the reference. Integer only (part of
+// the no-float check).
 
 #include "kernels/attention_kernels.h"
 
 namespace irnn {
 
 const AttentionKernels& GetAttentionKernels(KernelPath resolved) {
-  // Every x86 SIMD path (avx2, avxvnni, avx512vnni, amx) runs the attention kernels of AVX2.
-  if (resolved != KernelPath::kScalar) {
+  if (resolved != KernelPath::kScalar && resolved != KernelPath::kAuto) {
     const AttentionKernels* t = avx2::AttentionKernelTable();
     if (t != nullptr) return *t;
   }

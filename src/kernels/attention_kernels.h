@@ -32,7 +32,7 @@ struct AttentionKernels {
   void (*WeightedSumS8)(const int16_t* a, const int8_t* k, int rows, int n, int32_t zero_point, int8_t* out);
 };
 
-// The table for a resolved path (kScalar, kAvx2 or kAvxVnni, which uses the AVX2 table).
+// The table for a resolved path: the reference for kScalar, the AVX2 table for every other path.
 const AttentionKernels& GetAttentionKernels(KernelPath resolved);
 
 namespace reference {

@@ -53,6 +53,7 @@ QatAttentionImpl::QatAttentionImpl(const QatAttentionOptions& o) : options_(o) {
     const double bound_v = 1.0 / std::sqrt(static_cast<double>(o.n_attn));
     v = register_parameter("v", torch::empty({o.n_attn}).uniform_(-bound_v, bound_v));
   }
+  u_absmax = register_buffer("u_absmax", torch::zeros({}, torch::kFloat64));
 }
 
 void QatAttentionImpl::SetGrids(double key_scale, int32_t key_zp, double query_scale, int32_t query_zp) {
@@ -94,11 +95,13 @@ QatAttentionImpl::Output QatAttentionImpl::Attend(const Keys& k, const torch::Te
     const torch::Tensor h = FakeQuant(torch::tanh(pre), std::ldexp(1.0, -15), 0, -32767, 32767);           // Q0.15
     scores = torch::matmul(h, FakeQuantWeight(v));                                                          // [B][T]
   } else {
-    if (observing_ && is_training()) {
+    double seen = u_absmax.item<double>();
+    if (observing_) {
       const double m = aq.detach().abs().max().item<double>();
-      u_absmax_ = u_absmax_ == 0 ? m : o.ema * u_absmax_ + (1 - o.ema) * m;
+      seen = seen == 0 ? m : o.ema * seen + (1 - o.ema) * m;
+      u_absmax.fill_(seen);
     }
-    const double s_u = std::max(u_absmax_, 1e-6) / 127.0;
+    const double s_u = std::max(seen, 1e-6) / 127.0;
     const torch::Tensor u = FakeQuant(aq, s_u, 0, -128, 127);
     scores = torch::matmul(k.keys, u.unsqueeze(2)).squeeze(2);  // [B][T]
   }
@@ -138,7 +141,7 @@ Status QatAttentionImpl::Export(AttentionParams* params) const {
     q.key_weight_scale = static_cast<float>(WeightScale(wk));
     q.score_weight_scale = static_cast<float>(WeightScale(v));
   } else {
-    q.projection_scale = static_cast<float>(std::max(u_absmax_, 1e-6) / 127.0);
+    q.projection_scale = static_cast<float>(std::max(u_absmax.item<double>(), 1e-6) / 127.0);
   }
   return DeriveAttentionParams(c, w, q, params);
 }

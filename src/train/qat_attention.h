@@ -57,9 +57,12 @@ class QatAttentionImpl : public torch::nn::Module {
   Keys PrepareKeys(const torch::Tensor& keys, const torch::Tensor& mask);
   Output Attend(const Keys& keys, const torch::Tensor& query);
 
+  // The observer (dot mode: max |u|, an EMA) updates in every forward while observing is on (the
+  // default, as the LM's QAT): calibrate, then set_observing(false) to freeze the grid. Its value is
+  // the buffer "u_absmax", so torch::save/load keep it with the weights.
   void set_observing(bool on) { observing_ = on; }
   const QatAttentionOptions& options() const { return options_; }
-  double projection_absmax() const { return u_absmax_; }
+  double projection_absmax() const { return u_absmax.item<double>(); }
 
   // Integer parameters for the current weights, grids and ranges (numerics.md §9.5).
   Status Export(AttentionParams* params) const;
@@ -70,12 +73,12 @@ class QatAttentionImpl : public torch::nn::Module {
 
   torch::Tensor wq, bq;  // [rows][n_query] (rows = n_attn additive, n_key dot), [rows]; wq empty if n_query == 0
   torch::Tensor wk, v;   // additive: [n_attn][n_key], [n_attn]
+  torch::Tensor u_absmax;  // buffer: the dot-mode observer's max |u| (0 = not observed yet)
 
  private:
   QatAttentionOptions options_;
   double key_scale_ = 0, query_scale_ = 0;
   int32_t key_zp_ = 0, query_zp_ = 0;
-  double u_absmax_ = 0;
   bool observing_ = true;
 };
 TORCH_MODULE(QatAttention);

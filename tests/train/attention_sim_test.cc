@@ -164,7 +164,8 @@ TEST(AttentionQat, FloatCloseToIntAndExportMatchesRuntime) {
       const torch::Tensor lengths = torch::tensor({11, 4, 7}, torch::kInt64);
       const torch::Tensor mask = torch::arange(T).reshape({1, T}) < lengths.reshape({B, 1});
       qat->train();
-      const auto fl = qat->forward(kf, mask, qf);  // observes (dot)
+      const auto fl = qat->forward(kf, mask, qf);  // observes (dot): calibration on this batch
+      qat->set_observing(false);
       train::sim::SimAttendResult ir;
       const Status s = qat->EvalInt(kint, lengths, qint, &ir);
       ASSERT_TRUE(s.ok()) << s.message();
@@ -197,6 +198,62 @@ TEST(AttentionQat, FloatCloseToIntAndExportMatchesRuntime) {
       ASSERT_TRUE(layer->Attend(n_query > 0 ? q8.data_ptr<int8_t>() : nullptr, &st, ctx.data()).ok());
       for (int64_t i = 0; i < B * o.n_key; ++i) ASSERT_EQ(ctx[i], ir.context.reshape(-1)[i].item<int64_t>());
     }
+  }
+}
+
+// sim on a CUDA device gives the CPU's bits (it runs where the training runs). Without CUDA this test
+// says so on stdout and checks nothing else.
+TEST(AttentionSim, CudaEqualsCpu) {
+  if (!torch::cuda::is_available()) {
+    std::cout << "[ NOTE     ] CUDA is not available: sim attention on CUDA is not compared here\n";
+    return;
+  }
+  std::mt19937 rng(17);
+  const torch::Device cuda(torch::kCUDA);
+  for (int trial = 0; trial < 12; ++trial) {
+    const AttentionMode mode = trial % 2 ? AttentionMode::kDot : AttentionMode::kAdditive;
+    const int n_query = trial % 3 == 0 ? 0 : 9;
+    const AttentionParams p = testing::RandomAttentionParams(rng, mode, 13, n_query, 11,
+                                                             trial % 4 < 2 ? Rounding::kDouble : Rounding::kSingle);
+    const int64_t B = 4, T = 37;
+    const torch::Tensor keys = torch::randint(-128, 128, {B, T, 13}, torch::kInt64);
+    const torch::Tensor lengths = torch::tensor({37, 1, 20, 5}, torch::kInt64);
+    const torch::Tensor query = n_query ? torch::randint(-128, 128, {B, n_query}, torch::kInt64) : torch::Tensor();
+    const auto cpu_m = train::sim::PrepareSimAttention(p, torch::kCPU);
+    const auto gpu_m = train::sim::PrepareSimAttention(p, cuda);
+    const auto a = train::sim::SimAttend(cpu_m, train::sim::SimAttentionSetKeys(cpu_m, keys, lengths), query);
+    const auto b = train::sim::SimAttend(gpu_m, train::sim::SimAttentionSetKeys(gpu_m, keys.to(cuda), lengths.to(cuda)),
+                                         n_query ? query.to(cuda) : query);
+    ASSERT_TRUE(torch::equal(a.context, b.context.cpu())) << trial;
+    ASSERT_TRUE(torch::equal(a.weights, b.weights.cpu())) << trial;
+    const torch::Tensor s = torch::randint(-(int64_t{1} << 31), int64_t{1} << 31, {3, 300}, torch::kInt64);
+    const QuantizedMultiplier m = testing::RandomMultiplier(rng, -20, 10);
+    ASSERT_TRUE(torch::equal(train::sim::SoftmaxQ15(s, torch::Tensor(), m, Rounding::kDouble),
+                             train::sim::SoftmaxQ15(s.to(cuda), torch::Tensor(), m, Rounding::kDouble).cpu()));
+  }
+}
+
+// Gradients reach every parameter through the fake quantization (straight-through).
+TEST(AttentionQat, GradientsFlow) {
+  torch::manual_seed(4);
+  for (const AttentionMode mode : {AttentionMode::kAdditive, AttentionMode::kDot}) {
+    train::QatAttentionOptions o;
+    o.mode = mode;
+    o.n_key = 8;
+    o.n_query = 6;
+    o.n_attn = mode == AttentionMode::kAdditive ? 5 : 0;
+    train::QatAttention qat(o);
+    qat->SetGrids(0.05, 0, 0.05, 0);
+    const torch::Tensor keys = torch::randn({2, 7, 8}).clamp(-5, 5).requires_grad_(true);
+    const torch::Tensor query = torch::randn({2, 6}).clamp(-5, 5).requires_grad_(true);
+    const auto out = qat->forward(keys, torch::Tensor(), query);
+    (out.context * torch::randn({2, 8})).sum().backward();
+    for (const auto& p : qat->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key() << " mode " << int(mode);
+    }
+    EXPECT_GT(query.grad().abs().sum().item<double>(), 0.0);
+    EXPECT_GT(keys.grad().abs().sum().item<double>(), 0.0);
   }
 }
 
