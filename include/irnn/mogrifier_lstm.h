@@ -24,6 +24,7 @@
 namespace irnn {
 
 struct ElementwiseKernels;  // src/kernels/elementwise_kernels.h
+struct MogrifierPacked;     // the rounds' matrices laid out for the kernel path (mogrifier_lstm.cc)
 
 inline constexpr int kMaxMogrifierRounds = 16;
 
@@ -99,6 +100,7 @@ class MogrifierLstm {
   const LstmKernels* lstm_kernels_ = nullptr;
   const PwlKernels* pwl_kernels_ = nullptr;
   const ElementwiseKernels* elementwise_ = nullptr;
+  std::shared_ptr<const MogrifierPacked> packed_;
 };
 
 }  // namespace irnn

@@ -1,18 +1,25 @@
 // The integer Mogrifier LSTM (include/irnn/mogrifier_lstm.h, numerics.md §10.3): validation, state, the
 // mogrifier rounds and the step. Integer only (scanned by tests/no_float_test.sh): the rounds run on
-// the LSTM kernel table's per-channel matmul and saturation, the PWL kernels and the elementwise
+// the LSTM kernel table's packed per-channel matmul and saturation, the PWL kernels and the elementwise
 // MogrifyS8 kernel; the cell is a TfliteLstm. The float derivation is in mogrifier_derive.cc.
 
 #include "irnn/mogrifier_lstm.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/elementwise_kernels.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
 
 namespace irnn {
+
+// The rounds' weight matrices laid out once, at Create, for the path's packed matmul (as TfliteLstm's).
+struct MogrifierPacked {
+  std::vector<PackedS8> rounds;
+};
 
 namespace {
 
@@ -86,6 +93,15 @@ Status MogrifierLstm::Create(MogrifierLstmParams params, KernelPath path, std::u
   layer->lstm_kernels_ = &GetLstmKernels(resolved);
   layer->pwl_kernels_ = &GetPwlKernels(resolved);
   layer->elementwise_ = &GetElementwiseKernels(resolved);
+  auto packed = std::make_shared<MogrifierPacked>();
+  packed->rounds.resize(params.rounds.size());
+  for (size_t i = 0; i < params.rounds.size(); ++i) {
+    const bool odd = i % 2 == 0;
+    const int rows = odd ? params.lstm.config.n_input : params.lstm.config.n_output;
+    const int cols = odd ? params.lstm.config.n_output : params.lstm.config.n_input;
+    layer->lstm_kernels_->PackS8(params.rounds[i].weight.data(), rows, cols, &packed->rounds[i]);
+  }
+  layer->packed_ = std::move(packed);
   layer->params_ = std::move(params);
   *out = std::move(layer);
   return Status::Ok();
@@ -126,10 +142,11 @@ void MogrifierLstm::MogrifyUnchecked(int8_t* x, int8_t* h, MogrifierLstmState* s
   for (size_t i = 0; i < params_.rounds.size(); ++i) {
     const MogrifierRound& r = params_.rounds[i];
     const bool odd = i % 2 == 0;
-    const int rows = odd ? c.n_input : c.n_output, cols = odd ? c.n_output : c.n_input;
+    const int rows = odd ? c.n_input : c.n_output;
     const int n = batch * rows;
-    lstm_kernels_->GemvS8S8RequantPerChannelS32(r.weight.data(), rows, cols, r.effective_bias.data(), odd ? h : x,
-                                                batch, r.scale.data(), c.rounding, s->acc_.data());
+    // §7.1 per-row requantization of the packed matrix (the same results as the plain per-channel gemv).
+    lstm_kernels_->GemvPackedRequantS32(packed_->rounds[i], 0, rows, r.effective_bias.data(), odd ? h : x, batch,
+                                        QuantizedMultiplier{}, r.scale.data(), c.rounding, s->acc_.data());
     lstm_kernels_->SaturateS32ToS16(s->acc_.data(), n, s->gate_.data());
     pwl_kernels_->EvaluateS16(params_.sigmoid, s->gate_.data(), n, s->gate_.data());
     elementwise_->MogrifyS8(s->gate_.data(), n, odd ? params_.input_zp : params_.lstm.output_zp, odd ? x : h);
