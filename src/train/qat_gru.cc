@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "core/quantize.h"
 
@@ -169,6 +170,58 @@ Status SaveFloatGruLm(FloatGruLm model, const Vocabulary& vocab, const std::stri
     return Status::InvalidArgument(path + ": cannot write the checkpoint: " + e.what());
   }
   return Status::Ok();
+}
+
+Status LoadFloatGruLm(const std::string& path, FloatGruLm* model, Vocabulary* vocab) {
+  if (!IsFloatGruCheckpoint(path)) return Status::DataLoss(path + ": not a GRU float checkpoint (irnn train --cell gru)");
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    torch::Tensor opts, dropout;
+    archive.read("options", opts);
+    archive.read("dropout_rate", dropout);
+    if (opts.numel() != 3 || opts.scalar_type() != torch::kInt64) {
+      return Status::DataLoss(path + ": 'options' must be 3 int64 values");
+    }
+    LmOptions o;
+    o.vocab = opts[0].item<int64_t>();
+    o.dim = opts[1].item<int64_t>();
+    o.layers = opts[2].item<int64_t>();
+    o.dropout = dropout.item<double>();
+    if (o.vocab < 2 || o.vocab > 10000000 || o.dim < 1 || o.dim > 65536 || o.layers < 1 || o.layers > 16) {
+      return Status::DataLoss(path + ": options out of range (vocab " + std::to_string(o.vocab) + ", dim " +
+                              std::to_string(o.dim) + ", layers " + std::to_string(o.layers) + ")");
+    }
+    c10::IValue words_value;
+    archive.read("vocab", words_value);
+    if (!words_value.isString()) return Status::DataLoss(path + ": 'vocab' must be a string");
+    std::vector<std::string> words;
+    std::istringstream in(words_value.toStringRef());
+    for (std::string w; std::getline(in, w);) words.push_back(w);
+    if (static_cast<int64_t>(words.size()) != o.vocab) {
+      return Status::DataLoss(path + ": the vocabulary has " + std::to_string(words.size()) + " words but options say " +
+                              std::to_string(o.vocab));
+    }
+    IRNN_RETURN_IF_ERROR(Vocabulary::FromWords(std::move(words), vocab));
+    FloatGruLm m(o);
+    m->load(archive);
+    *model = m;
+  } catch (const std::exception& e) {
+    return Status::DataLoss(path + ": not a readable irnn GRU checkpoint: " + std::string(e.what()).substr(0, 200));
+  }
+  return Status::Ok();
+}
+
+bool IsFloatGruCheckpoint(const std::string& path) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    c10::IValue cell;
+    if (!archive.try_read("cell", cell)) return false;
+    return cell.isString() && cell.toStringRef() == "gru";
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 // ---- QAT --------------------------------------------------------------------------------------------

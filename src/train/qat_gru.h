@@ -46,6 +46,10 @@ Status TrainFloatGruLm(const TextCorpus& corpus, const TrainOptions& options, Fl
 double EvaluateFloatGruLm(FloatGruLm model, const std::vector<int32_t>& ids, int batch, int bptt);
 // Checkpoint: options, vocabulary words and parameters (as SaveFloatLm).
 Status SaveFloatGruLm(FloatGruLm model, const Vocabulary& vocab, const std::string& path);
+// Reads a checkpoint that SaveFloatGruLm wrote. IsFloatGruCheckpoint: whether `path` is one (it holds
+// cell = "gru"); false for an LSTM checkpoint (SaveFloatLm) or an unreadable file.
+Status LoadFloatGruLm(const std::string& path, FloatGruLm* model, Vocabulary* vocab);
+bool IsFloatGruCheckpoint(const std::string& path);
 
 // QAT GRU LM: int8 embedding on its own asymmetric grid (the first GRU's input), per-row int8 weights,
 // Q3.12 pre-activations, Q0.15 gates, the state on Q0.15 and its int8 copy on an EMA-observed output

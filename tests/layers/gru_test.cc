@@ -250,6 +250,43 @@ TEST(Gru, CallErrorsAreStatusesNotCrashes) {
   EXPECT_FALSE(g->Run(x.data(), 1, &other, out.data()).ok());
 }
 
+TEST(GruDerive, FoldsBiasesAndZeroPointsAndFitsTables) {
+  GruParams p;
+  p.config.n_input = 2;
+  p.config.n_hidden = 1;
+  GruQuantization q;
+  q.input_scale = 0.5;
+  q.input_zp = 3;
+  q.output_scale = 1.0 / 128;
+  q.output_zp = -2;
+  for (int g = 0; g < 3; ++g) {
+    p.input_weights[g] = {10, -4};
+    p.recurrent_weights[g] = {7};
+    q.input_weight_scale[g] = {0.25};
+    q.recurrent_weight_scale[g] = {0.5};
+    q.input_bias[g] = {1.0 + g};     // / (0.25 * 0.5) = 8, 16, 24
+    q.recurrent_bias[g] = {-0.25};  // / (0.5 / 128) = -64
+  }
+  const Status s = DeriveGruParams(q, &p);
+  ASSERT_TRUE(s.ok()) << s.message();
+  for (int g = 0; g < 3; ++g) {
+    EXPECT_EQ(p.input_effective_bias[g][0], 8 * (g + 1) - 3 * 6);
+    EXPECT_EQ(p.recurrent_effective_bias[g][0], -64 + 2 * 7);
+    // 0.25 * 0.5 * 4096 = 512 = 2^30 * 2^(s - 31) with s = 10.
+    EXPECT_EQ(p.input_scale[g][0], (QuantizedMultiplier{1 << 30, 10}));
+    EXPECT_EQ(p.recurrent_scale[g][0], (QuantizedMultiplier{1 << 30, 5}));  // 0.5 / 128 * 4096 = 16
+  }
+  EXPECT_EQ(p.output_scale, (QuantizedMultiplier{1 << 30, -7}));  // 2^-15 * 128 = 2^-8
+  EXPECT_EQ(PwlEvaluate(p.pwl_sigmoid, 0), 16384);
+  EXPECT_EQ(PwlEvaluate(p.pwl_tanh, 0), 0);
+  EXPECT_NEAR(PwlEvaluate(p.pwl_tanh, 4096), 24956, 1);  // tanh(1) * 2^15 = 24955.9
+  q.input_weight_scale[1].clear();
+  EXPECT_NE(DeriveGruParams(q, &p).message().find("gate [z] must have n_hidden = 1 elements"), std::string::npos);
+  q.input_weight_scale[1] = {0.25};
+  q.output_scale = 0;
+  EXPECT_FALSE(DeriveGruParams(q, &p).ok());
+}
+
 // ---- The GRU language model and its file -------------------------------------------------------------
 
 GruLanguageModelParams RandomGruLm(uint32_t seed, int vocab, int dim, int layers) {

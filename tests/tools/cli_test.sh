@@ -276,6 +276,8 @@ if "$irnn" --help 2>/dev/null | grep -q 'recipe'; then
   expect_error recipe nosuch --data "$work/tiny.txt" --out "$work/r"
   expect_error generate "$work/junk.irnn"
   expect_error train --data "$work/tiny.txt"
+  expect_error train --cell nosuch --data "$work/tiny.txt" --out "$work/f.pt"
+  expect_error recipe ptb-gru-small --data "$work/missing" --out "$work/r"
 else
   echo "note: built without libtorch: train/qat/ptq/eval/generate/recipe not present, not checked"
 fi

@@ -92,6 +92,63 @@ Status EvalGruModelFile(const std::string& file, const Vocabulary& vocab, const 
   return EvalGru(p, logit_scale, ids, batch, sim, ppl, tokens, seconds, path);
 }
 
+int RunGruTrain(const TextCorpus& c, train::LmOptions lo, const train::TrainOptions& t, const std::string& out) {
+  lo.vocab = c.vocab.size();
+  train::FloatGruLm model(lo);
+  std::vector<train::EpochStats> curve;
+  Status s = train::TrainFloatGruLm(c, t, model, &curve);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("float GRU test perplexity %.2f (%zu epochs)\n", train::EvaluateFloatGruLm(model, c.test, 10, t.bptt),
+              curve.size());
+  s = train::SaveFloatGruLm(model, c.vocab, out);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+int RunGruQat(const TextCorpus& c, const std::string& float_model, const train::TrainOptions& t, Rounding rounding,
+              int calibration_batches, double pwl_max_err, const std::string& out) {
+  train::FloatGruLm fm(train::LmOptions{});
+  Vocabulary vocab;
+  Status s = train::LoadFloatGruLm(float_model, &fm, &vocab);
+  if (!s.ok()) return Fail(s.message());
+  if (vocab.words() != c.vocab.words()) return Fail("the checkpoint's vocabulary differs from --data's");
+  train::QatOptions qo;
+  qo.rounding = rounding;
+  qo.calibration_batches = calibration_batches;
+  qo.pwl_max_err = pwl_max_err;
+  train::QatGruLm qm(fm, qo);
+  std::vector<train::EpochStats> curve;
+  s = train::TrainQatGru(c, t, qm, &curve);
+  GruLanguageModelParams p;
+  double logit_scale = 0;
+  if (s.ok()) s = qm->Export(&p, &logit_scale);
+  Model m;
+  if (s.ok()) s = ModelFromGruLanguageModel(p, &m);
+  if (!s.ok()) return Fail(s.message());
+  std::string words;
+  for (const auto& w : c.vocab.words()) words += w + "\n";
+  m.metadata["vocab"] = words;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", logit_scale);
+  m.metadata["logit_scale"] = buf;
+  m.metadata["quantization"] = "qat-irnn-gru";
+  s = WriteModel(m, out);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("wrote %s (%lld bytes)\n", out.c_str(), static_cast<long long>(Bytes(out)));
+  return 0;
+}
+
+Status EvalGruCheckpoint(const std::string& path, const TextCorpus& c, const std::vector<int32_t>& ids, int batch,
+                         double* ppl) {
+  train::FloatGruLm fm(train::LmOptions{});
+  Vocabulary vocab;
+  IRNN_RETURN_IF_ERROR(train::LoadFloatGruLm(path, &fm, &vocab));
+  if (vocab.words() != c.vocab.words()) return Status::InvalidArgument("the model's vocabulary differs from --data's");
+  *ppl = train::EvaluateFloatGruLm(fm, ids, batch, 35);
+  return Status::Ok();
+}
+
 int RunGruRecipe(const std::string& name, const TextCorpus& c, const GruRecipeArgs& a) {
   if (name != "ptb-gru-small") return Fail("'" + name + "' is not a GRU recipe (ptb-gru-small)");
   const auto t0 = std::chrono::steady_clock::now();

@@ -1,5 +1,7 @@
-// `irnn recipe ptb-gru-small` (issue 7, must-show 3): the GRU language model end to end — float
-// training, QAT in iRNN mode, export to .irnn, perplexity of float, sim and runtime. libtorch only.
+// The GRU language model in the `irnn` language-model subcommands (issue 7, must-show 3): `train --cell
+// gru`, `qat` of a GRU checkpoint, `eval` of GRU checkpoints and .irnn files, and `recipe ptb-gru-small`
+// (float training, QAT in iRNN mode, export to .irnn, perplexity of float, sim and runtime). libtorch
+// only; lm_cmds.cc dispatches here. Not here: PTQ or TFLite mode for GRUs (they do not exist).
 #pragma once
 
 #include <cstdint>
@@ -7,9 +9,11 @@
 #include <vector>
 
 #include "irnn/kernel_path.h"
+#include "irnn/quantization.h"
 #include "irnn/status.h"
 
 #include "irnn/text_data.h"
+#include "train/lm.h"
 
 namespace irnn::cli {
 
@@ -31,6 +35,16 @@ bool IsGruModelFile(const std::string& path);
 // equal `vocab`), batch streams, on kernel path `path` (int) or the libtorch simulation (sim).
 Status EvalGruModelFile(const std::string& file, const Vocabulary& vocab, const std::vector<int32_t>& ids, int batch,
                         bool sim, KernelPath path, double* ppl, int64_t* tokens, double* seconds);
+
+// `irnn train --cell gru`: trains a float GRU LM (TrainFloatGruLm), writes the checkpoint `out`.
+int RunGruTrain(const TextCorpus& corpus, train::LmOptions lm, const train::TrainOptions& options,
+                const std::string& out);
+// `irnn qat` of a GRU checkpoint (iRNN mode only): QAT, export to the .irnn file `out`.
+int RunGruQat(const TextCorpus& corpus, const std::string& float_model, const train::TrainOptions& options,
+              Rounding rounding, int calibration_batches, double pwl_max_err, const std::string& out);
+// `irnn eval --backend float` of a GRU checkpoint.
+Status EvalGruCheckpoint(const std::string& path, const TextCorpus& corpus, const std::vector<int32_t>& ids,
+                         int batch, double* ppl);
 
 // Runs the recipe `name` (ptb-gru-small) on a loaded corpus; returns the exit code.
 int RunGruRecipe(const std::string& name, const TextCorpus& corpus, const GruRecipeArgs& args);

@@ -27,6 +27,7 @@
 #include "irnn/text_data.h"
 #include "train/lm.h"
 #include "train/qat.h"
+#include "train/qat_gru.h"
 
 namespace irnn::cli {
 
@@ -54,6 +55,7 @@ struct DataArgs {
 struct TrainArgs {
   DataArgs data;
   std::string out;
+  std::string cell = "lstm";  // lstm or gru (gru_lm_cmds.cc)
   train::LmOptions lm;
   train::TrainOptions train;
   std::string plot;
@@ -249,6 +251,8 @@ int RunTrain(const TrainArgs& a) {
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail("train", s.message());
   train::LmOptions lo = a.lm;
+  if (a.cell == "gru") return RunGruTrain(c, lo, a.train, a.out);
+  if (a.cell != "lstm") return Fail("train", "--cell is '" + a.cell + "' but must be lstm or gru");
   lo.vocab = c.vocab.size();
   train::FloatLm model(lo);
   std::vector<train::EpochStats> curve;
@@ -290,6 +294,13 @@ int RunQuantize(const QuantArgs& a, bool qat) {
   TextCorpus c;
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail(name, s.message());
+  if (train::IsFloatGruCheckpoint(a.float_model)) {  // gru_lm_cmds.cc: QAT in iRNN mode only
+    if (!qat || a.mode != "irnn") return Fail(name, "a GRU checkpoint supports qat --mode irnn only");
+    Rounding rounding = Rounding::kDouble;
+    s = ParseRounding(a.rounding, &rounding);
+    if (!s.ok()) return Fail(name, s.message());
+    return RunGruQat(c, a.float_model, a.train, rounding, a.calibration_batches, a.pwl_max_err, a.out);
+  }
   train::FloatLm fm(train::LmOptions{});
   Vocabulary vocab;
   s = train::LoadFloatLm(a.float_model, &fm, &vocab);
@@ -315,7 +326,13 @@ int RunEval(const EvalArgs& a) {
   }
   double ppl = 0, seconds = 0;
   int64_t tokens = 0;
-  if (a.backend == "float") {
+  if (a.backend == "float" && train::IsFloatGruCheckpoint(a.model)) {  // gru_lm_cmds.cc
+    const auto t0 = std::chrono::steady_clock::now();
+    s = EvalGruCheckpoint(a.model, c, Split(c, a.split), a.batch, &ppl);
+    if (!s.ok()) return Fail("eval", s.message());
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    tokens = static_cast<int64_t>(Split(c, a.split).size());
+  } else if (a.backend == "float") {
     train::FloatLm fm(train::LmOptions{});
     Vocabulary vocab;
     s = train::LoadFloatLm(a.model, &fm, &vocab);
@@ -582,7 +599,9 @@ int RunRecipe(const RecipeArgs& a) {
 
 std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
   auto c = std::make_shared<LmCommands>();
-  c->train_cmd = app->add_subcommand("train", "Train a float LSTM language model (libtorch)");
+  c->train_cmd = app->add_subcommand("train", "Train a float LSTM or GRU language model (libtorch)");
+  c->train_cmd->add_option("--cell", c->train.cell, "lstm or gru (torch::nn::GRU; qat --mode irnn only)")
+      ->capture_default_str();
   AddDataOptions(c->train_cmd, &c->train.data);
   c->train_cmd->add_option("--out", c->train.out, "Float checkpoint to write (.pt)")->required();
   c->train_cmd->add_option("--dim", c->train.lm.dim, "Embedding and LSTM width")->capture_default_str();
@@ -617,7 +636,7 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
   }
 
   c->eval_cmd = app->add_subcommand(
-      "eval", "Perplexity of a model on a split: float (.pt, LSTM), sim or int (.irnn, LSTM or GRU language model)");
+      "eval", "Perplexity of a model on a split: float (.pt), sim or int (.irnn); LSTM or GRU language models");
   c->eval_cmd->add_option("model", c->eval.model, "Model file")->required();
   AddDataOptions(c->eval_cmd, &c->eval.data);
   c->eval_cmd->add_option("--backend", c->eval.backend, "float, sim (libtorch integer simulation) or int (runtime)")
