@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "irnn/attention.h"
 #include "irnn/lm.h"
 #include "irnn/status.h"
 #include "irnn/tflite_lstm.h"
@@ -37,6 +38,7 @@ enum class LayerKind : uint8_t {
   kTfliteLstm = 0,  // TfliteLstmParams
   kEmbedding = 1,   // EmbeddingParams
   kLinear = 2,      // LinearParams
+  kAttention = 4,   // AttentionParams (graph type "attention")
 };
 
 // "tflite_lstm", "embedding", "linear": the graph's "type" string of a layer kind.
@@ -50,12 +52,15 @@ struct ModelLayer {
       : name(std::move(layer_name)), kind(LayerKind::kEmbedding), embedding(std::move(params)) {}
   ModelLayer(std::string layer_name, LinearParams params)
       : name(std::move(layer_name)), kind(LayerKind::kLinear), linear(std::move(params)) {}
+  ModelLayer(std::string layer_name, AttentionParams params)
+      : name(std::move(layer_name)), kind(LayerKind::kAttention), attention(std::move(params)) {}
 
   std::string name;  // 1-64 characters of [A-Za-z0-9_], unique in the model; prefixes its tensors' names
   LayerKind kind = LayerKind::kTfliteLstm;
   TfliteLstmParams lstm;      // kind == kTfliteLstm
   EmbeddingParams embedding;  // kind == kEmbedding
   LinearParams linear;        // kind == kLinear
+  AttentionParams attention;  // kind == kAttention
 };
 
 struct Model {

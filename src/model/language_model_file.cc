@@ -32,6 +32,7 @@ Status LanguageModelFromModel(const Model& model, LanguageModelParams* out) {
       case LayerKind::kEmbedding: p.embedding = layer.embedding; break;
       case LayerKind::kLinear: p.decoder = layer.linear; break;
       case LayerKind::kTfliteLstm: p.lstm.push_back(layer.lstm); break;
+      default: break;  // `want` is one of the three above
     }
   }
   const Status s = ValidateLanguageModelParams(p);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "irnn/model.h"
+#include "model/attention_codec.h"
 #include "model/graph_reader.h"
 #include "model/json.h"
 #include "model/embedding_codec.h"
@@ -43,6 +44,7 @@ Status ValidateLayer(const ModelLayer& layer) {
     case LayerKind::kTfliteLstm: return ValidateTfliteLstmParams(layer.lstm);
     case LayerKind::kEmbedding: return ValidateEmbeddingParams(layer.embedding);
     case LayerKind::kLinear: return ValidateLinearParams(layer.linear);
+    case LayerKind::kAttention: return ValidateAttentionParams(layer.attention);
   }
   return Status::InvalidArgument("kind is " + std::to_string(static_cast<int>(layer.kind)) +
                                  " but must be a LayerKind");
@@ -152,8 +154,12 @@ Status ParseFrom(const model::ByteSource& source, const std::string& who, Model*
     }
     r.Rename(prefix + "layer '" + layer.name + "': ", "", "the layer");
     int type = 0;
-    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear"}, &type));
+    IRNN_RETURN_IF_ERROR(r.Enum("type", {"tflite_lstm", "embedding", "linear", "attention"}, &type));
     switch (type) {
+      case 3:  // "attention" (the enum index in this list, not LayerKind's number)
+        layer.kind = LayerKind::kAttention;
+        IRNN_RETURN_IF_ERROR(model::DecodeAttention(layer.name, &r, &tensors, &layer.attention));
+        break;
       case 1:
         layer.kind = LayerKind::kEmbedding;
         IRNN_RETURN_IF_ERROR(model::DecodeEmbedding(layer.name, &r, &tensors, &layer.embedding));
@@ -218,6 +224,7 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kTfliteLstm: return "tflite_lstm";
     case LayerKind::kEmbedding: return "embedding";
     case LayerKind::kLinear: return "linear";
+    case LayerKind::kAttention: return "attention";
   }
   return "unknown";
 }
@@ -237,6 +244,7 @@ Status SerializeModel(const Model& model, std::string* bytes) {
       case LayerKind::kTfliteLstm: model::EncodeTfliteLstm(layer.name, layer.lstm, &l, &tensors); break;
       case LayerKind::kEmbedding: model::EncodeEmbedding(layer.name, layer.embedding, &l, &tensors); break;
       case LayerKind::kLinear: model::EncodeLinear(layer.name, layer.linear, &l, &tensors); break;
+      case LayerKind::kAttention: model::EncodeAttention(layer.name, layer.attention, &l, &tensors); break;
     }
   }
   std::map<std::string, std::string> metadata = model.metadata;

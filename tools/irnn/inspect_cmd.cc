@@ -67,6 +67,13 @@ int RunInspect(const InspectOptions& o) {
                     l.linear.rounding == Rounding::kSingle ? "single" : "double",
                     static_cast<long long>(l.linear.weights.size() + 4 * l.linear.effective_bias.size() +
                                            8 * l.linear.channel_scale.size()));
+    } else if (l.kind == LayerKind::kAttention) {
+      kind = "attention";
+      const AttentionConfig& c = l.attention.config;
+      std::snprintf(shape, sizeof shape, "key %d, query %d, attn %d", c.n_key, c.n_query, c.n_attn);
+      std::snprintf(details, sizeof details, "%s attention%s, int8 keys (zero point %d), Q0.15 softmax, %s rounding",
+                    c.mode == AttentionMode::kDot ? "dot" : "additive", c.n_query == 0 ? " pooling" : "",
+                    l.attention.key_zp, c.rounding == Rounding::kSingle ? "single" : "double");
     } else {
       kind = "tflite_lstm";
       const TfliteLstmConfig& c = l.lstm.config;
