@@ -45,7 +45,9 @@ G2pDecoderState FloatG2pImpl::InitialState(int64_t batch) const {
 }
 
 torch::Tensor FloatG2pImpl::DecodeStep(const G2pEncoded& enc, const torch::Tensor& prev, G2pDecoderState* s) {
-  const torch::Tensor x = torch::cat({dropout(phone_emb(prev)), s->ctx}, 1);
+  // tanh keeps the phone embedding inside the encoder's output range: the integer decoder reads it on
+  // the encoder's output grid (its table holds the quantized tanh values).
+  const torch::Tensor x = torch::cat({dropout(torch::tanh(phone_emb(prev))), s->ctx}, 1);
   auto hc = dec(x, std::make_tuple(s->h, s->c));
   s->h = std::get<0>(hc);
   s->c = std::get<1>(hc);

@@ -7,7 +7,7 @@
 //   chars -> char embedding [E] -> forward LSTM [H_e] and backward LSTM [H_e] -> enc_s = [fw_s; bw_s] [2H_e]
 //   keys_s = W_k enc_s + b_k  [A]                              (precomputed once per word)
 //   decoder step t, input y_{t-1} (<s> first) and the previous context ctx_{t-1} (zeros first):
-//     x_t = [phone_emb(y_{t-1}); ctx_{t-1}]  [E + 2H_e]        ("input feeding", Luong et al. 2015)
+//     x_t = [tanh(phone_emb(y_{t-1})); ctx_{t-1}]  [E + 2H_e]  ("input feeding", Luong et al. 2015)
 //     (h_t, c_t) = LSTMCell(x_t, (h_{t-1}, c_{t-1}))  [H_d]    (zero initial state)
 //     e_{t,s} = v · tanh(W_q h_t + keys_s)                      (additive attention, Bahdanau et al. 2015)
 //     alpha_t = softmax_s(e_t);  ctx_t = Σ_s alpha_{t,s} enc_s
