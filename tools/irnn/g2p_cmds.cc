@@ -20,8 +20,6 @@ struct G2pCommands {
   G2pRecipeArgs recipe;
 };
 
-int RunG2pIntWords(const std::string& model, const std::vector<std::string>& words, int beam);  // g2p_int_cmd.cc
-
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {

@@ -9,9 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "irnn/status.h"
+
 namespace CLI {
 class App;
 }  // namespace CLI
+
+namespace irnn {
+struct G2pModelParams;
+class SymbolTable;
+}  // namespace irnn
 
 namespace irnn::cli {
 
@@ -33,6 +40,10 @@ struct G2pRecipeArgs {
 };
 // Implemented in g2p_recipe.cc (libtorch) or g2p_recipe_none.cc.
 int RunG2pRecipe(const G2pRecipeArgs& args);
+// `irnn g2p` on an integer model (g2p_int_cmd.cc); returns an exit code.
+int RunG2pIntWords(const std::string& model, const std::vector<std::string>& words, int beam);
+// Reads a .irnn G2P model with its symbol tables (metadata g2p_chars, g2p_phones).
+Status ReadG2pModel(const std::string& path, G2pModelParams* params, SymbolTable* chars, SymbolTable* phones);
 // `irnn g2p` on a float checkpoint (libtorch); returns an exit code.
 int RunG2pFloatWords(const std::string& model, const std::vector<std::string>& words, int beam);
 

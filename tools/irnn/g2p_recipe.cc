@@ -14,7 +14,10 @@
 
 #include "g2p_cmds.h"
 #include "irnn/cmudict.h"
+#include "irnn/g2p.h"
+#include "irnn/model.h"
 #include "train/g2p.h"
+#include "train/g2p_qat.h"
 
 namespace irnn::cli {
 namespace {
@@ -116,9 +119,69 @@ int RunG2pRecipe(const G2pRecipeArgs& a) {
   std::fprintf(stderr, "float test: beam 1 PER %.2f%% WER %.2f%%; beam 5 PER %.2f%% WER %.2f%%\n", 100 * float1.per(),
                100 * float1.wer(), 100 * float5.per(), 100 * float5.wer());
 
-  // 2. Integer model (QAT): not available in this build yet.
-  const bool have_int = false;
+  // 2. Integer model: QAT fine-tuning from the float model (iRNN mode), export to one .irnn file.
+  train::G2pTrainOptions qt = to;
+  qt.epochs = a.qat_epochs >= 0 ? a.qat_epochs : 1;
+  qt.max_examples = a.max_examples > 0 ? a.max_examples : 40000;  // a third of an epoch
+  qt.lr = 5e-4;
+  qt.decay_start = 1;
+  train::G2pQatOptions qo;
+  train::QatG2p qm(fm, qo);
+  std::vector<train::G2pEpochStats> qat_curve;
+  const double qat_t0 = elapsed();
+  s = train::TrainQatG2p(data, qt, qo, qm, &qat_curve);
+  if (!s.ok()) return Fail("recipe g2p", "qat: " + s.message());
+  const double qat_seconds = elapsed() - qat_t0;
+  G2pModelParams ip;
+  s = qm->Export(&ip);
+  if (!s.ok()) return Fail("recipe g2p", s.message());
+  const std::string int_path = a.out + "/g2p.irnn";
+  {
+    Model file;
+    s = ModelFromG2pModel(ip, &file);
+    if (!s.ok()) return Fail("recipe g2p", s.message());
+    auto join = [](const std::vector<std::string>& v) {
+      std::string j;
+      for (const auto& x : v) j += x + "\n";
+      return j;
+    };
+    file.metadata["g2p_chars"] = join(data.chars.symbols());
+    file.metadata["g2p_phones"] = join(data.phones.symbols());
+    file.metadata["quantization"] = "qat-irnn";
+    s = WriteModel(file, int_path);
+    if (!s.ok()) return Fail("recipe g2p", s.message());
+  }
+  // Evaluate the file as a user would: read it back, integer runtime.
+  G2pModelParams rp;
+  SymbolTable rchars, rphones;
+  s = ReadG2pModel(int_path, &rp, &rchars, &rphones);
+  if (!s.ok()) return Fail("recipe g2p", s.message());
+  std::unique_ptr<G2pModel> im;
+  s = G2pModel::Create(rp, KernelPath::kAuto, &im);
+  if (!s.ok()) return Fail("recipe g2p", s.message());
+  const bool have_int = true;
   G2pScore int1, int5;
+  const double int_t0 = elapsed();
+  s = train::EvaluateIntG2p(*im, test, 1, &int1, true);
+  if (!s.ok()) return Fail("recipe g2p", s.message());
+  const double int_greedy_seconds = elapsed() - int_t0;
+  s = train::EvaluateIntG2p(*im, test, 5, &int5, true);
+  if (!s.ok()) return Fail("recipe g2p", s.message());
+  std::fprintf(stderr, "integer test: beam 1 PER %.2f%% WER %.2f%%; beam 5 PER %.2f%% WER %.2f%%\n", 100 * int1.per(),
+               100 * int1.wer(), 100 * int5.per(), 100 * int5.wer());
+  // sim == int on the first test words: the libtorch simulation must transcribe them identically.
+  std::vector<std::vector<int32_t>> sim_words, sim_out, int_out;
+  for (size_t i = 0; i < test.size() && i < 300; ++i) sim_words.push_back(test[i].chars);
+  int64_t sim_mismatches = 0;
+  for (int beam : {1, 5}) {
+    s = train::DecodeSimG2p(rp, sim_words, beam, &sim_out);
+    if (!s.ok()) return Fail("recipe g2p", s.message());
+    s = train::DecodeIntG2p(*im, sim_words, beam, &int_out);
+    if (!s.ok()) return Fail("recipe g2p", s.message());
+    for (size_t i = 0; i < sim_words.size(); ++i) sim_mismatches += sim_out[i] != int_out[i];
+  }
+  std::fprintf(stderr, "sim == int: %lld mismatches in %zu words x 2 searches\n", static_cast<long long>(sim_mismatches),
+               sim_words.size());
 
   const double seconds = elapsed();
   std::string r = "{\"recipe\": \"g2p\"";
@@ -137,6 +200,16 @@ int RunG2pRecipe(const G2pRecipeArgs& a) {
   field("float_epochs", std::to_string(curve.size()));
   field("float_train_seconds", Num(float_train_seconds));
   field("float_bytes", std::to_string(FileBytes(float_path)));
+  field("int_bytes", std::to_string(FileBytes(int_path)));
+  field("qat_epochs", std::to_string(qat_curve.size()));
+  field("qat_examples_per_epoch", std::to_string(qt.max_examples));
+  field("qat_seconds", Num(qat_seconds));
+  field("int_greedy_words_per_s", Num(int1.words / std::max(int_greedy_seconds, 1e-9)));
+  field("sim_check_words", std::to_string(sim_words.size()));
+  field("sim_int_mismatches", std::to_string(sim_mismatches));
+  std::string qat_per = "[";
+  for (size_t e = 0; e < qat_curve.size(); ++e) qat_per += (e ? ", " : "") + Num(qat_curve[e].valid_per);
+  field("qat_valid_per_per_epoch", qat_per + "]");
   std::string per_epoch = "[", loss_epoch = "[";
   for (size_t e = 0; e < curve.size(); ++e) {
     per_epoch += (e ? ", " : "") + Num(curve[e].valid_per);
