@@ -40,6 +40,8 @@ std::shared_ptr<G2pCommands> AddG2pCommands(CLI::App* app) {
     c->recipe_cmd->add_option("--float-model", c->recipe.float_model,
                               "g2p: start from this float checkpoint instead of training one");
     c->recipe_cmd->add_option("--test-words", c->recipe.test_words, "g2p: evaluate the first N test words (0: all)");
+    c->recipe_cmd->add_option("--qat-examples", c->recipe.qat_examples, "g2p: QAT pronunciations per epoch")
+        ->capture_default_str();
   }
   return c;
 }

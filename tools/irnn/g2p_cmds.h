@@ -34,7 +34,8 @@ struct G2pRecipeArgs {
   std::string float_model;  // reuse this float checkpoint instead of training one
   int epochs = -1;          // -1: the recipe's own
   int qat_epochs = -1;
-  int64_t max_examples = 0;  // training pronunciations per epoch (0: all)
+  int64_t max_examples = 0;  // float training pronunciations per epoch (0: all)
+  int64_t qat_examples = 40000;  // QAT pronunciations per epoch
   int threads = 0;
   int64_t test_words = 0;    // evaluate on the first N test words (0: all)
 };

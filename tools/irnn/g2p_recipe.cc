@@ -122,7 +122,7 @@ int RunG2pRecipe(const G2pRecipeArgs& a) {
   // 2. Integer model: QAT fine-tuning from the float model (iRNN mode), export to one .irnn file.
   train::G2pTrainOptions qt = to;
   qt.epochs = a.qat_epochs >= 0 ? a.qat_epochs : 1;
-  qt.max_examples = a.max_examples > 0 ? a.max_examples : 40000;  // a third of an epoch
+  qt.max_examples = a.qat_examples;  // default 40,000: a third of an epoch
   qt.lr = 5e-4;
   qt.decay_start = 1;
   train::G2pQatOptions qo;
