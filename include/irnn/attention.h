@@ -15,6 +15,13 @@
 // query term is the bias alone: attention pooling over a sequence with a learned query (Attend with a
 // null query), for classifiers.
 //
+// Use (an attention decoder; `enc` = the encoder's int8 outputs, time-major [T][B][n_key]):
+//   std::unique_ptr<Attention> attn;  Attention::Create(params, KernelPath::kAuto, &attn);
+//   AttentionState st;  attn->NewState(B, T_max, &st);
+//   attn->SetKeys(enc, T, lengths, &st);                 // once per input sequence
+//   for each decoder step: attn->Attend(h_dec, &st, context);  // h_dec int8 [B][n_query]
+// The context is on the encoder's grid: concatenate it with other encoder-grid int8 vectors as is.
+//
 // What it is not: no float anywhere here (the float -> integer derivation is DeriveAttentionParams,
 // compiled into `irnn` only), no masking beyond per-stream lengths, no multi-head attention.
 #pragma once
@@ -151,6 +158,7 @@ class Attention {
  private:
   Attention() = default;
   int query_rows() const;
+  bool StateFits(const AttentionState& state) const;  // every buffer has this layer's sizes
 
   AttentionParams params_;
   KernelPath path_ = KernelPath::kScalar;
@@ -163,7 +171,8 @@ class Attention {
 
 // Standalone integer softmax (numerics.md §9.2) of n int32 scores sharing one scale, for callers that
 // compute their own scores: probs int16 Q0.15 [n], n in [1, kMaxAttentionLength]; exp_scale as
-// AttentionParams::softmax_scale. Scalar reference path unless `path` says otherwise.
+// AttentionParams::softmax_scale. Runs on `path` (kAuto: the best available, or IRNN_PATH); every path
+// gives the same bits. Allocates an n-element scratch buffer per call.
 Status SoftmaxQ15(const int32_t* scores, int n, QuantizedMultiplier exp_scale, Rounding rounding, KernelPath path,
                   int16_t* probs);
 

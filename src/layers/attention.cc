@@ -163,19 +163,29 @@ Status Attention::NewState(int batch, int max_length, AttentionState* state) con
   return Status::Ok();
 }
 
+bool Attention::StateFits(const AttentionState& s) const {
+  const AttentionConfig& c = params_.config;
+  if (s.batch_ < 1 || s.max_length_ < 1 || s.max_length_ > kMaxAttentionLength) return false;
+  const int64_t bt = int64_t{s.batch_} * s.max_length_;
+  const bool additive = c.mode == AttentionMode::kAdditive;
+  const int64_t attn = additive ? c.n_attn : 0;
+  return bt * std::max<int64_t>(c.n_key, c.n_attn) <= kMaxAttentionStateElements &&
+         s.lengths_.size() == static_cast<size_t>(s.batch_) && s.keys_.size() == static_cast<size_t>(bt * c.n_key) &&
+         s.key_proj_.size() == static_cast<size_t>(bt * attn) &&
+         s.query_acc_.size() == static_cast<size_t>(int64_t{s.batch_} * query_rows()) &&
+         s.query_s8_.size() == static_cast<size_t>(additive ? 0 : int64_t{s.batch_} * c.n_key) &&
+         s.preact_.size() == static_cast<size_t>(int64_t{s.max_length_} * attn) &&
+         s.hidden_.size() == static_cast<size_t>(int64_t{s.max_length_} * attn) &&
+         s.scores_.size() == static_cast<size_t>(s.max_length_) && s.exp_.size() == static_cast<size_t>(s.max_length_) &&
+         s.weights_.size() == static_cast<size_t>(s.max_length_);
+}
+
 Status Attention::SetKeys(const int8_t* keys, int length, const int32_t* lengths, AttentionState* state) const {
   const std::string who = "Attention::SetKeys: ";
   if (state == nullptr) return Status::InvalidArgument(who + "state is null");
   if (keys == nullptr) return Status::InvalidArgument(who + "keys is null");
   const AttentionConfig& c = params_.config;
-  const int64_t width = std::max<int64_t>(c.n_key, c.n_attn);
-  if (state->batch_ < 1 || state->max_length_ < 1 ||
-      state->keys_.size() != static_cast<size_t>(int64_t{state->batch_} * state->max_length_ * c.n_key) ||
-      state->scores_.size() != static_cast<size_t>(state->max_length_) ||
-      state->query_acc_.size() != static_cast<size_t>(int64_t{state->batch_} * query_rows()) ||
-      int64_t{state->batch_} * state->max_length_ * width > kMaxAttentionStateElements) {
-    return Status::InvalidArgument(who + "state was not made by NewState of this layer");
-  }
+  if (!StateFits(*state)) return Status::InvalidArgument(who + "state was not made by NewState of this layer");
   if (length < 1 || length > state->max_length_) {
     return Status::InvalidArgument(who + "length is " + std::to_string(length) + " but must be in [1, " +
                                    std::to_string(state->max_length_) + "] (the state's max_length)");
@@ -216,6 +226,7 @@ Status Attention::Attend(const int8_t* query, AttentionState* state, int8_t* con
   if (c.n_query == 0 && query != nullptr) {
     return Status::InvalidArgument(who + "query is not null but must be null: n_query is 0 (pooling)");
   }
+  if (!StateFits(*state)) return Status::InvalidArgument(who + "state was not made by NewState of this layer");
   if (!state->has_keys_) return Status::InvalidArgument(who + "the state has no keys: call SetKeys first");
   const int batch = state->batch_, T = state->max_length_, rows = query_rows();
   const AttentionKernels& ak = *attention_kernels_;

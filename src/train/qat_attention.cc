@@ -53,6 +53,7 @@ QatAttentionImpl::QatAttentionImpl(const QatAttentionOptions& o) : options_(o) {
     const double bound_v = 1.0 / std::sqrt(static_cast<double>(o.n_attn));
     v = register_parameter("v", torch::empty({o.n_attn}).uniform_(-bound_v, bound_v));
   }
+  u_absmax = register_buffer("u_absmax", torch::zeros({}, torch::kFloat64));
 }
 
 void QatAttentionImpl::SetGrids(double key_scale, int32_t key_zp, double query_scale, int32_t query_zp) {
@@ -64,33 +65,52 @@ void QatAttentionImpl::SetGrids(double key_scale, int32_t key_zp, double query_s
 
 QatAttentionImpl::Output QatAttentionImpl::forward(const torch::Tensor& keys, const torch::Tensor& mask,
                                                    const torch::Tensor& query) {
-  const QatAttentionOptions& o = options_;
-  if (!(key_scale_ > 0)) throw std::invalid_argument("QatAttention::forward: call SetGrids first");
-  const int64_t B = keys.size(0);
-  const bool additive = o.mode == AttentionMode::kAdditive;
-  // Query projection (plus bias) for every stream: [B][rows].
-  torch::Tensor aq = o.n_query > 0 ? torch::matmul(query, FakeQuantWeight(wq).t()) + bq : bq.unsqueeze(0).expand({B, -1});
-  torch::Tensor scores;
-  if (additive) {
-    const torch::Tensor ak = torch::matmul(keys, FakeQuantWeight(wk).t());                 // [B][T][n_attn]
-    const torch::Tensor pre = FakeQuant(aq.unsqueeze(1) + ak, std::ldexp(1.0, -12), 0, -32768, 32767);  // Q3.12
-    const torch::Tensor h = FakeQuant(torch::tanh(pre), std::ldexp(1.0, -15), 0, -32767, 32767);       // Q0.15
-    scores = torch::matmul(h, FakeQuantWeight(v));                                          // [B][T]
-  } else {
-    if (observing_ && is_training()) {
-      const double m = aq.detach().abs().max().item<double>();
-      u_absmax_ = u_absmax_ == 0 ? m : o.ema * u_absmax_ + (1 - o.ema) * m;
-    }
-    const double s_u = std::max(u_absmax_, 1e-6) / 127.0;
-    const torch::Tensor u = FakeQuant(aq, s_u, 0, -128, 127);
-    scores = torch::matmul(keys, u.unsqueeze(2)).squeeze(2);                                // [B][T]
+  return Attend(PrepareKeys(keys, mask), query);
+}
+
+QatAttentionImpl::Keys QatAttentionImpl::PrepareKeys(const torch::Tensor& keys, const torch::Tensor& mask) {
+  if (!(key_scale_ > 0)) throw std::invalid_argument("QatAttention: call SetGrids first");
+  if (keys.dim() != 3 || keys.size(2) != options_.n_key) {
+    throw std::invalid_argument("QatAttention: keys must be [B][T][n_key]");
   }
-  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), -1e30);
+  Keys k;
+  k.keys = keys;
+  k.mask = mask;
+  if (options_.mode == AttentionMode::kAdditive) k.proj = torch::matmul(keys, FakeQuantWeight(wk).t());
+  return k;
+}
+
+QatAttentionImpl::Output QatAttentionImpl::Attend(const Keys& k, const torch::Tensor& query) {
+  const QatAttentionOptions& o = options_;
+  const int64_t B = k.keys.size(0);
+  if (o.n_query > 0 && (!query.defined() || query.dim() != 2 || query.size(1) != o.n_query)) {
+    throw std::invalid_argument("QatAttention: query must be [B][n_query]");
+  }
+  // Query projection (plus bias) for every stream: [B][rows].
+  const torch::Tensor aq =
+      o.n_query > 0 ? torch::matmul(query, FakeQuantWeight(wq).t()) + bq : bq.unsqueeze(0).expand({B, -1});
+  torch::Tensor scores;
+  if (o.mode == AttentionMode::kAdditive) {
+    const torch::Tensor pre = FakeQuant(aq.unsqueeze(1) + k.proj, std::ldexp(1.0, -12), 0, -32768, 32767);  // Q3.12
+    const torch::Tensor h = FakeQuant(torch::tanh(pre), std::ldexp(1.0, -15), 0, -32767, 32767);           // Q0.15
+    scores = torch::matmul(h, FakeQuantWeight(v));                                                          // [B][T]
+  } else {
+    double seen = u_absmax.item<double>();
+    if (observing_) {
+      const double m = aq.detach().abs().max().item<double>();
+      seen = seen == 0 ? m : o.ema * seen + (1 - o.ema) * m;
+      u_absmax.fill_(seen);
+    }
+    const double s_u = std::max(seen, 1e-6) / 127.0;
+    const torch::Tensor u = FakeQuant(aq, s_u, 0, -128, 127);
+    scores = torch::matmul(k.keys, u.unsqueeze(2)).squeeze(2);  // [B][T]
+  }
+  if (k.mask.defined()) scores = scores.masked_fill(k.mask.logical_not(), -1e30);
   const torch::Tensor alpha = FakeQuant(torch::softmax(scores, -1), std::ldexp(1.0, -15), 0, 0, 32767);
-  const torch::Tensor centered = keys;  // real values; the key zero point is the grid's business
   Output out;
   out.weights = alpha;
-  out.context = FakeQuant(torch::matmul(alpha.unsqueeze(1), centered).squeeze(1), key_scale_, key_zp_, -128, 127);
+  // Σ_t α_t k_t with real keys (the zero point is the grid's business), on the keys' grid.
+  out.context = FakeQuant(torch::matmul(alpha.unsqueeze(1), k.keys).squeeze(1), key_scale_, key_zp_, -128, 127);
   return out;
 }
 
@@ -121,7 +141,7 @@ Status QatAttentionImpl::Export(AttentionParams* params) const {
     q.key_weight_scale = static_cast<float>(WeightScale(wk));
     q.score_weight_scale = static_cast<float>(WeightScale(v));
   } else {
-    q.projection_scale = static_cast<float>(std::max(u_absmax_, 1e-6) / 127.0);
+    q.projection_scale = static_cast<float>(std::max(u_absmax.item<double>(), 1e-6) / 127.0);
   }
   return DeriveAttentionParams(c, w, q, params);
 }

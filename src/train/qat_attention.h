@@ -43,12 +43,26 @@ class QatAttentionImpl : public torch::nn::Module {
   };
   // Float fake-quant forward. keys [B][T][n_key] float (real values on the key grid); mask bool [B][T]
   // (undefined = all valid; every row needs one true entry); query [B][n_query] float, undefined exactly
-  // when n_query == 0. When observing, the dot-mode observer updates.
+  // when n_query == 0. When observing (and training), the dot-mode observer updates.
   Output forward(const torch::Tensor& keys, const torch::Tensor& mask, const torch::Tensor& query);
 
+  // The same in two parts, for a decoder that attends over one sequence many times: PrepareKeys once
+  // per sequence (additive: the key projection Wk k_t, as the runtime's SetKeys), then Attend per step.
+  // forward(k, m, q) == Attend(PrepareKeys(k, m), q).
+  struct Keys {
+    torch::Tensor keys;  // [B][T][n_key]
+    torch::Tensor mask;  // bool [B][T] or undefined
+    torch::Tensor proj;  // additive: [B][T][n_attn] (float, before the Q3.12 fake quantization)
+  };
+  Keys PrepareKeys(const torch::Tensor& keys, const torch::Tensor& mask);
+  Output Attend(const Keys& keys, const torch::Tensor& query);
+
+  // The observer (dot mode: max |u|, an EMA) updates in every forward while observing is on (the
+  // default, as the LM's QAT): calibrate, then set_observing(false) to freeze the grid. Its value is
+  // the buffer "u_absmax", so torch::save/load keep it with the weights.
   void set_observing(bool on) { observing_ = on; }
   const QatAttentionOptions& options() const { return options_; }
-  double projection_absmax() const { return u_absmax_; }
+  double projection_absmax() const { return u_absmax.item<double>(); }
 
   // Integer parameters for the current weights, grids and ranges (numerics.md §9.5).
   Status Export(AttentionParams* params) const;
@@ -59,12 +73,12 @@ class QatAttentionImpl : public torch::nn::Module {
 
   torch::Tensor wq, bq;  // [rows][n_query] (rows = n_attn additive, n_key dot), [rows]; wq empty if n_query == 0
   torch::Tensor wk, v;   // additive: [n_attn][n_key], [n_attn]
+  torch::Tensor u_absmax;  // buffer: the dot-mode observer's max |u| (0 = not observed yet)
 
  private:
   QatAttentionOptions options_;
   double key_scale_ = 0, query_scale_ = 0;
   int32_t key_zp_ = 0, query_zp_ = 0;
-  double u_absmax_ = 0;
   bool observing_ = true;
 };
 TORCH_MODULE(QatAttention);

@@ -266,6 +266,8 @@ TEST(Attention, BadCalls) {
   ASSERT_TRUE(Attention::Create(SmallParams(AttentionMode::kDot), KernelPath::kScalar, &dot).ok());
   ASSERT_TRUE(dot->NewState(2, 4, &foreign).ok());
   ExpectError(layer->SetKeys(keys.data(), 4, nullptr, &foreign), "state was not made by NewState of this layer");
+  ASSERT_TRUE(dot->SetKeys(keys.data(), 4, nullptr, &foreign).ok());
+  ExpectError(layer->Attend(query.data(), &foreign, ctx.data()), "state was not made by NewState of this layer");
   int16_t probs[2];
   const int32_t scores[2] = {1, 2};
   ExpectError(SoftmaxQ15(scores, 0, {1 << 30, 0}, Rounding::kDouble, KernelPath::kScalar, probs), "n is 0");
