@@ -198,6 +198,11 @@ expect_error lstm-run --cell 4 --output 8 --peephole
 expect_error lstm-run --cell 100000 --input 100000
 expect_error lstm-run --cell 65536 --input 1 --output 1 --batch 65536 --steps 1
 expect_error lstm-run --input
+# g2p: missing or non-G2P model files, a bad beam, no words.
+expect_error g2p /nonexistent.irnn hello
+expect_error g2p "$work" hello
+expect_error g2p /nonexistent.irnn --beam 0 hello
+expect_error g2p /nonexistent.irnn
 rc=0
 IRNN_PATH=bogus "$irnn" lstm-run --input 3 --cell 5 --steps 2 </dev/null >"$work/out" 2>"$work/err" || rc=$?
 checks=$((checks + 1))

@@ -149,7 +149,7 @@ Status LoadData(const DataArgs& a, TextCorpus* c) {
 }
 
 void AddDataOptions(CLI::App* cmd, DataArgs* d) {
-  cmd->add_option("--data", d->path, "PTB or WikiText-2 folder, or a plain-text file")->required();
+  cmd->add_option("--data", d->path, "PTB or WikiText-2 folder, or a plain-text file (recipe g2p: the CMUdict folder or file)")->required();
   cmd->add_option("--format", d->format, "auto, ptb, wikitext2 or text")->capture_default_str();
   cmd->add_option("--max-vocab", d->max_vocab, "Vocabulary size for plain text")->capture_default_str();
 }
@@ -655,7 +655,7 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
   c->generate_cmd->add_option("--prompt", c->generate.prompt, "Words to start from");
 
   c->recipe_cmd = app->add_subcommand("recipe", "Run a named experiment end to end and write DIR/report.json");
-  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, ptb-gru-small, wt2-small or kjv-tiny")->required();
+  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, ptb-gru-small, wt2-small, kjv-tiny or g2p (CMUdict; g2p_cmds.h)")->required();
   AddDataOptions(c->recipe_cmd, &c->recipe.data);
   c->recipe_cmd->add_option("--out", c->recipe.out, "Output folder")->required();
   c->recipe_cmd->add_option("--epochs", c->recipe.epochs, "Override the float epochs");

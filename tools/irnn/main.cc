@@ -15,6 +15,7 @@
 #include "bench_cmd.h"
 #include "lstm_run.h"
 #include "inspect_cmd.h"
+#include "g2p_cmds.h"
 #include "lm_cmds.h"
 #include "pwl_cmd.h"
 
@@ -55,6 +56,7 @@ int Main(int argc, char** argv) {
   irnn::cli::BenchOptions bench;
   CLI::App* bench_cmd = irnn::cli::AddBenchCommand(&app, &bench);
   const std::shared_ptr<irnn::cli::LmCommands> lm = irnn::cli::AddLmCommands(&app);
+  const std::shared_ptr<irnn::cli::G2pCommands> g2p = irnn::cli::AddG2pCommands(&app);  // after `recipe`
   // Set after the subcommands are added: a subcommand copies its parent's footer when it is created.
   app.footer("Run 'irnn <subcommand> --help' for the options of a subcommand.");
 
@@ -74,6 +76,8 @@ int Main(int argc, char** argv) {
   if (pwl_cmd->parsed()) return irnn::cli::RunPwl(pwl);
   if (inspect_cmd->parsed()) return irnn::cli::RunInspect(inspect);
   if (bench_cmd->parsed()) return irnn::cli::RunBench(bench);
+  const int g2p_rc = irnn::cli::RunG2pCommands(g2p.get());  // `g2p`, `recipe g2p`
+  if (g2p_rc >= 0) return g2p_rc;
   const int lm_rc = irnn::cli::RunLmCommands(lm.get());
   if (lm_rc >= 0) return lm_rc;
   std::fprintf(stderr, "irnn: error: no subcommand given; run 'irnn --help'\n");
