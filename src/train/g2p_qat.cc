@@ -239,9 +239,11 @@ torch::Tensor QatG2pImpl::forward(const torch::Tensor& chars, const torch::Tenso
   // Decoder.
   double s_d = 1;
   int32_t z_d = 0;
+  QatAttentionImpl::Keys prepared;
   if (quant) {
     Grid(2, &s_d, &z_d);
     attention->SetGrids(s_k, z_k, s_d, z_d);
+    prepared = attention->PrepareKeys(keys, torch::Tensor());  // the key projection once per batch
   }
   const torch::Tensor emb_table = quant ? FakeQuant(torch::tanh(phone_emb), s_k, z_k, -128, 127) : torch::tanh(phone_emb);
   torch::Tensor hd_state = torch::zeros({b, hd}, opts), cd_state = torch::zeros({b, hd}, opts);
@@ -252,7 +254,7 @@ torch::Tensor QatG2pImpl::forward(const torch::Tensor& chars, const torch::Tenso
     const torch::Tensor xin = torch::cat({emb_table.index_select(0, inputs[t]), ctx}, 1).unsqueeze(0);  // [1][B][K]
     const torch::Tensor hdn = RunLstm(dec, 2, xin, &hd_state, &cd_state, &raw_dec).squeeze(0);
     if (quant) {
-      ctx = attention->forward(keys, torch::Tensor(), hdn).context;
+      ctx = attention->Attend(prepared, hdn).context;
     } else {
       // Calibration: float attention with the module's weights (its grids are not known yet).
       const torch::Tensor aq = torch::matmul(hdn, attention->wq.t()) + attention->bq;        // [B][A]

@@ -62,6 +62,7 @@ class G2pQat : public ::testing::Test {
     mo.dec = 16;
     mo.attn = 8;
     mo.dropout = 0.0;
+    torch::manual_seed(1);
     train::FloatG2p f(mo);
     train::G2pTrainOptions o;
     o.epochs = 5;
