@@ -655,7 +655,7 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
   c->generate_cmd->add_option("--prompt", c->generate.prompt, "Words to start from");
 
   c->recipe_cmd = app->add_subcommand("recipe", "Run a named experiment end to end and write DIR/report.json");
-  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, ptb-gru-small, wt2-small, kjv-tiny or g2p (CMUdict; g2p_cmds.h)")->required();
+  c->recipe_cmd->add_option("name", c->recipe.name, "ptb-small, ptb-gru-small, wt2-small, kjv-tiny or g2p (CMUdict grapheme-to-phoneme)")->required();
   AddDataOptions(c->recipe_cmd, &c->recipe.data);
   c->recipe_cmd->add_option("--out", c->recipe.out, "Output folder")->required();
   c->recipe_cmd->add_option("--epochs", c->recipe.epochs, "Override the float epochs");
