@@ -449,17 +449,19 @@ IRNN_TARGET_AVX512 inline void TileGates(const int8_t* const* wp, int groups, co
   for (int i = 0; i < NB * 4; ++i) out[i] = acc[i];
 }
 
-// One input row: the even and odd column groups in separate accumulators (8 independent chains).
+// One input row times NG gate blocks (4: one cell block, 8: two): the even and odd column groups in
+// separate accumulators (2 * NG independent chains).
+template <int NG>
 IRNN_TARGET_AVX512 inline void TileGatesOneRow(const int8_t* const* wp, int groups, const uint8_t* u, __m512i* out) {
-  __m512i even[4], odd[4];
-  for (int j = 0; j < 4; ++j) even[j] = odd[j] = _mm512_setzero_si512();
+  __m512i even[NG], odd[NG];
+  for (int j = 0; j < NG; ++j) even[j] = odd[j] = _mm512_setzero_si512();
   int kg = 0;
   for (; kg + 2 <= groups; kg += 2) {
     int32_t four[2];
     std::memcpy(four, u + 4 * kg, 8);
     const __m512i x0 = _mm512_set1_epi32(four[0]);
     const __m512i x1 = _mm512_set1_epi32(four[1]);
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < NG; ++j) {
       const int8_t* p = wp[j] + kBlockBytes * kg;
       even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(p));
       odd[j] = _mm512_dpbusd_epi32(odd[j], x1, _mm512_loadu_si512(p + kBlockBytes));
@@ -469,9 +471,9 @@ IRNN_TARGET_AVX512 inline void TileGatesOneRow(const int8_t* const* wp, int grou
     int32_t four;
     std::memcpy(&four, u + 4 * kg, 4);
     const __m512i x0 = _mm512_set1_epi32(four);
-    for (int j = 0; j < 4; ++j) even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(wp[j] + kBlockBytes * kg));
+    for (int j = 0; j < NG; ++j) even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(wp[j] + kBlockBytes * kg));
   }
-  for (int j = 0; j < 4; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
+  for (int j = 0; j < NG; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
 }
 
 // What every row block needs: the gates' weights, addends (fold + bias, bias masked) and masks.
@@ -558,8 +560,23 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
       TileGates<4>(blk.wp, groups, u, sums);
       for (int i = 0; i < 4; ++i) FinishGates(s, q, rq, blk, sums + 4 * i, b + i, rb * kBlockRows);
     }
+    if (s.batch < 4 && (rb + 1) * kBlockRows < cell_end) {  // one row at a time: two cell blocks at once
+      const RecurrentBlock next = MakeRecurrentBlock(s, rb + 1, block_stride, cell_end);
+      const int8_t* wp[8];
+      for (int g = 0; g < 4; ++g) {
+        wp[g] = blk.wp[g];
+        wp[4 + g] = next.wp[g];
+      }
+      for (; b < s.batch; ++b) {
+        TileGatesOneRow<8>(wp, groups, unsigned_h + padded * b, sums);
+        FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
+        FinishGates(s, q, rq, next, sums + 4, b, (rb + 1) * kBlockRows);
+      }
+      ++rb;
+      continue;
+    }
     for (; b < s.batch; ++b) {
-      TileGatesOneRow(blk.wp, groups, unsigned_h + padded * b, sums);
+      TileGatesOneRow<4>(blk.wp, groups, unsigned_h + padded * b, sums);
       FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
     }
   }
