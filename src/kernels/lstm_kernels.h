@@ -41,6 +41,21 @@ struct LstmGateEpilogue {
   int8_t* out = nullptr;  // [n] the hidden state, int8
 };
 
+// The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
+// (per-tensor multipliers) and its gate epilogue. `gates` is LstmGatesS16's operands with n = batch *
+// n_cell; its `recurrent` pointers are not read.
+struct LstmRecurrentStep {
+  const PackedS8* w[4] = {};      // the recurrent weights [n_cell][n_output], packed; w[0] null under CIFG
+  const int32_t* bias[4] = {};    // the recurrent effective biases [n_cell] (may be null: zeros)
+  QuantizedMultiplier m[4];       // the recurrent scales (per-tensor)
+  Rounding rounding = Rounding::kDouble;
+  const int8_t* h = nullptr;      // [batch][n_output] the previous hidden state; must not alias gates.out
+  int batch = 0;
+  int n_cell = 0;
+  int32_t* scratch[4] = {};       // [batch * n_cell] per present gate: room a path may use for the results
+  LstmGateEpilogue gates;
+};
+
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
@@ -96,6 +111,11 @@ struct LstmKernels {
   //   out = MulRequantS16ToS8(o, TanhS16(c, cell_integer_bits), hidden_scale, rounding, hidden_zp)
   // (numerics.md §4.1-§4.4, §5 Q5). A later member: tables are filled whole by this folder.
   void (*LstmGatesS16)(const LstmGateEpilogue& e);
+  // The recurrent matmuls of the four gates (GemvPackedRequantS32 of s.w[g], per-tensor s.m[g]) and
+  // LstmGatesS16 fused, for the cells [cell_begin, cell_end) of every batch row, bit for bit the same
+  // as those kernels composed; cell_begin is a multiple of 16 (threads split the cells). Null on the
+  // paths without it (the layer composes the two kernels there). A later member, as LstmGatesS16.
+  void (*LstmRecurrentGatesS16)(const LstmRecurrentStep& s, int cell_begin, int cell_end);
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).

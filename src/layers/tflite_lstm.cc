@@ -478,26 +478,18 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
       parts[g] = own[g];
     }
   }
-  const int64_t macs = int64_t{4} * s->batch_ * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
-  ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {
-    for (int g = 0; g < 4; ++g) {
-      if (parts[g] == nullptr) continue;
-      if (own[g] != nullptr) {
-        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), x, s->batch_,
-               params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], own[g]);
-      }
-      Matmul(packed_->recurrent_to_gate[g], r0, r1, params_.recurrent_to_gate_effective_bias[g].data(),
-             s->h_.data(), s->batch_, params_.recurrent_to_gate_scale[g],
-             params_.recurrent_to_gate_channel_scale[g], s->recurrent_[g].data());
-    }
-  });
   const LstmKernels& k = *kernels_;
   const int batch = s->batch_;
   const int n = batch * c.n_cell;
   const int n_out = batch * c.n_output;
-  if (!c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint && trace == nullptr) {
+  const bool fused_epilogue =
+      !c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint && trace == nullptr;
+  // The recurrent matmuls and the epilogue in one kernel where the path has one (per-tensor scales).
+  bool fused_recurrent = fused_epilogue && k.LstmRecurrentGatesS16 != nullptr;
+  for (int g = 0; g < 4; ++g) fused_recurrent = fused_recurrent && params_.recurrent_to_gate_channel_scale[g].empty();
+  LstmGateEpilogue e;
+  if (fused_epilogue) {
     // The whole gate epilogue in one pass (the same as the kernels below composed, numerics.md §4.1-§4.4).
-    LstmGateEpilogue e;
     for (int g = 0; g < 4; ++g) {
       if (parts[g] == nullptr) continue;
       e.input[g] = parts[g];
@@ -511,17 +503,54 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     e.hidden_scale = params_.hidden_scale;
     e.rounding = c.rounding;
     e.c = s->c_.data();
-    if (c.use_projection) {
-      // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
-      e.hidden_zp = c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
-      e.out = s->hidden_.data();
-      k.LstmGatesS16(e);
-      Project(s, out);
-    } else {
-      e.hidden_zp = params_.hidden_zp;
-      e.out = out;
-      k.LstmGatesS16(e);
+    // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
+    e.hidden_zp = c.use_projection && c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
+    e.out = c.use_projection ? s->hidden_.data() : out;
+  }
+  if (fused_recurrent) {
+    LstmRecurrentStep rs;
+    for (int g = 0; g < 4; ++g) {
+      if (parts[g] == nullptr) continue;
+      rs.w[g] = &packed_->recurrent_to_gate[g];
+      rs.bias[g] = params_.recurrent_to_gate_effective_bias[g].data();
+      rs.m[g] = params_.recurrent_to_gate_scale[g];
+      rs.scratch[g] = s->recurrent_[g].data();
     }
+    rs.rounding = c.rounding;
+    rs.h = s->h_.data();
+    rs.batch = batch;
+    rs.n_cell = c.n_cell;
+    rs.gates = e;
+    // Each thread's cells: their input-to-gate rows (Step), then the fused kernel, which reads only those.
+    const int64_t macs = int64_t{4} * batch * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
+    ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {
+      for (int g = 0; g < 4; ++g) {
+        if (own[g] == nullptr) continue;
+        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), x, batch,
+               params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], own[g]);
+      }
+      k.LstmRecurrentGatesS16(rs, r0, r1);
+    });
+    if (c.use_projection) Project(s, out);
+    std::copy(out, out + n_out, s->h_.begin());
+    return;
+  }
+  const int64_t macs = int64_t{4} * s->batch_ * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
+  ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {
+    for (int g = 0; g < 4; ++g) {
+      if (parts[g] == nullptr) continue;
+      if (own[g] != nullptr) {
+        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), x, s->batch_,
+               params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], own[g]);
+      }
+      Matmul(packed_->recurrent_to_gate[g], r0, r1, params_.recurrent_to_gate_effective_bias[g].data(),
+             s->h_.data(), s->batch_, params_.recurrent_to_gate_scale[g],
+             params_.recurrent_to_gate_channel_scale[g], s->recurrent_[g].data());
+    }
+  });
+  if (fused_epilogue) {
+    k.LstmGatesS16(e);
+    if (c.use_projection) Project(s, out);
     std::copy(out, out + n_out, s->h_.begin());
     return;
   }

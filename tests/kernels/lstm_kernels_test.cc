@@ -1197,6 +1197,94 @@ TEST(GateEpilogue, EveryPathMatchesReferenceOnEveryPreActivation) {
   }
 }
 
+// ---- The fused recurrent step (LstmRecurrentGatesS16) on every path that has it -----------------------
+
+// Every path's LstmRecurrentGatesS16, over the whole cell range or split at a 16-cell boundary (as
+// threads split it), equals the reference's per-gate GemvS8S8RequantS32 followed by LstmGatesS16.
+TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
+  Gen gen(TestSeed());
+  int compared = 0;
+  for (int n_cell : {1, 3, 17, 33, 255, 256}) {
+    for (int cols : {1, 3, 17, 64, 65, 255, 300}) {  // 256 x 300: past the AVX-512 path's fused size
+      for (int batch : {1, 3, 4, 5, 16, 17}) {
+        const bool compat = gen.Int(0, 1) == 0, cifg = gen.Int(0, 3) == 0;
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        SCOPED_TRACE(::testing::Message() << "n_cell " << n_cell << " cols " << cols << " batch " << batch
+                                          << " compat " << compat << " cifg " << cifg << " rounding "
+                                          << RoundingName(rounding));
+        const int n = n_cell * batch;
+        std::vector<std::vector<int8_t>> w(4);
+        std::vector<std::vector<int32_t>> bias(4), in(4), rec(4, std::vector<int32_t>(static_cast<size_t>(n)));
+        QuantizedMultiplier m[4];
+        const auto h = gen.VecI8(cols * batch);
+        for (int g = 0; g < 4; ++g) {
+          w[g] = gen.VecI8(n_cell * cols);
+          bias[g] = gen.VecI32(n_cell);
+          in[g] = gen.VecI32(n);
+          m[g] = gen.Multiplier(-20, -5);
+          Ref().GemvS8S8RequantS32(w[g].data(), n_cell, cols, bias[g].data(), h.data(), batch, m[g], rounding,
+                                   rec[g].data());
+        }
+        LstmGateEpilogue e;
+        for (int g = cifg ? 1 : 0; g < 4; ++g) {
+          e.input[g] = in[g].data();
+          e.recurrent[g] = rec[g].data();
+        }
+        e.n = n;
+        e.tflite_compat = compat;
+        e.cell_integer_bits = gen.Int(0, 6);
+        e.gate_shift = 15 + e.cell_integer_bits;
+        e.clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
+        e.hidden_scale = gen.Multiplier(-25, 5);
+        e.rounding = rounding;
+        e.hidden_zp = gen.Int(-128, 127);
+        const auto c0 = gen.VecI16(n);
+        std::vector<int16_t> c_expected = c0;
+        std::vector<int8_t> out_expected(static_cast<size_t>(n), 0x5A);
+        e.c = c_expected.data();
+        e.out = out_expected.data();
+        Ref().LstmGatesS16(e);
+        for (KernelPath path : PackedPaths()) {
+          const LstmKernels& k = GetLstmKernels(path);
+          if (k.LstmRecurrentGatesS16 == nullptr) continue;
+          std::vector<PackedS8> packed(4);
+          std::vector<std::vector<int32_t>> scratch(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
+          LstmRecurrentStep s;
+          for (int g = cifg ? 1 : 0; g < 4; ++g) {
+            k.PackS8(w[g].data(), n_cell, cols, &packed[g]);
+            s.w[g] = &packed[g];
+            s.bias[g] = bias[g].data();
+            s.m[g] = m[g];
+            s.scratch[g] = scratch[g].data();
+          }
+          s.rounding = rounding;
+          s.h = h.data();
+          s.batch = batch;
+          s.n_cell = n_cell;
+          s.gates = e;
+          for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
+          for (int split : {0, 16}) {
+            if (split >= n_cell) continue;
+            std::vector<int16_t> c_actual = c0;
+            std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
+            s.gates.c = c_actual.data();
+            s.gates.out = out_actual.data();
+            if (split > 0) k.LstmRecurrentGatesS16(s, 0, split);
+            k.LstmRecurrentGatesS16(s, split, n_cell);
+            EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+            EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split
+                                                              << ": hidden";
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  if (compared == 0) {
+    std::printf("[ NOTE     ] no path here has LstmRecurrentGatesS16 (AVX-512 VNNI): nothing was compared\n");
+  }
+}
+
 // These need no AVX2: the scalar path and the rejection of a bad IRNN_PATH hold on every CPU.
 TEST(KernelDispatch, IrnnPathScalarSelectsScalar) {
   ScopedIrnnPath env("scalar");

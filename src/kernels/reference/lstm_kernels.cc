@@ -171,7 +171,7 @@ const LstmKernels& LstmKernelTable() {
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
-      LstmGatesS16,
+      LstmGatesS16,       nullptr,
   };
   return table;
 }

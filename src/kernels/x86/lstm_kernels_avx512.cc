@@ -1,6 +1,7 @@
 // The AVX-512 VNNI and AMX paths of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd
 // over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
-// gate epilogue LstmGatesS16 on zmm with gathered activation tables; every other kernel is the
+// gate epilogue LstmGatesS16 on zmm with gathered activation tables, and LstmRecurrentGatesS16 (one
+// step's four recurrent matmuls feeding that epilogue from registers); every other kernel is the
 // AVX-VNNI table's (AVX2 code). Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
 // on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
 // flag) and run only after dispatch.cc has checked avx512f, avx512bw, avx512vl and avx512vnni (and AMX,
@@ -351,32 +352,233 @@ IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* table)
   return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
 }
 
+// The constants of the gate epilogue, made once per call.
+struct GateConstants {
+  const int16_t* sigmoid;
+  const int16_t* tanh_gate;
+  const int16_t* tanh_cell;
+  Requant512 hidden;
+  __m512i zp;
+  bool cifg, compat, clipping;
+};
+
+IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue& e) {
+  GateConstants q;
+  q.sigmoid = avx2::ActivationTableS16(-1);
+  q.tanh_gate = avx2::ActivationTableS16(3);
+  q.tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  q.hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  q.zp = _mm512_set1_epi32(e.hidden_zp);
+  q.cifg = e.input[0] == nullptr;
+  q.compat = e.tflite_compat;
+  q.clipping = e.clip > 0;
+  return q;
+}
+
+// PreActivation512 with the recurrent value in a register (its lanes outside m are never stored).
+IRNN_TARGET_AVX512 inline __m512i PreActivationRec512(const LstmGateEpilogue& e, int g, int64_t k, __mmask16 m,
+                                                      __m512i rec, bool compat) {
+  const __m512i in = _mm512_maskz_loadu_epi32(m, e.input[g] + k);
+  __m512i sum;
+  if (compat) {
+    sum = _mm512_add_epi32(Clamp512(in, -32768, 32767), Clamp512(rec, -65536, 65536));
+  } else {
+    sum = _mm512_add_epi32(in, rec);
+    const __mmask16 overflow = _mm512_cmplt_epi32_mask(
+        _mm512_and_si512(_mm512_xor_si512(in, sum), _mm512_xor_si512(rec, sum)), _mm512_setzero_si512());
+    sum = _mm512_mask_mov_epi32(sum, overflow, _mm512_xor_si512(_mm512_srai_epi32(in, 31), _mm512_set1_epi32(INT32_MAX)));
+  }
+  return Clamp512(sum, -32768, 32767);
+}
+
+// The gate epilogue of the values [k, k + 16) masked by m, the recurrent results rec[g] in registers
+// (rec[0] unused under CIFG).
+IRNN_TARGET_AVX512 inline void Gates16(const LstmGateEpilogue& e, const GateConstants& q, int64_t k, __mmask16 m,
+                                       const __m512i* rec) {
+  const __m512i f = Activation512(PreActivationRec512(e, 1, k, m, rec[1], q.compat), q.sigmoid);
+  const __m512i g = Activation512(PreActivationRec512(e, 2, k, m, rec[2], q.compat), q.tanh_gate);
+  const __m512i ii = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
+                            : Activation512(PreActivationRec512(e, 0, k, m, rec[0], q.compat), q.sigmoid);
+  const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
+  const __m512i kept = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(f, c), 15));
+  const __m512i added = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(ii, g), e.gate_shift));
+  __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
+  if (q.clipping) cell = Clamp512(cell, -e.clip, e.clip);
+  _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
+  const __m512i o = Activation512(PreActivationRec512(e, 3, k, m, rec[3], q.compat), q.sigmoid);
+  const __m512i r = Requantize512(_mm512_mullo_epi32(o, Activation512(cell, q.tanh_cell)), q.hidden);
+  _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), q.zp)));
+}
+
 IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
-  const int16_t* const sigmoid = avx2::ActivationTableS16(-1);
-  const int16_t* const tanh_gate = avx2::ActivationTableS16(3);
-  const int16_t* const tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
-  const Requant512 hidden = MakeRequant512(e.hidden_scale, e.rounding);
-  const __m512i zp = _mm512_set1_epi32(e.hidden_zp);
-  const bool cifg = e.input[0] == nullptr;
-  const bool compat = e.tflite_compat;
-  const bool clipping = e.clip > 0;
+  const GateConstants q = MakeGateConstants(e);
   for (int k = 0; k < e.n; k += 16) {
     const __mmask16 m = e.n - k >= 16 ? static_cast<__mmask16>(0xFFFF)
                                       : static_cast<__mmask16>((1u << (e.n - k)) - 1u);
-    const __m512i f = Activation512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, compat), sigmoid);
-    const __m512i g = Activation512(PreActivation512(e.input[2] + k, e.recurrent[2] + k, m, compat), tanh_gate);
-    const __m512i ii =
-        cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
-             : Activation512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, compat), sigmoid);
-    const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-    const __m512i kept = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(f, c), 15));
-    const __m512i added = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(ii, g), e.gate_shift));
-    __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
-    if (clipping) cell = Clamp512(cell, -e.clip, e.clip);
-    _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-    const __m512i o = Activation512(PreActivation512(e.input[3] + k, e.recurrent[3] + k, m, compat), sigmoid);
-    const __m512i r = Requantize512(_mm512_mullo_epi32(o, Activation512(cell, tanh_cell)), hidden);
-    _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), zp)));
+    __m512i rec[4];
+    rec[0] = q.cifg ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi32(m, e.recurrent[0] + k);
+    for (int g = 1; g < 4; ++g) rec[g] = _mm512_maskz_loadu_epi32(m, e.recurrent[g] + k);
+    Gates16(e, q, k, m, rec);
+  }
+}
+
+// ---- LstmRecurrentGatesS16: the recurrent matmuls of the four gates and the epilogue in one pass --
+// For each block of 16 cells, the four gates' 16-row blocks are multiplied by the (once converted)
+// hidden state, the sums get fold + bias and the per-tensor requantization exactly as
+// GemvPackedRequantS32's Finish does, and go straight into Gates16: the recurrent results never
+// reach memory. Under CIFG the absent input gate's slot multiplies the forget gate's block again (the
+// result is not read).
+
+// NB input rows times the four gates' blocks wp[0..3] over all column groups: out[b * 4 + g].
+template <int NB>
+IRNN_TARGET_AVX512 inline void TileGates(const int8_t* const* wp, int groups, const uint8_t* const* u, __m512i* out) {
+  __m512i acc[NB * 4];
+  for (int i = 0; i < NB * 4; ++i) acc[i] = _mm512_setzero_si512();
+  for (int kg = 0; kg < groups; ++kg) {
+    __m512i xb[NB];
+    for (int b = 0; b < NB; ++b) {
+      int32_t four;
+      std::memcpy(&four, u[b] + 4 * kg, 4);
+      xb[b] = _mm512_set1_epi32(four);
+    }
+    for (int j = 0; j < 4; ++j) {
+      const __m512i wv = _mm512_loadu_si512(wp[j] + kBlockBytes * kg);
+      for (int b = 0; b < NB; ++b) acc[b * 4 + j] = _mm512_dpbusd_epi32(acc[b * 4 + j], xb[b], wv);
+    }
+  }
+  for (int i = 0; i < NB * 4; ++i) out[i] = acc[i];
+}
+
+// One input row times NG gate blocks (4: one cell block, 8: two): the even and odd column groups in
+// separate accumulators (2 * NG independent chains).
+template <int NG>
+IRNN_TARGET_AVX512 inline void TileGatesOneRow(const int8_t* const* wp, int groups, const uint8_t* u, __m512i* out) {
+  __m512i even[NG], odd[NG];
+  for (int j = 0; j < NG; ++j) even[j] = odd[j] = _mm512_setzero_si512();
+  int kg = 0;
+  for (; kg + 2 <= groups; kg += 2) {
+    int32_t four[2];
+    std::memcpy(four, u + 4 * kg, 8);
+    const __m512i x0 = _mm512_set1_epi32(four[0]);
+    const __m512i x1 = _mm512_set1_epi32(four[1]);
+    for (int j = 0; j < NG; ++j) {
+      const int8_t* p = wp[j] + kBlockBytes * kg;
+      even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(p));
+      odd[j] = _mm512_dpbusd_epi32(odd[j], x1, _mm512_loadu_si512(p + kBlockBytes));
+    }
+  }
+  if (kg < groups) {
+    int32_t four;
+    std::memcpy(&four, u + 4 * kg, 4);
+    const __m512i x0 = _mm512_set1_epi32(four);
+    for (int j = 0; j < NG; ++j) even[j] = _mm512_dpbusd_epi32(even[j], x0, _mm512_loadu_si512(wp[j] + kBlockBytes * kg));
+  }
+  for (int j = 0; j < NG; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
+}
+
+// What every row block needs: the gates' weights, addends (fold + bias, bias masked) and masks.
+struct RecurrentBlock {
+  const int8_t* wp[4];
+  __m512i addend[4];
+  __mmask16 mask;
+};
+
+IRNN_TARGET_AVX512 inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentStep& s, int rb, int64_t block_stride,
+                                                            int cell_end) {
+  RecurrentBlock blk;
+  const int r0 = rb * kBlockRows;
+  const int hi = std::min(kBlockRows, cell_end - r0);
+  blk.mask = static_cast<__mmask16>((1u << hi) - 1u);
+  for (int g = 0; g < 4; ++g) {
+    const PackedS8* w = s.w[g] != nullptr ? s.w[g] : s.w[1];
+    const int32_t* bias = s.w[g] != nullptr ? s.bias[g] : nullptr;
+    blk.wp[g] = w->data.data() + rb * block_stride;
+    const __m512i f = _mm512_loadu_si512(w->row_fold.data() + r0);
+    blk.addend[g] = bias != nullptr ? _mm512_add_epi32(f, _mm512_maskz_loadu_epi32(blk.mask, bias + r0)) : f;
+  }
+  return blk;
+}
+
+// Requantizes the four gates' sums of one input row and runs the epilogue of its 16 cells.
+IRNN_TARGET_AVX512 inline void FinishGates(const LstmRecurrentStep& s, const GateConstants& q, const Requant512* rq,
+                                           const RecurrentBlock& blk, const __m512i* sums, int b, int r0) {
+  __m512i rec[4];
+  for (int g = 0; g < 4; ++g) rec[g] = Requantize512(_mm512_add_epi32(sums[g], blk.addend[g]), rq[g]);
+  Gates16(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+}
+
+// The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
+// of those cells of every input row: GemvPackedRequantS32 and LstmGatesS16 composed, with one call.
+using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*, int, QuantizedMultiplier,
+                        const QuantizedMultiplier*, Rounding, int32_t*);
+
+IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int cell_begin, int cell_end, GemvFn gemv) {
+  const LstmGateEpilogue& e = s.gates;
+  for (int g = 0; g < 4; ++g) {
+    if (s.w[g] == nullptr) continue;
+    gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], nullptr, s.rounding, s.scratch[g]);
+  }
+  const GateConstants q = MakeGateConstants(e);
+  for (int b = 0; b < s.batch; ++b) {
+    for (int k = cell_begin; k < cell_end; k += 16) {
+      const int64_t i = int64_t{b} * s.n_cell + k;
+      const __mmask16 m = cell_end - k >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                             : static_cast<__mmask16>((1u << (cell_end - k)) - 1u);
+      __m512i rec[4];
+      rec[0] = q.cifg ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi32(m, s.scratch[0] + i);
+      for (int g = 1; g < 4; ++g) rec[g] = _mm512_maskz_loadu_epi32(m, s.scratch[g] + i);
+      Gates16(e, q, i, m, rec);
+    }
+  }
+}
+
+// Above this many weights per gate the fused loop below measured slower than the composed one (H = 512,
+// B = 1: 4 weight streams of one 16-row block each instead of 8 consecutive blocks).
+constexpr int64_t kMaxFusedGateWeights = int64_t{256} * 256;
+
+IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
+  if (cell_end <= cell_begin) return;
+  if (int64_t{s.n_cell} * s.w[1]->cols > kMaxFusedGateWeights) {
+    ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantS32);
+    return;
+  }
+  const int cols = s.w[1]->cols;
+  const int groups = (cols + 3) / 4;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
+  const uint8_t* const unsigned_h = UnsignedInput(s.h, s.batch, cols, 1);
+  const GateConstants q = MakeGateConstants(s.gates);
+  Requant512 rq[4];
+  for (int g = 0; g < 4; ++g) rq[g] = MakeRequant512(s.m[g], s.rounding);
+  __m512i sums[16];
+  for (int rb = cell_begin / kBlockRows; rb * kBlockRows < cell_end; ++rb) {
+    const RecurrentBlock blk = MakeRecurrentBlock(s, rb, block_stride, cell_end);
+    int b = 0;
+    for (; b + 4 <= s.batch; b += 4) {
+      const uint8_t* u[4];
+      for (int i = 0; i < 4; ++i) u[i] = unsigned_h + padded * (b + i);
+      TileGates<4>(blk.wp, groups, u, sums);
+      for (int i = 0; i < 4; ++i) FinishGates(s, q, rq, blk, sums + 4 * i, b + i, rb * kBlockRows);
+    }
+    if (s.batch < 4 && (rb + 1) * kBlockRows < cell_end) {  // one row at a time: two cell blocks at once
+      const RecurrentBlock next = MakeRecurrentBlock(s, rb + 1, block_stride, cell_end);
+      const int8_t* wp[8];
+      for (int g = 0; g < 4; ++g) {
+        wp[g] = blk.wp[g];
+        wp[4 + g] = next.wp[g];
+      }
+      for (; b < s.batch; ++b) {
+        TileGatesOneRow<8>(wp, groups, unsigned_h + padded * b, sums);
+        FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
+        FinishGates(s, q, rq, next, sums + 4, b, (rb + 1) * kBlockRows);
+      }
+      ++rb;
+      continue;
+    }
+    for (; b < s.batch; ++b) {
+      TileGatesOneRow<4>(blk.wp, groups, unsigned_h + padded * b, sums);
+      FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
+    }
   }
 }
 
@@ -473,6 +675,18 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   finish.RequantizeRest(batch, channel, rounding);
 }
 
+// LstmRecurrentGatesS16 with 16 or more input rows: the four gates' matmuls on AMX tiles
+// (AmxGemvPackedRequantS32), then the epilogue. (Feeding each block's tile stores straight into the
+// epilogue measured about 15 % slower at H = 256, B = 16 on a loaded machine.)
+IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
+  if (s.batch < 16) {
+    RecurrentGatesS16(s, cell_begin, cell_end);
+    return;
+  }
+  if (cell_end <= cell_begin) return;
+  ComposedRecurrentGates(s, cell_begin, cell_end, AmxGemvPackedRequantS32);
+}
+
 }  // namespace
 
 // AMX needs the CPU's amx-tile and amx-int8 (CPUID leaf 7: EDX bits 24, 25), the tile state enabled by
@@ -507,6 +721,7 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.PackS8 = PackS8;
     t.GemvPackedRequantS32 = GemvPackedRequantS32;
     t.LstmGatesS16 = LstmGatesS16;
+    t.LstmRecurrentGatesS16 = RecurrentGatesS16;
     return &t;
   }();
   return table;
@@ -518,6 +733,7 @@ const LstmKernels* AmxLstmKernelTable() {
     if (zmm == nullptr) return nullptr;
     static LstmKernels t = *zmm;
     t.GemvPackedRequantS32 = AmxGemvPackedRequantS32;
+    t.LstmRecurrentGatesS16 = AmxRecurrentGatesS16;
     return &t;
   }();
   return table;
