@@ -50,6 +50,10 @@ struct QatLayerRanges {
 
 // LSTM layer (gates i, f, g, o, PyTorch order), optionally with LayerNorm. Sequences are time-major:
 // x [T][B][n_input] -> out [T][B][n_cell]; the state starts at h = 0, c = 0 (the runtime's reset).
+// The weights are drawn after torch::manual_seed(seed) (the global generator); the forget gate's
+// bias starts at 1 (with LayerNorm: γ = 1, the other β = 0). Call forward once in training mode with
+// the observers on (calibration) before training with fake quantization: until then no grid exists
+// and Export refuses.
 class QatLstmLayerImpl : public torch::nn::Module {
  public:
   QatLstmLayerImpl(int64_t n_input, int64_t n_cell, const QatLayerOptions& options, uint64_t seed = 1);
