@@ -278,12 +278,16 @@ if "$irnn" --help 2>/dev/null | grep -q 'recipe'; then
   printf 'one two three\nfour five six\n' >"$work/tiny.txt"
   expect_error eval "$work/junk.irnn" --data "$work/tiny.txt" --backend int
   expect_error eval "$work/junk.irnn" --data "$work/tiny.txt" --backend nosuch
+  grep -q -- "--backend is 'nosuch' but must be float, sim or int" "$work/err" ||
+    fail "eval --backend nosuch: the message does not name the bad backend: $(head -n1 "$work/err")"
   expect_error qat "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn"
   expect_error train --data "$work/missing.txt" --out "$work/f.pt"
   expect_error recipe nosuch --data "$work/tiny.txt" --out "$work/r"
   expect_error generate "$work/junk.irnn"
   expect_error train --data "$work/tiny.txt"
   expect_error train --cell nosuch --data "$work/tiny.txt" --out "$work/f.pt"
+  grep -q -- "--cell is 'nosuch' but must be lstm or gru" "$work/err" ||
+    fail "train --cell nosuch: the message does not name the bad cell: $(head -n1 "$work/err")"
   expect_error recipe ptb-gru-small --data "$work/missing" --out "$work/r"
 else
   echo "note: built without libtorch: train/qat/ptq/eval/generate/recipe not present, not checked"

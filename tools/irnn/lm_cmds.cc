@@ -247,12 +247,13 @@ Status EvalInt(const LanguageModelParams& p, double logit_scale, const std::vect
 }
 
 int RunTrain(const TrainArgs& a) {
+  // The arguments first: a bad --cell must not wait for the corpus to load.
+  if (a.cell != "lstm" && a.cell != "gru") return Fail("train", "--cell is '" + a.cell + "' but must be lstm or gru");
   TextCorpus c;
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail("train", s.message());
   train::LmOptions lo = a.lm;
   if (a.cell == "gru") return RunGruTrain(c, lo, a.train, a.out);
-  if (a.cell != "lstm") return Fail("train", "--cell is '" + a.cell + "' but must be lstm or gru");
   lo.vocab = c.vocab.size();
   train::FloatLm model(lo);
   std::vector<train::EpochStats> curve;
@@ -318,12 +319,16 @@ int RunQuantize(const QuantArgs& a, bool qat) {
 }
 
 int RunEval(const EvalArgs& a) {
-  TextCorpus c;
-  Status s = LoadData(a.data, &c);
-  if (!s.ok()) return Fail("eval", s.message());
+  // The arguments first: a bad --split or --backend must not wait for the corpus to load.
   if (a.split != "train" && a.split != "valid" && a.split != "test") {
     return Fail("eval", "--split is '" + a.split + "' but must be train, valid or test");
   }
+  if (a.backend != "float" && a.backend != "sim" && a.backend != "int") {
+    return Fail("eval", "--backend is '" + a.backend + "' but must be float, sim or int");
+  }
+  TextCorpus c;
+  Status s = LoadData(a.data, &c);
+  if (!s.ok()) return Fail("eval", s.message());
   double ppl = 0, seconds = 0;
   int64_t tokens = 0;
   if (a.backend == "float" && train::IsFloatGruCheckpoint(a.model)) {  // gru_lm_cmds.cc
