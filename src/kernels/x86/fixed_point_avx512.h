@@ -11,14 +11,16 @@
 // through the entry points of fixed_point_simd.h.
 //
 // The arithmetic is the reference's, with each gemmlowp primitive replaced by the instruction that
-// gives the same bits on the values that reach it (ranges checked over the whole domain of each step
-// by the exhaustive tests):
+// gives the same bits on the values that reach it (the ranges below come from running the reference's
+// steps over their whole domains, y in [-8192, 0) for the polynomial and h in [16384, 32767] for the
+// Newton steps; the exhaustive tests confirm the bits):
 // - mul (int16 SaturatingRoundingDoublingHighMul) is vpmulhrsw, which differs only for -32768 * -32768.
 //   That product never occurs: in the polynomial |z| <= 4096; the barrel multipliers, e^(-1/8), 1/3,
 //   -32/17 and the half denominator h in [16384, 32767] are positive or not -32768; the Newton iterate
 //   x stays in [8162, 16384] (Q2) for every h.
 // - rescale(r, Qk -> Q0) of r in [-2^(13-k), 0) is a plain left shift (|r << k| <= 2^13, no saturation).
-// - RDivPOT(z4, 2) with z4 >= 0 is (z4 + 2) >> 2; RDivPOT(s, 1) with s in [0, 534] is vpavgw(s, 0).
+// - RDivPOT(z4, 2) with z4 >= 0 is (z4 + 2) >> 2, vpmulhrsw by 2^13; RDivPOT(s, 1) with s in [0, 534]
+//   is (s + 1) >> 1, vpavgw(s, 0).
 // - The rounding half sum of e in [0, 32767] and 32767 is vpavgw(e, 32767) = (e + 32768) >> 1.
 // - rescale(c, Q4 -> Q2) of the Newton correction, |c| <= 227, is a plain left shift by 2.
 // - exp's a == 0 case is not needed: logistic and tanh return their value at 0 before using exp.
