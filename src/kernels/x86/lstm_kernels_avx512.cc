@@ -2,7 +2,8 @@
 // over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
 // gate epilogue LstmGatesS16 on zmm with gathered activation tables, and LstmRecurrentGatesS16 (one
 // step's four recurrent matmuls feeding that epilogue from registers); LogisticQ3S16 and TanhS16 are
-// fixed_point_simd.cc's 32-lane ones; every other kernel is the AVX-VNNI table's (AVX2 code). Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
+// fixed_point_simd.cc's 32-lane ones; every other kernel is the AVX-VNNI table's (AVX2 code).
+// Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
 // on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
 // flag) and run only after dispatch.cc has checked avx512f, avx512bw, avx512vl and avx512vnni (and AMX,
 // AmxAvailable, for the amx table). It is not a specification: where it and the reference differ, it is
