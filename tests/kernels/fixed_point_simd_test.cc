@@ -35,7 +35,9 @@ std::vector<int16_t> Permutation(int stride, int start) {
 
 std::vector<int16_t> Reference(ActivationKind kind, int k, const std::vector<int16_t>& in) {
   std::vector<int16_t> out(in.size());
-  for (size_t i = 0; i < in.size(); ++i) out[i] = kind == ActivationKind::kLogistic ? LogisticQ15(in[i], k) : TanhQ15(in[i], k);
+  for (size_t i = 0; i < in.size(); ++i) {
+    out[i] = kind == ActivationKind::kLogistic ? LogisticQ15(in[i], k) : TanhQ15(in[i], k);
+  }
   return out;
 }
 
@@ -118,7 +120,8 @@ TEST(FixedPointSimd, Avx512PairsOfFunctionsEqualReferenceOnEveryInput) {
                                       kKinds[kind0], k0);
           const int bad1 = Mismatches(second, second_expected[kind1][k1], second_out.data(), 65536,
                                       "avx512 pair, second", kKinds[kind1], k1);
-          EXPECT_EQ(bad0 + bad1, 0) << Name(kKinds[kind0]) << " k=" << k0 << " | " << Name(kKinds[kind1]) << " k=" << k1;
+          EXPECT_EQ(bad0 + bad1, 0) << Name(kKinds[kind0]) << " k=" << k0 << " | " << Name(kKinds[kind1])
+                                    << " k=" << k1;
           ++combinations;
         }
       }

@@ -70,8 +70,9 @@ IRNN_TARGET_AVX512BW inline ActivationConstants32 MakeActivationConstants32(Acti
     int exp_bits;
     bool tanh;
   };
-  const Lane half[2] = {{first == ActivationKind::kTanh ? first_bits + 1 : first_bits, first == ActivationKind::kTanh},
-                        {second == ActivationKind::kTanh ? second_bits + 1 : second_bits, second == ActivationKind::kTanh}};
+  const bool first_tanh = first == ActivationKind::kTanh, second_tanh = second == ActivationKind::kTanh;
+  const Lane half[2] = {{first_tanh ? first_bits + 1 : first_bits, first_tanh},
+                        {second_tanh ? second_bits + 1 : second_bits, second_tanh}};
   alignas(64) int16_t minus_quarter[32], shift[32], step_bit[7][32], clamp_below[32], offset[32], at_zero[32];
   ActivationConstants32 c;
   c.tanh_lanes = 0;

@@ -27,7 +27,8 @@ void ActivationQ15S16(ActivationKind kind, int integer_bits, const int16_t* in, 
     alignas(32) int16_t t[16] = {};
     const int len = std::min(16, n - i);
     std::memcpy(t, in + i, sizeof(int16_t) * static_cast<size_t>(len));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(t), ActivationQ15x16(_mm256_load_si256(reinterpret_cast<const __m256i*>(t)), c));
+    __m256i* const v = reinterpret_cast<__m256i*>(t);
+    _mm256_store_si256(v, ActivationQ15x16(_mm256_load_si256(v), c));
     std::memcpy(out + i, t, sizeof(int16_t) * static_cast<size_t>(len));
   }
 }
