@@ -27,9 +27,9 @@ constexpr ActivationKind kKinds[2] = {ActivationKind::kLogistic, ActivationKind:
 const char* Name(ActivationKind kind) { return kind == ActivationKind::kLogistic ? "logistic" : "tanh"; }
 
 // The 65,536 int16 values in the order `stride` (odd) visits them from `start`: a permutation.
-std::vector<int16_t> Permutation(int stride, int start) {
+std::vector<int16_t> Permutation(uint32_t stride, uint32_t start) {
   std::vector<int16_t> v(65536);
-  for (int i = 0; i < 65536; ++i) v[i] = static_cast<int16_t>(static_cast<uint16_t>((start + i * stride) & 0xFFFF));
+  for (uint32_t i = 0; i < 65536; ++i) v[i] = static_cast<int16_t>(static_cast<uint16_t>((start + i * stride) & 0xFFFFu));
   return v;
 }
 
