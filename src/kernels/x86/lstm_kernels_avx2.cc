@@ -705,7 +705,7 @@ void AddZeroPointClampS32ToS8(const int32_t* v, int n, int32_t zero_point, int8_
 // the same values as those kernels (and, as the tests check, as the reference) for every input. A
 // lookup is a few scalar instructions where the fixed-point evaluation (fixed_point_avx2.h) is about 70
 // vector ones per 16 values: measured on a Sapphire Rapids core, 0.2 ns per value looked up against
-// 0.7 ns computed, and this epilogue with the arithmetic in place of the lookups took 1.9x as long at
+// 0.7 ns computed, and this epilogue with the arithmetic in place of the lookups took 1.9-2.0x as long at
 // every H in {128, 256, 512} and B in {1, 16}. Tables: logistic Q3.12, and tanh for integer bits 0..6
 // (3 for the cell gate, 15 + cell_scale for the cell).
 

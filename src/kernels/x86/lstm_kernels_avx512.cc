@@ -351,7 +351,7 @@ IRNN_TARGET_AVX512 inline __m512i PreActivation512(const int32_t* in_p, const in
 
 // table[uint16(v)] sign-extended, v an int16 value in each int32 lane. (The exact arithmetic on 32
 // int16 lanes, fixed_point_avx512.h, measured slower here: 0.36 ns per value against 0.19 for this
-// gather on a Sapphire Rapids core, and the whole step 1.1-2.3x as long at H = 128-512, B = 1 and 16,
+// gather on a Sapphire Rapids core, and the whole step 1.0-2.3x as long at H = 128-512, B = 1 and 16,
 // the tables' share of L2 at H = 512, B = 1 included.)
 IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* table) {
   return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
