@@ -583,12 +583,19 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
 }
 
 // ---- AMX (the amx path) --------------------------------------------------------------------------
-// For 16 or more input rows the matmul runs on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
-// unsigned input bytes by a 64 x 16 tile of signed weights (16 rows of 64 bytes: 16 column groups of a
-// 16-row block, contiguous in the packed layout above) into 16 x 16 int32 sums, with the same wrapping
-// int32 arithmetic as vpdpbusd, so the same fold makes the sums exact. Tiles: C0-C3 the sums of 16
-// input rows x 4 row blocks, A = tmm4, B = tmm5-tmm7 in turn. K is padded to 64 columns by the packing
-// (zero weights) and by UnsignedInput (zero inputs); input rows to a multiple of 16 by zero rows.
+// For 16 or more input rows the matmuls run on AMX tiles: tdpbusd multiplies a 16 x 64 tile of
+// unsigned input bytes (A: 16 input rows, 64 columns) by a 64 x 16 tile of signed weights (B: 16 rows
+// of 64 bytes, the 16 column groups of a 16-row block, 1 KB contiguous in the packed layout above)
+// into 16 x 16 int32 sums (C: [input row][output row]), with the same wrapping int32 arithmetic as
+// vpdpbusd, so the same fold makes the sums exact. K is padded to 64 columns by the packing (zero
+// weights) and by UnsignedInput (zero inputs); input rows to whole tiles by zero rows (their results
+// are never stored). Every kernel loads the tile configuration (8 tiles of 16 x 64 bytes) once per
+// call and releases the tiles at its end.
+//
+// Software pipeline: the C tiles of one block of work are stored to one of two 4 KB buffers, and the
+// vector work on the sums of the PREVIOUS block (fold + bias, requantization, stores; or the gate
+// epilogue) comes after the tile instructions of the current one in program order, so the
+// out-of-order core runs the tdpbusd chains (16 cycles each, no vector port) under that vector work.
 
 #define IRNN_TARGET_AMX \
   __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")))
@@ -601,6 +608,84 @@ struct alignas(64) TileConfig {
   uint8_t rows[16];
 };
 
+IRNN_TARGET_AMX inline void LoadTileConfig() {
+  TileConfig config = {};
+  config.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+}
+
+// C tiles (tmm0..tmm3) of NM input-row tiles x NN row blocks (NM, NN in {1, 2}; C index i * NN + j)
+// over k_tiles depth tiles: A tiles in tmm4/tmm5, B tiles in tmm6/tmm7. a: the first input row tile;
+// a_stride: bytes from one row tile to the next (16 rows); b: the first block's k = 0 tile.
+template <int NM, int NN>
+IRNN_TARGET_AMX inline void AmxBlock(const uint8_t* a, int64_t row_bytes, const int8_t* b, int64_t block_stride,
+                                     int k_tiles) {
+  _tile_zero(0);  // (the tile numbers are literals: the intrinsics paste them into the instruction)
+  if (NM * NN >= 2) _tile_zero(1);
+  if (NM * NN == 4) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const int64_t a_stride = 16 * row_bytes;
+  for (int k = 0; k < k_tiles; ++k) {
+    _tile_loadd(4, a + k * 64, row_bytes);
+    _tile_loadd(6, b + k * 1024, 64);
+    _tile_dpbusd(0, 4, 6);
+    if (NN == 2) {
+      _tile_loadd(7, b + block_stride + k * 1024, 64);
+      _tile_dpbusd(1, 4, 7);
+    }
+    if (NM == 2) {
+      _tile_loadd(5, a + a_stride + k * 64, row_bytes);
+      if (NN == 2) {
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
+      } else {
+        _tile_dpbusd(1, 5, 6);
+      }
+    }
+  }
+}
+
+// Stores the C tiles of AmxBlock<NM, NN> to sums[i * NN + j].
+template <int NM, int NN>
+IRNN_TARGET_AMX inline void StoreBlock(int32_t (*sums)[16][16]) {
+  _tile_stored(0, sums[0], 64);
+  if (NM * NN >= 2) _tile_stored(1, sums[1], 64);
+  if (NM * NN == 4) {
+    _tile_stored(2, sums[2], 64);
+    _tile_stored(3, sums[3], 64);
+  }
+}
+
+// A block of GEMM work whose sums wait in a buffer for their requantization.
+struct PendingGemm {
+  int b0;      // first input row
+  int rb;      // first row block
+  int nm, nn;  // row tiles, row blocks
+  int32_t (*sums)[16][16];
+};
+
+IRNN_TARGET_AMX inline void FinishGemm(const Finish& finish, const PendingGemm& p, int batch) {
+  for (int j = 0; j < p.nn; ++j) {
+    const __m512i addend = finish.Addend(p.rb + j);
+    const __mmask16 mask = finish.Mask(p.rb + j);
+    for (int i = 0; i < p.nm; ++i) {
+      const int b = p.b0 + 16 * i;
+      const int valid = std::min(16, batch - b);
+      const int32_t(*tile)[16] = p.sums[i * p.nn + j];
+      for (int r = 0; r < valid; ++r) finish.Store(_mm512_load_si512(tile[r]), addend, mask, p.rb + j, b + r);
+    }
+  }
+}
+
+// GemvPackedRequantS32 with 16 or more input rows: blocks of 2 input-row tiles (32 rows) x 2 row blocks
+// (32 output rows), each loaded tile used twice. The 32-row input panel (32 x K bytes) stays in L1
+// while the weights stream through in 1 KB tiles; the sums are requantized one block later (above).
 IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                              const int8_t* x, int batch, QuantizedMultiplier m,
                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
@@ -619,72 +704,119 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const Requant512 per_tensor = MakeRequant512(m, rounding);
   const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
 
-  TileConfig config = {};
-  config.palette_id = 1;
-  for (int t = 0; t < 8; ++t) {
-    config.colsb[t] = 64;
-    config.rows[t] = 16;
-  }
-  _tile_loadconfig(&config);
-  alignas(64) int32_t sums[4][16][16];  // [block][input row][output row]
-  for (int b0 = 0; b0 < batch; b0 += 16) {
-    const uint8_t* a = unsigned_x + b0 * row_bytes;
-    const int valid_rows = std::min(16, batch - b0);
-    for (int rb = first_block; rb < blocks; rb += 4) {
-      const int nb = std::min(4, blocks - rb);
+  LoadTileConfig();
+  alignas(64) int32_t buffers[2][4][16][16];  // [buffer][C tile][input row][output row]
+  PendingGemm pending{0, 0, 0, 0, nullptr};
+  int next = 0;
+  const int m_tiles = (batch + 15) / 16;
+  for (int mt = 0; mt < m_tiles; mt += 2) {
+    const int nm = std::min(2, m_tiles - mt);
+    const uint8_t* a = unsigned_x + int64_t{mt} * 16 * row_bytes;
+    for (int rb = first_block; rb < blocks; rb += 2) {
+      const int nn = std::min(2, blocks - rb);
       const int8_t* bt = data + rb * block_stride;
-      if (nb == 4) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int k = 0; k < k_tiles; ++k) {
-          _tile_loadd(4, a + k * 64, row_bytes);
-          _tile_loadd(5, bt + k * 1024, 64);
-          _tile_dpbusd(0, 4, 5);
-          _tile_loadd(6, bt + block_stride + k * 1024, 64);
-          _tile_dpbusd(1, 4, 6);
-          _tile_loadd(7, bt + 2 * block_stride + k * 1024, 64);
-          _tile_dpbusd(2, 4, 7);
-          _tile_loadd(5, bt + 3 * block_stride + k * 1024, 64);
-          _tile_dpbusd(3, 4, 5);
-        }
-        _tile_stored(0, sums[0], 64);
-        _tile_stored(1, sums[1], 64);
-        _tile_stored(2, sums[2], 64);
-        _tile_stored(3, sums[3], 64);
+      int32_t(*sums)[16][16] = buffers[next];
+      if (nm == 2 && nn == 2) {
+        AmxBlock<2, 2>(a, row_bytes, bt, block_stride, k_tiles);
+        StoreBlock<2, 2>(sums);
+      } else if (nm == 2) {
+        AmxBlock<2, 1>(a, row_bytes, bt, block_stride, k_tiles);
+        StoreBlock<2, 1>(sums);
+      } else if (nn == 2) {
+        AmxBlock<1, 2>(a, row_bytes, bt, block_stride, k_tiles);
+        StoreBlock<1, 2>(sums);
       } else {
-        for (int j = 0; j < nb; ++j) {
-          _tile_zero(0);
-          for (int k = 0; k < k_tiles; ++k) {
-            _tile_loadd(4, a + k * 64, row_bytes);
-            _tile_loadd(5, bt + j * block_stride + k * 1024, 64);
-            _tile_dpbusd(0, 4, 5);
-          }
-          _tile_stored(0, sums[j], 64);
-        }
+        AmxBlock<1, 1>(a, row_bytes, bt, block_stride, k_tiles);
+        StoreBlock<1, 1>(sums);
       }
-      for (int j = 0; j < nb; ++j) {
-        const __m512i addend = finish.Addend(rb + j);
-        const __mmask16 mask = finish.Mask(rb + j);
-        for (int i = 0; i < valid_rows; ++i) finish.Store(_mm512_load_si512(sums[j][i]), addend, mask, rb + j, b0 + i);
-      }
+      if (pending.sums != nullptr) FinishGemm(finish, pending, batch);
+      pending = PendingGemm{mt * 16, rb, nm, nn, sums};
+      next ^= 1;
     }
   }
+  if (pending.sums != nullptr) FinishGemm(finish, pending, batch);
   _tile_release();
   finish.RequantizeRest(batch, channel, rounding);
 }
 
-// LstmRecurrentGatesS16 with 16 or more input rows: the four gates' matmuls on AMX tiles
-// (AmxGemvPackedRequantS32), then the epilogue. (Feeding each block's tile stores straight into the
-// epilogue measured about 15 % slower at H = 256, B = 16 on a loaded machine.)
+// LstmRecurrentGatesS16 with 16 or more input rows: for each tile of 16 input rows and each block of
+// 16 cells, the four gates' blocks are the B tiles of one A tile (the hidden state's 64 columns) into
+// C0-C3 (C0 idle under CIFG); the stored sums get fold + bias and the requantization (FinishGates)
+// and go into the gate epilogue one block later (the pipeline above): the recurrent results never
+// reach s.scratch.
+struct PendingGates {
+  int b0, rb;
+  int32_t (*sums)[16][16];  // [gate][input row][cell]
+};
+
+// The requantization and gate epilogue of a pending block's stored sums, its valid input rows only.
+IRNN_TARGET_AMX inline void FinishPendingGates(const LstmRecurrentStep& s, const GateConstants& q, const Requant512* rq,
+                                               int64_t block_stride, int cell_end, const PendingGates& p) {
+  const RecurrentBlock blk = MakeRecurrentBlock(s, p.rb, block_stride, cell_end);
+  const int valid = std::min(16, s.batch - p.b0);
+  for (int r = 0; r < valid; ++r) {
+    __m512i sums[4];
+    for (int g = 0; g < 4; ++g) sums[g] = _mm512_load_si512(p.sums[g][r]);
+    FinishGates(s, q, rq, blk, sums, p.b0 + r, p.rb * kBlockRows);
+  }
+}
+
 IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
   if (s.batch < 16) {
     RecurrentGatesS16(s, cell_begin, cell_end);
     return;
   }
   if (cell_end <= cell_begin) return;
-  ComposedRecurrentGates(s, cell_begin, cell_end, AmxGemvPackedRequantS32);
+  const int cols = s.w[1]->cols;
+  const int k_tiles = PaddedGroups(cols) / 16;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const int64_t row_bytes = int64_t{PaddedGroups(cols)} * 4;
+  const uint8_t* const unsigned_h = UnsignedInput(s.h, s.batch, cols, 16);
+  const GateConstants q = MakeGateConstants(s.gates);
+  const bool cifg = s.w[0] == nullptr;
+  Requant512 rq[4];
+  for (int g = 0; g < 4; ++g) rq[g] = MakeRequant512(s.m[g], s.rounding);
+  const int8_t* base[4];
+  for (int g = 0; g < 4; ++g) base[g] = (s.w[g] != nullptr ? s.w[g] : s.w[1])->data.data();
+
+  LoadTileConfig();
+  alignas(64) int32_t buffers[2][4][16][16];
+  if (cifg) std::memset(buffers, 0, sizeof(buffers));  // C0's sums under CIFG: read, never used
+  PendingGates pending{0, 0, nullptr};
+  int next = 0;
+  for (int b0 = 0; b0 < s.batch; b0 += 16) {
+    const uint8_t* a = unsigned_h + int64_t{b0} * row_bytes;
+    for (int rb = cell_begin / kBlockRows; rb * kBlockRows < cell_end; ++rb) {
+      const int64_t off = rb * block_stride;
+      if (!cifg) _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int k = 0; k < k_tiles; ++k) {
+        _tile_loadd(4, a + k * 64, row_bytes);
+        if (!cifg) {
+          _tile_loadd(5, base[0] + off + k * 1024, 64);
+          _tile_dpbusd(0, 4, 5);
+        }
+        _tile_loadd(6, base[1] + off + k * 1024, 64);
+        _tile_dpbusd(1, 4, 6);
+        _tile_loadd(7, base[2] + off + k * 1024, 64);
+        _tile_dpbusd(2, 4, 7);
+        _tile_loadd(5, base[3] + off + k * 1024, 64);
+        _tile_dpbusd(3, 4, 5);
+      }
+      int32_t(*sums)[16][16] = buffers[next];
+      if (!cifg) _tile_stored(0, sums[0], 64);
+      _tile_stored(1, sums[1], 64);
+      _tile_stored(2, sums[2], 64);
+      _tile_stored(3, sums[3], 64);
+      if (pending.sums != nullptr) FinishPendingGates(s, q, rq, block_stride, cell_end, pending);
+      pending = PendingGates{b0, rb, sums};
+      next ^= 1;
+    }
+  }
+  if (pending.sums != nullptr) FinishPendingGates(s, q, rq, block_stride, cell_end, pending);
+  _tile_release();
 }
 
 }  // namespace
