@@ -618,74 +618,72 @@ IRNN_TARGET_AMX inline void LoadTileConfig() {
   _tile_loadconfig(&config);
 }
 
-// C tiles (tmm0..tmm3) of NM input-row tiles x NN row blocks (NM, NN in {1, 2}; C index i * NN + j)
-// over k_tiles depth tiles: A tiles in tmm4/tmm5, B tiles in tmm6/tmm7. a: the first input row tile;
-// a_stride: bytes from one row tile to the next (16 rows); b: the first block's k = 0 tile.
+// One depth step k of the C tiles (tmm0..tmm3) of NM input-row tiles x NN row blocks (NM, NN in {1, 2};
+// C index i * NN + j): A tiles in tmm4/tmm5, B tiles in tmm6/tmm7, each loaded tile used NN or NM
+// times. a: the first input row tile; b: the first block's k = 0 tile.
 template <int NM, int NN>
-IRNN_TARGET_AMX inline void AmxBlock(const uint8_t* a, int64_t row_bytes, const int8_t* b, int64_t block_stride,
-                                     int k_tiles) {
-  _tile_zero(0);  // (the tile numbers are literals: the intrinsics paste them into the instruction)
-  if (NM * NN >= 2) _tile_zero(1);
-  if (NM * NN == 4) {
-    _tile_zero(2);
-    _tile_zero(3);
+IRNN_TARGET_AMX inline void AmxStep(const uint8_t* a, int64_t row_bytes, const int8_t* b, int64_t block_stride,
+                                    int k) {
+  _tile_loadd(4, a + k * 64, row_bytes);
+  _tile_loadd(6, b + k * 1024, 64);
+  _tile_dpbusd(0, 4, 6);
+  if (NN == 2) {
+    _tile_loadd(7, b + block_stride + k * 1024, 64);
+    _tile_dpbusd(1, 4, 7);
   }
-  const int64_t a_stride = 16 * row_bytes;
-  for (int k = 0; k < k_tiles; ++k) {
-    _tile_loadd(4, a + k * 64, row_bytes);
-    _tile_loadd(6, b + k * 1024, 64);
-    _tile_dpbusd(0, 4, 6);
+  if (NM == 2) {
+    _tile_loadd(5, a + 16 * row_bytes + k * 64, row_bytes);
     if (NN == 2) {
-      _tile_loadd(7, b + block_stride + k * 1024, 64);
-      _tile_dpbusd(1, 4, 7);
-    }
-    if (NM == 2) {
-      _tile_loadd(5, a + a_stride + k * 64, row_bytes);
-      if (NN == 2) {
-        _tile_dpbusd(2, 5, 6);
-        _tile_dpbusd(3, 5, 7);
-      } else {
-        _tile_dpbusd(1, 5, 6);
-      }
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    } else {
+      _tile_dpbusd(1, 5, 6);
     }
   }
 }
 
-// Stores the C tiles of AmxBlock<NM, NN> to sums[i * NN + j].
-template <int NM, int NN>
-IRNN_TARGET_AMX inline void StoreBlock(int32_t (*sums)[16][16]) {
-  _tile_stored(0, sums[0], 64);
-  if (NM * NN >= 2) _tile_stored(1, sums[1], 64);
-  if (NM * NN == 4) {
-    _tile_stored(2, sums[2], 64);
-    _tile_stored(3, sums[3], 64);
-  }
-}
+// A block of GEMM work: NM x NN tiles (shape = 2 * (NM - 1) + (NN - 1)) at input row b0 and row block
+// rb. Zero, Step and Store run its tile instructions; Finish requantizes its stored sums.
+struct GemmBlock {
+  const uint8_t* a;
+  const int8_t* b;
+  int b0, rb, nm, nn;
 
-// A block of GEMM work whose sums wait in a buffer for their requantization.
-struct PendingGemm {
-  int b0;      // first input row
-  int rb;      // first row block
-  int nm, nn;  // row tiles, row blocks
-  int32_t (*sums)[16][16];
+  IRNN_TARGET_AMX inline void Zero() const {
+    _tile_zero(0);  // (the tile numbers are literals: the intrinsics paste them into the instruction)
+    if (nm * nn >= 2) _tile_zero(1);
+    if (nm * nn == 4) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+  }
+  IRNN_TARGET_AMX inline void Step(int64_t row_bytes, int64_t block_stride, int k) const {
+    if (nm == 2 && nn == 2) {
+      AmxStep<2, 2>(a, row_bytes, b, block_stride, k);
+    } else if (nm == 2) {
+      AmxStep<2, 1>(a, row_bytes, b, block_stride, k);
+    } else if (nn == 2) {
+      AmxStep<1, 2>(a, row_bytes, b, block_stride, k);
+    } else {
+      AmxStep<1, 1>(a, row_bytes, b, block_stride, k);
+    }
+  }
+  IRNN_TARGET_AMX inline void Store(int32_t (*sums)[16][16]) const {
+    _tile_stored(0, sums[0], 64);
+    if (nm * nn >= 2) _tile_stored(1, sums[1], 64);
+    if (nm * nn == 4) {
+      _tile_stored(2, sums[2], 64);
+      _tile_stored(3, sums[3], 64);
+    }
+  }
 };
 
-IRNN_TARGET_AMX inline void FinishGemm(const Finish& finish, const PendingGemm& p, int batch) {
-  for (int j = 0; j < p.nn; ++j) {
-    const __m512i addend = finish.Addend(p.rb + j);
-    const __mmask16 mask = finish.Mask(p.rb + j);
-    for (int i = 0; i < p.nm; ++i) {
-      const int b = p.b0 + 16 * i;
-      const int valid = std::min(16, batch - b);
-      const int32_t(*tile)[16] = p.sums[i * p.nn + j];
-      for (int r = 0; r < valid; ++r) finish.Store(_mm512_load_si512(tile[r]), addend, mask, p.rb + j, b + r);
-    }
-  }
-}
-
 // GemvPackedRequantS32 with 16 or more input rows: blocks of 2 input-row tiles (32 rows) x 2 row blocks
-// (32 output rows), each loaded tile used twice. The 32-row input panel (32 x K bytes) stays in L1
-// while the weights stream through in 1 KB tiles; the sums are requantized one block later (above).
+// (32 output rows) (2 x 1, 1 x 2, 1 x 1 at the edges). The 32-row input panel (32 x K bytes) stays in
+// L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
+// issued between the requantizations of block i - 1's stored sums (fold + bias, Requantize512,
+// stores, one 16-lane row at a time), so the tdpbusd chains (no vector port) run under that vector
+// work instead of after it (the out-of-order window is far shorter than one block's vector work).
 IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                              const int8_t* x, int batch, QuantizedMultiplier m,
                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
@@ -705,60 +703,78 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
 
   LoadTileConfig();
-  alignas(64) int32_t buffers[2][4][16][16];  // [buffer][C tile][input row][output row]
-  PendingGemm pending{0, 0, 0, 0, nullptr};
-  int next = 0;
+  alignas(64) int32_t sums[4][16][16];  // [C tile][input row][output row] of the previous block
+  bool have_previous = false;
+  GemmBlock previous{};
   const int m_tiles = (batch + 15) / 16;
   for (int mt = 0; mt < m_tiles; mt += 2) {
-    const int nm = std::min(2, m_tiles - mt);
-    const uint8_t* a = unsigned_x + int64_t{mt} * 16 * row_bytes;
     for (int rb = first_block; rb < blocks; rb += 2) {
-      const int nn = std::min(2, blocks - rb);
-      const int8_t* bt = data + rb * block_stride;
-      int32_t(*sums)[16][16] = buffers[next];
-      if (nm == 2 && nn == 2) {
-        AmxBlock<2, 2>(a, row_bytes, bt, block_stride, k_tiles);
-        StoreBlock<2, 2>(sums);
-      } else if (nm == 2) {
-        AmxBlock<2, 1>(a, row_bytes, bt, block_stride, k_tiles);
-        StoreBlock<2, 1>(sums);
-      } else if (nn == 2) {
-        AmxBlock<1, 2>(a, row_bytes, bt, block_stride, k_tiles);
-        StoreBlock<1, 2>(sums);
-      } else {
-        AmxBlock<1, 1>(a, row_bytes, bt, block_stride, k_tiles);
-        StoreBlock<1, 1>(sums);
+      const GemmBlock current{unsigned_x + int64_t{mt} * 16 * row_bytes, data + rb * block_stride, mt * 16, rb,
+                              std::min(2, m_tiles - mt), std::min(2, blocks - rb)};
+      if (!have_previous) {
+        current.Zero();
+        for (int k = 0; k < k_tiles; ++k) current.Step(row_bytes, block_stride, k);
+        previous = current;
+        have_previous = true;
+        continue;
       }
-      if (pending.sums != nullptr) FinishGemm(finish, pending, batch);
-      pending = PendingGemm{mt * 16, rb, nm, nn, sums};
-      next ^= 1;
+      previous.Store(sums);
+      current.Zero();
+      // The previous block's 16-lane rows (units), with the current block's k steps spread among them.
+      const int units = previous.nn * previous.nm * 16;
+      int issued = 0, unit = 0;
+      for (int j = 0; j < previous.nn; ++j) {
+        const __m512i addend = finish.Addend(previous.rb + j);
+        const __mmask16 mask = finish.Mask(previous.rb + j);
+        for (int i = 0; i < previous.nm; ++i) {
+          const int b = previous.b0 + 16 * i;
+          const int valid = std::min(16, batch - b);
+          const int32_t(*tile)[16] = sums[i * previous.nn + j];
+          for (int r = 0; r < 16; ++r, ++unit) {
+            if (r < valid) finish.Store(_mm512_load_si512(tile[r]), addend, mask, previous.rb + j, b + r);
+            const int due = static_cast<int>(int64_t{unit + 1} * k_tiles / units);
+            for (; issued < due; ++issued) current.Step(row_bytes, block_stride, issued);
+          }
+        }
+      }
+      for (; issued < k_tiles; ++issued) current.Step(row_bytes, block_stride, issued);
+      previous = current;
     }
   }
-  if (pending.sums != nullptr) FinishGemm(finish, pending, batch);
+  previous.Store(sums);
   _tile_release();
+  for (int j = 0; j < previous.nn; ++j) {
+    const __m512i addend = finish.Addend(previous.rb + j);
+    const __mmask16 mask = finish.Mask(previous.rb + j);
+    for (int i = 0; i < previous.nm; ++i) {
+      const int b = previous.b0 + 16 * i;
+      const int valid = std::min(16, batch - b);
+      for (int r = 0; r < valid; ++r) {
+        finish.Store(_mm512_load_si512(sums[i * previous.nn + j][r]), addend, mask, previous.rb + j, b + r);
+      }
+    }
+  }
   finish.RequantizeRest(batch, channel, rounding);
 }
 
 // LstmRecurrentGatesS16 with 16 or more input rows: for each tile of 16 input rows and each block of
 // 16 cells, the four gates' blocks are the B tiles of one A tile (the hidden state's 64 columns) into
-// C0-C3 (C0 idle under CIFG); the stored sums get fold + bias and the requantization (FinishGates)
-// and go into the gate epilogue one block later (the pipeline above): the recurrent results never
-// reach s.scratch.
-struct PendingGates {
-  int b0, rb;
-  int32_t (*sums)[16][16];  // [gate][input row][cell]
-};
-
-// The requantization and gate epilogue of a pending block's stored sums, its valid input rows only.
-IRNN_TARGET_AMX inline void FinishPendingGates(const LstmRecurrentStep& s, const GateConstants& q, const Requant512* rq,
-                                               int64_t block_stride, int cell_end, const PendingGates& p) {
-  const RecurrentBlock blk = MakeRecurrentBlock(s, p.rb, block_stride, cell_end);
-  const int valid = std::min(16, s.batch - p.b0);
-  for (int r = 0; r < valid; ++r) {
-    __m512i sums[4];
-    for (int g = 0; g < 4; ++g) sums[g] = _mm512_load_si512(p.sums[g][r]);
-    FinishGates(s, q, rq, blk, sums, p.b0 + r, p.rb * kBlockRows);
+// C0-C3 (C0 idle under CIFG). The stored sums get fold + bias and the requantization (FinishGates)
+// and go straight into the gate epilogue, one input row at a time, with the next block's tile steps
+// issued between those rows (the pipeline above): the recurrent results never reach s.scratch.
+IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, const int8_t* const* b, bool cifg,
+                                        int k) {
+  _tile_loadd(4, a + k * 64, row_bytes);
+  if (!cifg) {
+    _tile_loadd(5, b[0] + k * 1024, 64);
+    _tile_dpbusd(0, 4, 5);
   }
+  _tile_loadd(6, b[1] + k * 1024, 64);
+  _tile_dpbusd(1, 4, 6);
+  _tile_loadd(7, b[2] + k * 1024, 64);
+  _tile_dpbusd(2, 4, 7);
+  _tile_loadd(5, b[3] + k * 1024, 64);
+  _tile_dpbusd(3, 4, 5);
 }
 
 IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
@@ -778,45 +794,58 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
   for (int g = 0; g < 4; ++g) rq[g] = MakeRequant512(s.m[g], s.rounding);
   const int8_t* base[4];
   for (int g = 0; g < 4; ++g) base[g] = (s.w[g] != nullptr ? s.w[g] : s.w[1])->data.data();
+  const int first_block = cell_begin / kBlockRows, blocks = (cell_end + kBlockRows - 1) / kBlockRows;
 
   LoadTileConfig();
-  alignas(64) int32_t buffers[2][4][16][16];
-  if (cifg) std::memset(buffers, 0, sizeof(buffers));  // C0's sums under CIFG: read, never used
-  PendingGates pending{0, 0, nullptr};
-  int next = 0;
+  alignas(64) int32_t sums[4][16][16];  // [gate][input row][cell] of the previous block
+  if (cifg) std::memset(sums, 0, sizeof(sums));  // C0's sums under CIFG: read, never used
+
+  // Blocks in order (b0, rb); the previous one's epilogue interleaved with the current one's steps.
+  int prev_b0 = -1, prev_rb = 0;
   for (int b0 = 0; b0 < s.batch; b0 += 16) {
     const uint8_t* a = unsigned_h + int64_t{b0} * row_bytes;
-    for (int rb = cell_begin / kBlockRows; rb * kBlockRows < cell_end; ++rb) {
-      const int64_t off = rb * block_stride;
+    for (int rb = first_block; rb < blocks; ++rb) {
+      const int8_t* b[4];
+      for (int g = 0; g < 4; ++g) b[g] = base[g] + rb * block_stride;
+      int issued = 0;
+      if (prev_b0 >= 0) {
+        if (!cifg) _tile_stored(0, sums[0], 64);
+        _tile_stored(1, sums[1], 64);
+        _tile_stored(2, sums[2], 64);
+        _tile_stored(3, sums[3], 64);
+      }
       if (!cifg) _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
       _tile_zero(3);
-      for (int k = 0; k < k_tiles; ++k) {
-        _tile_loadd(4, a + k * 64, row_bytes);
-        if (!cifg) {
-          _tile_loadd(5, base[0] + off + k * 1024, 64);
-          _tile_dpbusd(0, 4, 5);
+      if (prev_b0 >= 0) {
+        const RecurrentBlock blk = MakeRecurrentBlock(s, prev_rb, block_stride, cell_end);
+        const int valid = std::min(16, s.batch - prev_b0);
+        for (int r = 0; r < valid; ++r) {
+          __m512i rows[4];
+          for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
+          FinishGates(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
+          const int due = (r + 1) * k_tiles / valid;
+          for (; issued < due; ++issued) AmxGateStep(a, row_bytes, b, cifg, issued);
         }
-        _tile_loadd(6, base[1] + off + k * 1024, 64);
-        _tile_dpbusd(1, 4, 6);
-        _tile_loadd(7, base[2] + off + k * 1024, 64);
-        _tile_dpbusd(2, 4, 7);
-        _tile_loadd(5, base[3] + off + k * 1024, 64);
-        _tile_dpbusd(3, 4, 5);
       }
-      int32_t(*sums)[16][16] = buffers[next];
-      if (!cifg) _tile_stored(0, sums[0], 64);
-      _tile_stored(1, sums[1], 64);
-      _tile_stored(2, sums[2], 64);
-      _tile_stored(3, sums[3], 64);
-      if (pending.sums != nullptr) FinishPendingGates(s, q, rq, block_stride, cell_end, pending);
-      pending = PendingGates{b0, rb, sums};
-      next ^= 1;
+      for (; issued < k_tiles; ++issued) AmxGateStep(a, row_bytes, b, cifg, issued);
+      prev_b0 = b0;
+      prev_rb = rb;
     }
   }
-  if (pending.sums != nullptr) FinishPendingGates(s, q, rq, block_stride, cell_end, pending);
+  if (!cifg) _tile_stored(0, sums[0], 64);
+  _tile_stored(1, sums[1], 64);
+  _tile_stored(2, sums[2], 64);
+  _tile_stored(3, sums[3], 64);
   _tile_release();
+  const RecurrentBlock blk = MakeRecurrentBlock(s, prev_rb, block_stride, cell_end);
+  const int valid = std::min(16, s.batch - prev_b0);
+  for (int r = 0; r < valid; ++r) {
+    __m512i rows[4];
+    for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
+    FinishGates(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
+  }
 }
 
 }  // namespace
