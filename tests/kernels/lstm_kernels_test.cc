@@ -1046,7 +1046,7 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnEdgeValuesAndWrap) {
     for (int8_t wv : {int8_t{-128}, int8_t{127}}) {
       for (int8_t xv : {int8_t{-128}, int8_t{127}, int8_t{0}}) {
         const int rows = 19;
-        for (int batch : {5, 17}) {  // 17: the AMX path's tiles too
+        for (int batch : {5, 17, 33}) {  // 17, 33: the AMX path's tiles too (33: a 2 x 2 block and a tail)
           std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
           std::vector<int8_t> x(static_cast<size_t>(cols) * batch, xv);
           std::vector<int32_t> bias(rows);
@@ -1068,6 +1068,28 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnEdgeValuesAndWrap) {
   CheckPacked(w, rows, cols, bias.data(), x, 4, {kI32Max, 0}, nullptr, Rounding::kDouble);
   CheckPacked(w, rows, cols, bias.data(), x, 1, {kI32Max, 0}, &channel, Rounding::kSingle);
   CheckPacked(w, rows, cols, bias.data(), x, 16, {kI32Max, 0}, &channel, Rounding::kDouble);
+}
+
+// The AMX path's matmul runs blocks of 2 x 2 tiles (32 input rows x 32 output rows) with 2 x 1, 1 x 2
+// and 1 x 1 at the edges; its tiles are 64 columns deep. Batches around multiples of 16 and 32, rows
+// around multiples of 16 and 32, columns around multiples of 64 (every path is compared; the AMX
+// path only where the CPU has it, said on stdout).
+TEST(PackedGemv, EveryPathMatchesReferenceOnAmxTileEdges) {
+  Gen gen(TestSeed());
+  for (int rows : {1, 16, 17, 31, 33, 255}) {
+    for (int cols : {1, 63, 64, 65, 255}) {
+      for (int batch : {16, 31, 32, 33, 48, 63, 100}) {
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const std::vector<QuantizedMultiplier> channel = RandomMultipliers(gen, rows, -20, -5);
+        const bool per_channel = gen.Int(0, 3) == 0;
+        CheckPacked(w, rows, cols, gen.Int(0, 3) != 0 ? bias.data() : nullptr, x, batch, gen.Multiplier(-20, -5),
+                    per_channel ? &channel : nullptr, rounding);
+      }
+    }
+  }
 }
 
 // ---- The fused gate epilogue (LstmGatesS16) on every path --------------------------------------------
@@ -1206,7 +1228,7 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
   int compared = 0;
   for (int n_cell : {1, 3, 17, 33, 255, 256}) {
     for (int cols : {1, 3, 17, 64, 65, 255, 300}) {  // 256 x 300: past the AVX-512 path's fused size
-      for (int batch : {1, 3, 4, 5, 16, 17}) {
+      for (int batch : {1, 3, 4, 5, 16, 17, 32, 33, 48}) {  // >= 16: the AMX path's tiles of 16 input rows
         const bool compat = gen.Int(0, 1) == 0, cifg = gen.Int(0, 3) == 0;
         const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
         SCOPED_TRACE(::testing::Message() << "n_cell " << n_cell << " cols " << cols << " batch " << batch
@@ -1263,7 +1285,7 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
           s.n_cell = n_cell;
           s.gates = e;
           for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
-          for (int split : {0, 16}) {
+          for (int split : {0, 16, 48}) {
             if (split >= n_cell) continue;
             std::vector<int16_t> c_actual = c0;
             std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);

@@ -133,6 +133,10 @@ TEST(TfliteLstmThreads, EveryPathAndThreadCountEqualsScalarOnBenchAndOddShapes) 
   for (int dim : {1, 3, 17, 33, 255}) {
     for (int batch : {1, 3}) shapes.push_back({dim, batch, 4});
   }
+  // Batches past 16 that are not multiples of 16 or 32 (the AMX path's tiles; T * B not either).
+  for (int dim : {3, 33, 255}) {
+    for (int batch : {17, 33}) shapes.push_back({dim, batch, 3});
+  }
   uint64_t seed = 0x7A11E;
   int split = 0;  // cases large enough that two threads really split the rows
   for (const testing::LstmShape& shape : shapes) {
