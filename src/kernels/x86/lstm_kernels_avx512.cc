@@ -722,6 +722,8 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.GemvPackedRequantS32 = GemvPackedRequantS32;
     t.LstmGatesS16 = LstmGatesS16;
     t.LstmRecurrentGatesS16 = RecurrentGatesS16;
+    t.PackLstmStreamS8 = avx512::PackLstmStreamS8;    // lstm_stream_avx512.cc
+    t.LstmStreamStepS16 = avx512::LstmStreamStepS16;
     return &t;
   }();
   return table;
