@@ -161,6 +161,7 @@ class TfliteLstmState {
   std::vector<int8_t> hidden_;
   std::array<std::vector<int32_t>, 4> recurrent_;  // [batch * n_cell] per gate: recurrent matmul results
   std::vector<int32_t> sequence_input_;  // Run's workspace: input-to-gate results of a chunk of steps
+  uint32_t stream_steps_ = 0;  // Step's fused streaming calls so far: their parity sets the walk direction
 };
 
 struct PackedS8;          // src/kernels/lstm_kernels.h
@@ -189,6 +190,9 @@ class TfliteLstm {
   Status CheckState(const TfliteLstmState& state) const;
 
   // One time step: x [batch][n_input] -> out [batch][n_output]; state updated. trace may be null.
+  // On the avx512vnni and amx paths, a layer without peephole, LayerNorm, PWL activations and
+  // per-channel scales runs Step with fewer than 16 rows as one fused pass over its input and recurrent
+  // weights, which Create lays out a second time for it (about 4 n_cell (n_input + n_output) more bytes).
   Status Step(const int8_t* x, TfliteLstmState* state, int8_t* out, TfliteLstmTrace* trace = nullptr) const;
   // `steps` time steps, time-major: x [steps][batch][n_input] -> out [steps][batch][n_output]. The same
   // results as `steps` calls of Step, bit for bit; faster, because the input-to-gate matmuls of a chunk

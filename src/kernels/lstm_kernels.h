@@ -56,6 +56,44 @@ struct LstmRecurrentStep {
   LstmGateEpilogue gates;
 };
 
+// The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
+// (LstmKernels::LstmStreamStepS16), once, when a layer is created. What `data` and the folds hold is the
+// path's business (AVX-512 VNNI: see lstm_stream_avx512.cc).
+struct PackedLstmStream {
+  int n_cell = 0;
+  int n_input = 0;
+  int n_output = 0;
+  int gates = 0;  // 4, or 3 under CIFG (no input gate)
+  std::vector<int8_t> data;
+  std::vector<int32_t> input_fold;      // [gates][cells padded]
+  std::vector<int32_t> recurrent_fold;  // [gates][cells padded]
+};
+
+// The operands of LstmKernels::LstmStreamStepS16: one whole step of an LSTM without peephole, LayerNorm
+// and projection-free or not (the projection runs after it), per-tensor scales: the input-to-gate and
+// the recurrent matmuls of the four gates and the gate epilogue. `gates` is LstmGatesS16's operands
+// with n = batch * n_cell; its `input` and `recurrent` pointers are not read (the kernel points them at
+// the scratch buffers).
+struct LstmStreamStep {
+  const PackedLstmStream* w = nullptr;
+  const int32_t* input_bias[4] = {};      // the input effective biases [n_cell] (may be null: zeros)
+  const int32_t* recurrent_bias[4] = {};  // the recurrent effective biases [n_cell] (may be null: zeros)
+  QuantizedMultiplier input_m[4];         // the input-to-gate scales (per-tensor)
+  QuantizedMultiplier recurrent_m[4];     // the recurrent scales (per-tensor)
+  Rounding rounding = Rounding::kDouble;
+  const int8_t* x = nullptr;  // [batch][n_input] this step's input
+  const int8_t* h = nullptr;  // [batch][n_output] the previous hidden state; must not alias gates.out
+  int batch = 0;
+  int n_cell = 0;
+  int32_t* input_scratch[4] = {};      // [batch * n_cell] per present gate: the input matmul results
+  int32_t* recurrent_scratch[4] = {};  // [batch * n_cell] per present gate: the recurrent matmul results
+  // Walk the cell blocks from the last to the first (each cell's arithmetic is independent: the same
+  // results). A caller alternating the direction step by step finds the blocks it read last still in
+  // cache when the matrix is a little larger than the cache (a cyclic scan would miss on every line).
+  bool reverse = false;
+  LstmGateEpilogue gates;
+};
+
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
@@ -116,6 +154,20 @@ struct LstmKernels {
   // as those kernels composed; cell_begin is a multiple of 16 (threads split the cells). Null on the
   // paths without it (the layer composes the two kernels there). A later member, as LstmGatesS16.
   void (*LstmRecurrentGatesS16)(const LstmRecurrentStep& s, int cell_begin, int cell_end);
+  // Lays out the gates' input-to-gate weights input_w[g] [n_cell][n_input] and recurrent weights
+  // recurrent_w[g] [n_cell][n_output] (both null for an absent gate: the input gate under CIFG) as one
+  // stream for LstmStreamStepS16 of the same path. Null on the paths without LstmStreamStepS16.
+  void (*PackLstmStreamS8)(const int8_t* const* input_w, const int8_t* const* recurrent_w, int n_cell, int n_input,
+                           int n_output, PackedLstmStream* out) = nullptr;
+  // One whole step for the cells [cell_begin, cell_end) of every batch row (cell_begin a multiple of 16,
+  // as threads split the cells), bit for bit the same as these kernels composed:
+  //   input_scratch[g] = GemvS8S8RequantS32(input weights of g, input_bias[g], x, input_m[g])
+  //   recurrent_scratch[g] = GemvS8S8RequantS32(recurrent weights of g, recurrent_bias[g], h, recurrent_m[g])
+  //   LstmGatesS16(gates with input = input_scratch, recurrent = recurrent_scratch)
+  // (numerics.md §4.1-§4.4), reading each cell block's input and recurrent weights as one stream. The
+  // streaming step (TfliteLstm::Step) of few rows. A later member: null on the paths without it (the
+  // layer composes the kernels above there).
+  void (*LstmStreamStepS16)(const LstmStreamStep& s, int cell_begin, int cell_end) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
@@ -151,6 +203,11 @@ const LstmKernels* Avx512VnniLstmKernelTable();
 const LstmKernels* AmxLstmKernelTable();
 // True when the CPU and the OS let this process use AMX int8 tiles (asks Linux for the permission once).
 bool AmxAvailable();
+// The AVX-512 VNNI table's PackLstmStreamS8 and LstmStreamStepS16 (lstm_stream_avx512.cc); call only
+// where that table is available.
+void PackLstmStreamS8(const int8_t* const* input_w, const int8_t* const* recurrent_w, int n_cell, int n_input,
+                      int n_output, PackedLstmStream* out);
+void LstmStreamStepS16(const LstmStreamStep& s, int cell_begin, int cell_end);
 }  // namespace avx512
 
 }  // namespace irnn

@@ -19,12 +19,16 @@ struct TfliteLstmPacked {
   std::array<PackedS8, 4> input_to_gate;
   std::array<PackedS8, 4> recurrent_to_gate;
   PackedS8 projection;
+  // Step's fused streaming matrix (LstmStreamStepS16): the input and recurrent weights again, as one
+  // stream; empty where the path has no such kernel or the layer's options need the composed step.
+  PackedLstmStream stream;
 };
 
 namespace {
 
 constexpr int32_t kMaxDim = 1 << 16;    // n_input, n_cell, n_output
 constexpr int kMaxBatch = 1 << 16;
+constexpr int kMaxStreamBatch = 16;  // Step's fused streaming kernel serves fewer rows than this
 constexpr const char* kGateNames[4] = {"input", "forget", "cell", "output"};
 
 std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
@@ -232,6 +236,22 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
     layer->kernels_->PackS8(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, &packed->recurrent_to_gate[g]);
   }
   if (c.use_projection) layer->kernels_->PackS8(w.projection.data(), c.n_output, c.n_cell, &packed->projection);
+  bool streamable = layer->kernels_->PackLstmStreamS8 != nullptr && layer->kernels_->LstmStreamStepS16 != nullptr &&
+                    !c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint;
+  for (int g = 0; g < 4; ++g) {
+    streamable = streamable && layer->params_.input_to_gate_channel_scale[g].empty() &&
+                 layer->params_.recurrent_to_gate_channel_scale[g].empty();
+  }
+  if (streamable) {
+    const int8_t* input_w[4] = {};
+    const int8_t* recurrent_w[4] = {};
+    for (int g = 0; g < 4; ++g) {
+      if (w.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+      input_w[g] = w.input_to_gate[g].data();
+      recurrent_w[g] = w.recurrent_to_gate[g].data();
+    }
+    layer->kernels_->PackLstmStreamS8(input_w, recurrent_w, c.n_cell, c.n_input, c.n_output, &packed->stream);
+  }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
   *out = std::move(layer);
@@ -506,6 +526,34 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
     e.hidden_zp = c.use_projection && c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
     e.out = c.use_projection ? s->hidden_.data() : out;
+  }
+  // Step with few rows: the input and recurrent matmuls and the epilogue in one pass over one weight
+  // stream (LstmStreamStepS16, packed at Create where the options allow it). 16 or more rows take the
+  // path below, whose input matmul shares each weight load among more rows (and runs on AMX tiles).
+  if (fused_epilogue && input_part == nullptr && batch < kMaxStreamBatch && !packed_->stream.data.empty()) {
+    LstmStreamStep ss;
+    ss.w = &packed_->stream;
+    for (int g = 0; g < 4; ++g) {
+      if (own[g] == nullptr) continue;
+      ss.input_bias[g] = params_.input_to_gate_effective_bias[g].data();
+      ss.recurrent_bias[g] = params_.recurrent_to_gate_effective_bias[g].data();
+      ss.input_m[g] = params_.input_to_gate_scale[g];
+      ss.recurrent_m[g] = params_.recurrent_to_gate_scale[g];
+      ss.input_scratch[g] = own[g];
+      ss.recurrent_scratch[g] = s->recurrent_[g].data();
+    }
+    ss.rounding = c.rounding;
+    ss.x = x;
+    ss.h = s->h_.data();
+    ss.batch = batch;
+    ss.n_cell = c.n_cell;
+    ss.gates = e;
+    ss.reverse = (s->stream_steps_++ & 1u) != 0;
+    const int64_t macs = int64_t{4} * batch * c.n_cell * (c.n_output + c.n_input);
+    ForRowRanges(c.n_cell, macs, [&](int r0, int r1) { k.LstmStreamStepS16(ss, r0, r1); });
+    if (c.use_projection) Project(s, out);
+    std::copy(out, out + n_out, s->h_.begin());
+    return;
   }
   if (fused_recurrent) {
     LstmRecurrentStep rs;

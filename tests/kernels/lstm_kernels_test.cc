@@ -1307,6 +1307,147 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
   }
 }
 
+// ---- The fused streaming step (PackLstmStreamS8 + LstmStreamStepS16) on every path that has it ------
+
+// One case: every path's LstmStreamStepS16, over the whole cell range or split at 16-cell boundaries (as
+// threads split it), equals the reference's per-gate GemvS8S8RequantS32 of the input and of the
+// recurrent weights followed by LstmGatesS16. Returns the number of paths compared.
+int CheckStreamStep(Gen& gen, int n_cell, int n_input, int n_output, int batch, bool compat, bool cifg,
+                    Rounding rounding, bool extreme) {
+  SCOPED_TRACE(::testing::Message() << "n_cell " << n_cell << " n_input " << n_input << " n_output " << n_output
+                                    << " batch " << batch << " compat " << compat << " cifg " << cifg
+                                    << " rounding " << RoundingName(rounding) << " extreme " << extreme);
+  const int n = n_cell * batch;
+  // extreme: weights and inputs at -128 / 127, biases at the int32 ends, large multipliers (the sums
+  // wrap, the requantization and the epilogue saturate).
+  auto weights = [&](int count) {
+    std::vector<int8_t> v = gen.VecI8(count);
+    if (extreme) {
+      for (auto& e : v) e = gen.Int(0, 1) == 0 ? int8_t{-128} : int8_t{127};
+    }
+    return v;
+  };
+  std::vector<std::vector<int8_t>> wi(4), wr(4);
+  std::vector<std::vector<int32_t>> bi(4), br(4), in(4, std::vector<int32_t>(static_cast<size_t>(n))),
+      rec(4, std::vector<int32_t>(static_cast<size_t>(n)));
+  QuantizedMultiplier mi[4], mr[4];
+  const auto x = weights(n_input * batch);
+  const auto h = weights(n_output * batch);
+  for (int g = 0; g < 4; ++g) {
+    wi[g] = weights(n_cell * n_input);
+    wr[g] = weights(n_cell * n_output);
+    bi[g] = gen.VecI32(n_cell);
+    br[g] = gen.VecI32(n_cell);
+    if (extreme) {
+      for (auto& e : bi[g]) e = gen.Int(0, 1) == 0 ? kI32Min : kI32Max;
+    }
+    mi[g] = extreme ? QuantizedMultiplier{kI32Max, gen.Int(-2, 10)} : gen.Multiplier(-20, -5);
+    mr[g] = extreme ? QuantizedMultiplier{kI32Max, gen.Int(-2, 10)} : gen.Multiplier(-20, -5);
+    Ref().GemvS8S8RequantS32(wi[g].data(), n_cell, n_input, bi[g].data(), x.data(), batch, mi[g], rounding,
+                             in[g].data());
+    Ref().GemvS8S8RequantS32(wr[g].data(), n_cell, n_output, br[g].data(), h.data(), batch, mr[g], rounding,
+                             rec[g].data());
+  }
+  LstmGateEpilogue e;
+  for (int g = cifg ? 1 : 0; g < 4; ++g) {
+    e.input[g] = in[g].data();
+    e.recurrent[g] = rec[g].data();
+  }
+  e.n = n;
+  e.tflite_compat = compat;
+  e.cell_integer_bits = gen.Int(0, 6);
+  e.gate_shift = 15 + e.cell_integer_bits;
+  e.clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
+  e.hidden_scale = gen.Multiplier(-25, 5);
+  e.rounding = rounding;
+  e.hidden_zp = gen.Int(-128, 127);
+  const auto c0 = gen.VecI16(n);
+  std::vector<int16_t> c_expected = c0;
+  std::vector<int8_t> out_expected(static_cast<size_t>(n), 0x5A);
+  e.c = c_expected.data();
+  e.out = out_expected.data();
+  Ref().LstmGatesS16(e);
+  int compared = 0;
+  for (KernelPath path : PackedPaths()) {
+    const LstmKernels& k = GetLstmKernels(path);
+    if (k.LstmStreamStepS16 == nullptr) continue;
+    EXPECT_NE(k.PackLstmStreamS8, nullptr) << KernelPathName(path);
+    if (k.PackLstmStreamS8 == nullptr) continue;
+    const int8_t* wi_p[4] = {};
+    const int8_t* wr_p[4] = {};
+    for (int g = cifg ? 1 : 0; g < 4; ++g) {
+      wi_p[g] = wi[g].data();
+      wr_p[g] = wr[g].data();
+    }
+    PackedLstmStream packed;
+    k.PackLstmStreamS8(wi_p, wr_p, n_cell, n_input, n_output, &packed);
+    std::vector<std::vector<int32_t>> scratch_in(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
+    std::vector<std::vector<int32_t>> scratch_rec(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
+    LstmStreamStep s;
+    s.w = &packed;
+    for (int g = cifg ? 1 : 0; g < 4; ++g) {
+      s.input_bias[g] = bi[g].data();
+      s.recurrent_bias[g] = br[g].data();
+      s.input_m[g] = mi[g];
+      s.recurrent_m[g] = mr[g];
+      s.input_scratch[g] = scratch_in[g].data();
+      s.recurrent_scratch[g] = scratch_rec[g].data();
+    }
+    s.rounding = rounding;
+    s.x = x.data();
+    s.h = h.data();
+    s.batch = batch;
+    s.n_cell = n_cell;
+    s.gates = e;
+    for (int g = 0; g < 4; ++g) s.gates.input[g] = s.gates.recurrent[g] = nullptr;
+    for (int split : {0, 16, 80}) {
+      if (split > 0 && split >= n_cell) continue;
+      std::vector<int16_t> c_actual = c0;
+      std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
+      s.gates.c = c_actual.data();
+      s.gates.out = out_actual.data();
+      if (split > 0) k.LstmStreamStepS16(s, 0, split);
+      k.LstmStreamStepS16(s, split, n_cell);
+      EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+      EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
+      ++compared;
+    }
+  }
+  return compared;
+}
+
+TEST(StreamStep, EveryPathMatchesReferenceComposition) {
+  Gen gen(TestSeed());
+  int compared = 0;
+  for (int n_cell : {1, 3, 17, 33, 255}) {
+    for (int n_input : {1, 3, 17, 33, 255}) {
+      for (int batch : {1, 2, 3, 4, 5, 17}) {
+        const int n_output = gen.Int(0, 1) == 0 ? n_cell : gen.Int(1, 70);  // with projection: any n_output
+        const bool compat = gen.Int(0, 1) == 0, cifg = gen.Int(0, 3) == 0;
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        compared += CheckStreamStep(gen, n_cell, n_input, n_output, batch, compat, cifg, rounding, false);
+      }
+    }
+  }
+  if (compared == 0) {
+    std::printf("[ NOTE     ] no path here has LstmStreamStepS16 (AVX-512 VNNI): nothing was compared\n");
+  }
+}
+
+TEST(StreamStep, EveryPathMatchesReferenceOnSaturationAndWrap) {
+  Gen gen(TestSeed());
+  for (bool compat : {false, true}) {
+    for (bool cifg : {false, true}) {
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        for (int batch : {1, 3, 4}) {
+          CheckStreamStep(gen, 33, 255, 17, batch, compat, cifg, rounding, true);
+          CheckStreamStep(gen, 17, 3, 33, batch, compat, cifg, rounding, true);
+        }
+      }
+    }
+  }
+}
+
 // These need no AVX2: the scalar path and the rejection of a bad IRNN_PATH hold on every CPU.
 TEST(KernelDispatch, IrnnPathScalarSelectsScalar) {
   ScopedIrnnPath env("scalar");

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <random>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -165,6 +166,47 @@ TEST(TfliteLstmThreads, EveryPathAndThreadCountEqualsScalarOnBenchAndOddShapes) 
   const Status s = TfliteLstm::Create(testing::MakeRandomLstm(1).params, KernelPath::kScalar, 0, &bad);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("threads is 0 but must be in [1, 64]"), std::string::npos) << s.message();
+}
+
+// Step's fused streaming kernel (LstmStreamStepS16, on the paths that have it) serves layers without
+// peephole and LayerNorm, with fewer than 16 rows: random layers of that kind (odd sizes, CIFG and not,
+// tflite_compat on and off, with and without projection), 1 and 2 threads, Step equals the scalar Run.
+TEST(TfliteLstmThreads, FusedStreamingStepEqualsScalar) {
+  std::vector<KernelPath> paths;
+  if (testing::Avx512VnniAvailableOrNote()) paths.push_back(KernelPath::kAvx512Vnni);
+  if (testing::AmxAvailableOrNote()) paths.push_back(KernelPath::kAmx);
+  std::set<std::pair<bool, bool>> kinds;  // (cifg, tflite_compat) covered
+  int cases = 0;
+  for (uint64_t seed = 1; seed < 400 && cases < 24; ++seed) {
+    testing::RandomLstm r = seed % 3 == 0 ? testing::MakeRandomLstmOfShape(seed, {seed % 2 == 0 ? 128 : 33, 1, 3})
+                                          : testing::MakeRandomLstm(seed, 40, 3, 4);
+    const TfliteLstmConfig& c = r.params.config;
+    if (c.use_peephole || c.use_layer_norm || c.activation != LstmActivation::kFixedPoint) continue;
+    bool per_tensor = true;
+    for (int g = 0; g < 4; ++g) {
+      per_tensor = per_tensor && r.params.input_to_gate_channel_scale[g].empty() &&
+                   r.params.recurrent_to_gate_channel_scale[g].empty();
+    }
+    if (!per_tensor) continue;
+    SCOPED_TRACE(r.description);
+    ++cases;
+    kinds.insert({c.use_cifg, c.tflite_compat});
+    std::unique_ptr<TfliteLstm> scalar;
+    ASSERT_TRUE(TfliteLstm::Create(r.params, KernelPath::kScalar, &scalar).ok());
+    const RunResult want = RunChunked(*scalar, r, r.steps);
+    for (KernelPath path : paths) {
+      for (int threads : {1, 2}) {
+        std::unique_ptr<TfliteLstm> lstm;
+        ASSERT_TRUE(TfliteLstm::Create(r.params, path, threads, &lstm).ok());
+        const RunResult steps = StepByStep(*lstm, r);
+        ASSERT_EQ(steps.out, want.out) << KernelPathName(path) << ", " << threads << " thread(s), Step";
+        ASSERT_EQ(steps.h, want.h) << KernelPathName(path) << ", " << threads << " thread(s), Step";
+        ASSERT_EQ(steps.c, want.c) << KernelPathName(path) << ", " << threads << " thread(s), Step";
+      }
+    }
+  }
+  EXPECT_GE(cases, 12);
+  EXPECT_EQ(kinds.size(), 4u) << "CIFG and tflite_compat on and off were not all covered";
 }
 
 // A config where TFLite's quirks are visible: peephole + projection with n_output < n_cell, a hidden

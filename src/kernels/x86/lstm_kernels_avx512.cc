@@ -894,6 +894,8 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.LstmRecurrentGatesS16 = RecurrentGatesS16;
     t.LogisticQ3S16 = avx512::LogisticQ3S16;  // 32 lanes (fixed_point_avx512.h)
     t.TanhS16 = avx512::TanhS16;
+    t.PackLstmStreamS8 = avx512::PackLstmStreamS8;    // lstm_stream_avx512.cc
+    t.LstmStreamStepS16 = avx512::LstmStreamStepS16;
     return &t;
   }();
   return table;
