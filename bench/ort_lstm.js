@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The ONNX Runtime peer of `irnn bench` (npm onnxruntime-node, installed with
-// `npm install --prefix bench onnxruntime-node`): per-time-step latency of one LSTM layer,
-// input = hidden = H, for every H x B x threads, in sequence mode (one session.run over [T][B][H]) and
-// streaming mode (T runs over [1][B][H], Y_h and Y_c fed back as initial_h and initial_c).
+// `npm install --prefix bench onnxruntime-node`): per-time-step latency of one LSTM layer and one GRU
+// layer (--cells), input = hidden = H, for every H x B x threads, in sequence mode (one session.run over
+// [T][B][H]) and streaming mode (T runs over [1][B][H], Y_h (and the LSTM's Y_c) fed back as initial_h
+// (and initial_c)).
 //
 // It writes the ONNX models itself, as protobuf bytes (no Python, no onnx package):
 //   fp32: one ai.onnx LSTM node (opset 14), weights W, R and B as float initializers.
@@ -10,20 +11,24 @@
 //         makes of that LSTM (its LSTMQuant operator): W and R quantized to int8, symmetric, one scale per
 //         gate row (zero point 0), stored transposed as [1][input][4H]; inputs quantized to uint8 at run
 //         time by the kernel (dynamic quantization), float bias, float states.
+//   GRU fp32: one ai.onnx GRU node (opset 14) with linear_before_reset = 1 (PyTorch's GRU; ONNX gate
+//         order z, r, h: random weights, so the order changes nothing timed).
+//   GRU int8: none. ONNX Runtime has no quantized GRU operator (com.microsoft has DynamicQuantizeLSTM
+//         but no GRU counterpart, and quantize_dynamic leaves GRU nodes in float): reported as skipped.
 // Sessions: intraOpNumThreads = threads, interOpNumThreads = 1, sequential execution, all graph
 // optimizations. Each figure is the median of --repeats timed runs after one warm-up run, in microseconds
 // per time step. Every call goes through Node.js and the onnxruntime-node binding (an async call per
 // session.run): that overhead is part of the figure, and weighs most in streaming mode.
 //
 // Usage: node ort_lstm.js [--hidden 128,256] [--batch 1,16] [--threads 1,2] [--steps 100] [--repeats 7]
-//                         [--seed 1] [--jsonl]
+//                         [--seed 1] [--cells lstm,gru] [--jsonl]
 // Output: one JSON object (default), or with --jsonl one flat JSON object per line:
-//   {"type":"info",...}  {"type":"result",...}  {"type":"skip","precision":...,"reason":...}
+//   {"type":"info",...}  {"type":"result","cell":...,...}  {"type":"skip","cell":...,"precision":...,"reason":...}
 
 'use strict';
 
 function parseArgs(argv) {
-  const o = { hidden: [128, 256, 512, 1024], batch: [1, 16], threads: [1, 2], steps: 100, repeats: 7, seed: 1, jsonl: false };
+  const o = { hidden: [128, 256, 512, 1024], batch: [1, 16], threads: [1, 2], steps: 100, repeats: 7, seed: 1, jsonl: false, cells: ['lstm', 'gru'] };
   const list = (s) => s.split(',').map((v) => Number.parseInt(v, 10));
   for (let i = 2; i < argv.length; ++i) {
     const a = argv[i];
@@ -38,11 +43,13 @@ function parseArgs(argv) {
     else if (a === '--repeats') o.repeats = Number.parseInt(next(), 10);
     else if (a === '--seed') o.seed = Number.parseInt(next(), 10);
     else if (a === '--jsonl') o.jsonl = true;
+    else if (a === '--cells') o.cells = next().split(',');
     else throw new Error(`unknown option ${a}`);
   }
   for (const [name, v] of [['--hidden', o.hidden], ['--batch', o.batch], ['--threads', o.threads], ['--steps', [o.steps]], ['--repeats', [o.repeats]]]) {
     if (v.length === 0 || v.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${name} must list integers >= 1`);
   }
+  if (o.cells.length === 0 || o.cells.some((c) => c !== 'lstm' && c !== 'gru')) throw new Error('--cells must list lstm, gru');
   return o;
 }
 
@@ -95,7 +102,7 @@ function model(nodeParts, initializers, inputs, outputs, opsets) {
     ...opsets.map(([domain, version]) => fMsg(8, [fStr(1, domain), fInt(2, version)]))]);
 }
 
-// ---- The two models ------------------------------------------------------------------------------------
+// ---- The models ----------------------------------------------------------------------------------------
 
 function rng(seed) {  // mulberry32: deterministic uniform [0, 1)
   let a = seed >>> 0;
@@ -108,11 +115,12 @@ function rng(seed) {  // mulberry32: deterministic uniform [0, 1)
   };
 }
 
-function lstmWeights(H, seed) {
+// G = 4 gates (LSTM) or 3 (GRU).
+function lstmWeights(H, seed, G = 4) {
   const r = rng(seed + H);
   const a = 1 / Math.sqrt(H);
   const uniform = (n, lo, hi) => Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-  return { W: uniform(4 * H * H, -a, a), R: uniform(4 * H * H, -a, a), B: uniform(8 * H, -a, a) };
+  return { W: uniform(G * H * H, -a, a), R: uniform(G * H * H, -a, a), B: uniform(2 * G * H, -a, a) };
 }
 
 const graphIo = (H) => ({
@@ -125,6 +133,15 @@ function fp32Model(H, w) {
   return model(node('LSTM', ['X', 'W', 'R', 'B', '', 'initial_h', 'initial_c'], ['Y', 'Y_h', 'Y_c'], [attrInt('hidden_size', H)]),
     [tensor('W', [1, 4 * H, H], FLOAT, w.W), tensor('R', [1, 4 * H, H], FLOAT, w.R), tensor('B', [1, 8 * H], FLOAT, w.B)],
     io.inputs, io.outputs, [['', 14]]);
+}
+
+function gruFp32Model(H, w) {
+  const inputs = [valueInfo('X', FLOAT, ['T', 'B', H]), valueInfo('initial_h', FLOAT, [1, 'B', H])];
+  const outputs = [valueInfo('Y', FLOAT, ['T', 1, 'B', H]), valueInfo('Y_h', FLOAT, [1, 'B', H])];
+  return model(node('GRU', ['X', 'W', 'R', 'B', '', 'initial_h'], ['Y', 'Y_h'],
+    [attrInt('hidden_size', H), attrInt('linear_before_reset', 1)]),
+  [tensor('W', [1, 3 * H, H], FLOAT, w.W), tensor('R', [1, 3 * H, H], FLOAT, w.R), tensor('B', [1, 6 * H], FLOAT, w.B)],
+  inputs, outputs, [['', 14]]);
 }
 
 // m [4H][K] float -> int8 [K][4H] (transposed, as DynamicQuantizeLSTM reads it) and per-row scales.
@@ -172,7 +189,7 @@ async function timeSteps(steps, repeats, fn) {
   return { median: median(us), min: Math.min(...us), max: Math.max(...us) };
 }
 
-async function benchShape(ort, bytes, H, B, threads, o) {
+async function benchShape(ort, bytes, H, B, threads, o, cell) {
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
   });
@@ -181,8 +198,10 @@ async function benchShape(ort, bytes, H, B, threads, o) {
   const x = Float32Array.from({ length: T * B * H }, () => 2 * r() - 1);
   const zero = new ort.Tensor('float32', new Float32Array(B * H), [1, B, H]);
   const X = new ort.Tensor('float32', x, [T, B, H]);
+  const gru = cell === 'gru';
   const sequence = await timeSteps(T, o.repeats, async () => {
-    await session.run({ X, initial_h: zero, initial_c: zero }, ['Y', 'Y_h', 'Y_c']);
+    if (gru) await session.run({ X, initial_h: zero }, ['Y', 'Y_h']);
+    else await session.run({ X, initial_h: zero, initial_c: zero }, ['Y', 'Y_h', 'Y_c']);
   });
   const frames = [];
   for (let t = 0; t < T; ++t) frames.push(new ort.Tensor('float32', x.slice(t * B * H, (t + 1) * B * H), [1, B, H]));
@@ -190,9 +209,13 @@ async function benchShape(ort, bytes, H, B, threads, o) {
     let h = zero;
     let c = zero;
     for (let t = 0; t < T; ++t) {
-      const out = await session.run({ X: frames[t], initial_h: h, initial_c: c }, ['Y_h', 'Y_c']);
-      h = out.Y_h;
-      c = out.Y_c;
+      if (gru) {
+        h = (await session.run({ X: frames[t], initial_h: h }, ['Y_h'])).Y_h;
+      } else {
+        const out = await session.run({ X: frames[t], initial_h: h, initial_c: c }, ['Y_h', 'Y_c']);
+        h = out.Y_h;
+        c = out.Y_c;
+      }
     }
   });
   if (typeof session.release === 'function') await session.release();
@@ -209,40 +232,53 @@ async function main() {
   try {
     ort = require('onnxruntime-node');
   } catch (e) {
-    for (const precision of ['fp32', 'int8']) {
-      const s = { type: 'skip', precision, threads: 0, reason: `onnxruntime-node not installed: ${String(e.message).split('\n')[0].replace(/"/g, "'")}` };
-      skipped.push(s);
-      emit(s);
+    for (const cell of o.cells) {
+      for (const precision of ['fp32', 'int8']) {
+        const s = { type: 'skip', cell, precision, threads: 0, reason: `onnxruntime-node not installed: ${String(e.message).split('\n')[0].replace(/"/g, "'")}` };
+        skipped.push(s);
+        emit(s);
+      }
     }
     if (!lines) process.stdout.write(`${JSON.stringify({ runtime: 'onnxruntime', results, skipped })}\n`);
     return;
   }
   const version = (ort.env && ort.env.versions && ort.env.versions.common) || 'unknown';
   emit({ type: 'info', runtime: 'onnxruntime', version, node: process.version });
-  for (const precision of ['fp32', 'int8']) {
-    let failed = false;
-    for (const threads of o.threads) {
-      for (const H of o.hidden) {
-        const w = lstmWeights(H, o.seed);
-        const bytes = precision === 'fp32' ? fp32Model(H, w) : int8Model(H, w);
-        for (const B of o.batch) {
-          if (failed) continue;
-          try {
-            const t = await benchShape(ort, bytes, H, B, threads, o);
-            for (const [mode, m] of [['sequence', t.sequence], ['streaming', t.streaming]]) {
-              const res = {
-                type: 'result', runtime: 'onnxruntime', precision,
-                variant: precision === 'fp32' ? 'LSTM' : 'DynamicQuantizeLSTM', mode, hidden: H, batch: B, steps: o.steps,
-                threads, repeats: o.repeats, us_per_step: m.median, us_min: m.min, us_max: m.max,
-              };
-              results.push(res);
-              emit(res);
+  for (const cell of o.cells) {
+    for (const precision of ['fp32', 'int8']) {
+      if (cell === 'gru' && precision === 'int8') {
+        const s = {
+          type: 'skip', cell, precision, threads: 0,
+          reason: `ONNX Runtime ${version} has no int8 GRU operator (com.microsoft has DynamicQuantizeLSTM but no GRU counterpart; quantize_dynamic leaves GRU in float)`,
+        };
+        skipped.push(s);
+        emit(s);
+        continue;
+      }
+      let failed = false;
+      for (const threads of o.threads) {
+        for (const H of o.hidden) {
+          const w = lstmWeights(H, o.seed, cell === 'gru' ? 3 : 4);
+          const bytes = cell === 'gru' ? gruFp32Model(H, w) : precision === 'fp32' ? fp32Model(H, w) : int8Model(H, w);
+          const variant = cell === 'gru' ? 'GRU' : precision === 'fp32' ? 'LSTM' : 'DynamicQuantizeLSTM';
+          for (const B of o.batch) {
+            if (failed) continue;
+            try {
+              const t = await benchShape(ort, bytes, H, B, threads, o, cell);
+              for (const [mode, m] of [['sequence', t.sequence], ['streaming', t.streaming]]) {
+                const res = {
+                  type: 'result', cell, runtime: 'onnxruntime', precision, variant, mode, hidden: H, batch: B,
+                  steps: o.steps, threads, repeats: o.repeats, us_per_step: m.median, us_min: m.min, us_max: m.max,
+                };
+                results.push(res);
+                emit(res);
+              }
+            } catch (e) {
+              const s = { type: 'skip', cell, precision, threads: 0, reason: `ONNX Runtime error: ${String(e.message).split('\n')[0].replace(/"/g, "'")}` };
+              skipped.push(s);
+              emit(s);
+              failed = true;
             }
-          } catch (e) {
-            const s = { type: 'skip', precision, threads: 0, reason: `ONNX Runtime error: ${String(e.message).split('\n')[0].replace(/"/g, "'")}` };
-            skipped.push(s);
-            emit(s);
-            failed = true;
           }
         }
       }

@@ -1,8 +1,9 @@
 // The integer GRU (irnn/gru.h): validation, state, Step and Run (numerics.md §8). Integer only: this
 // object file is checked for floating-point instructions by tests/no_float_test.sh. The matmuls run
-// on the LSTM kernel table's packed int8 GEMV (scalar, AVX2, AVX-VNNI), the activations on the PWL
-// kernel table; the few elementwise operations of §8.2-§8.3 are plain loops here (O(batch·n_hidden)
-// against the matmuls' O(batch·n_hidden·(n_input + n_hidden))). The float derivation is gru_derive.cc.
+// on the LSTM kernel table's packed int8 GEMV (every path), the activations on the PWL kernel table,
+// the r, z sums and the int8 output on the LSTM table's elementwise kernels (which equal the plain
+// formulas of §8.2-§8.3, as noted where they are used); the candidate and the state update are plain
+// loops here. The float derivation is gru_derive.cc.
 
 #include <algorithm>
 #include <string>
@@ -239,13 +240,12 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   int16_t* r = s->r_.data();
   int16_t* z = s->z_.data();
   int16_t* nn = s->n_.data();
-  const int32_t* hr = s->recurrent_[kResetGate].data();
-  const int32_t* hz = s->recurrent_[kUpdateGate].data();
   const int32_t* hn = s->recurrent_[kNewGate].data();
-  // §8.2 gates r, z: sigmoid of the saturated sum on Q3.12.
-  for (int i = 0; i < n; ++i) {
-    r[i] = SaturateToInt16(int64_t{in[kResetGate][i]} + hr[i]);
-    z[i] = SaturateToInt16(int64_t{in[kUpdateGate][i]} + hz[i]);
+  // §8.2 gates r, z: sigmoid of the saturated sum on Q3.12, sat16(in + rec), computed as
+  // sat16(sat32(in + rec)) (the same value) by the table's kernels, in place in the recurrent scratch.
+  for (int g : {kResetGate, kUpdateGate}) {
+    kernels_->AddSatS32IntoS32(in[g], n, s->recurrent_[g].data());
+    kernels_->SaturateS32ToS16(s->recurrent_[g].data(), n, g == kResetGate ? r : z);
   }
   pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, r, n, r);
   pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, z, n, z);
@@ -262,9 +262,10 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   for (int i = 0; i < n; ++i) {
     const int32_t d = int32_t{h16[i]} - nn[i];  // |d| <= 65534: z * d fits int32 (z <= 32767)
     h16[i] = SaturateToInt16(int64_t{nn[i]} + RoundingDivideByPOT(int32_t{z[i]} * d, 15));
-    const int32_t o = MultiplyByQuantizedMultiplier(h16[i], params_.output_scale, c.rounding);
-    h8[i] = SaturateToInt8(int64_t{o} + params_.output_zp);
   }
+  // h8 = sat8(MBQM(h16, output_scale) + output_zp): MulRequantS16ToS8 of h16 times ones (r is free now).
+  std::fill(r, r + n, int16_t{1});
+  kernels_->MulRequantS16ToS8(h16, r, n, params_.output_scale, c.rounding, params_.output_zp, h8);
   std::copy(h8, h8 + n, out);
 }
 

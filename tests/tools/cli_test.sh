@@ -226,7 +226,7 @@ expect_error inspect "$work/missing.irnn"
 
 # --- bench: one quick run (irnn only), its JSON checked; bad values refused. No time is asserted. ------
 if expect_ok "bench --help" bench --help; then
-  for opt in --json --plot --hidden --batch --steps --threads --repeats --quick --ptb-model --no-peers; do
+  for opt in --json --plot --hidden --batch --steps --threads --repeats --quick --ptb-model --no-peers --cells; do
     expect_stdout "bench --help" " $opt"
   done
   echo "ok: bench --help lists its options"
@@ -241,19 +241,29 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["command"] == "bench", d["command"]
 assert d["config"]["hidden"] == [128, 256] and d["config"]["repeats"] == 3 and d["config"]["steps"] == 20, d["config"]
+assert d["config"]["cells"] == ["lstm", "gru"], d["config"]
+assert all(r["cell"] in ("lstm", "gru") for r in d["results"] + d["skipped"]), "a result without its cell"
 int8 = [r for r in d["results"] if r["runtime"] == "irnn" and r["precision"] == "int8"]
-for mode in ("sequence", "streaming"):
-    for h in (128, 256):
-        for b in (1, 16):
-            for threads in (1, 2):
-                got = [r for r in int8 if r["mode"] == mode and r["hidden"] == h and r["batch"] == b
-                       and r["threads"] == threads and r["variant"] == "scalar"]
-                assert len(got) == 1, ("irnn int8 scalar", mode, h, b, threads, got)
+# The LSTM on 1 and 2 threads; the GRU (irnn::Gru runs on one thread) on 1, its 2 threads skipped.
+for cell, thread_counts in (("lstm", (1, 2)), ("gru", (1,))):
+    for mode in ("sequence", "streaming"):
+        for h in (128, 256):
+            for b in (1, 16):
+                for threads in thread_counts:
+                    got = [r for r in int8 if r["cell"] == cell and r["mode"] == mode and r["hidden"] == h
+                           and r["batch"] == b and r["threads"] == threads and r["variant"] == "scalar"]
+                    assert len(got) == 1, ("irnn int8 scalar", cell, mode, h, b, threads, got)
+                    assert "limit" in got[0] or "skipped" in d["machine"]["limits"], got[0]
+assert any(s["cell"] == "gru" and s["runtime"] == "irnn" and s["precision"] == "int8" and s["threads"] == 2
+           for s in d["skipped"]), "the irnn int8 GRU on 2 threads is not reported as skipped"
 assert all(r["us_per_step"] is not None and r["us_per_step"] > 0 for r in d["results"]), "a time is not positive"
-assert any(r["runtime"] == "irnn" and r["precision"] == "fp32" for r in d["results"]), "no irnn fp32 result"
-peers = {(s["runtime"], s["precision"]) for s in d["skipped"] if s["reason"] == "not run (--no-peers)"}
-assert peers == {("onednn", "fp32"), ("onednn", "int8"), ("libtorch", "fp32"), ("onnxruntime", "fp32"),
-                 ("onnxruntime", "int8")}, peers
+for cell in ("lstm", "gru"):
+    for mode in ("sequence", "streaming"):
+        assert any(r["cell"] == cell and r["mode"] == mode and r["runtime"] == "irnn" and r["precision"] == "fp32"
+                   for r in d["results"]), ("no irnn fp32 result", cell, mode)
+peers = {(s["cell"], s["runtime"], s["precision"]) for s in d["skipped"] if s["reason"] == "not run (--no-peers)"}
+assert peers == {(c, r, p) for c in ("lstm", "gru") for r, p in (("onednn", "fp32"), ("onednn", "int8"),
+                 ("libtorch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"))}, peers
 assert "limits" in d["machine"] and "skipped" in d["ptb"], (d["machine"], d["ptb"])
 print("ok: bench --quick --no-peers --json: %d results, %d irnn int8" % (len(d["results"]), len(int8)))
 PY
@@ -264,7 +274,7 @@ PY
   fi
 fi
 for bad in "--hidden 0" "--hidden 128,-1" "--hidden 100000" "--batch 0" "--threads 0" "--steps 0" "--repeats 0" \
-           "--hidden abc" "--hidden"; do
+           "--hidden abc" "--hidden" "--cells rnn"; do
   # shellcheck disable=SC2086  # word splitting of $bad is intended
   expect_error bench --no-peers $bad
   if [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then fail "bench $bad exited $rc, want 1 or 2"; fi

@@ -1,8 +1,9 @@
-// `irnn bench`: see bench_cmd.h. This file holds the options, the irnn runtimes (int8 TfliteLstm on
-// every kernel path, fp32 LstmF32), the ONNX Runtime peer (a Node.js script, bench/ort_lstm.js, run as
-// a child process), the machine description and limits, the Step 3 model's end-to-end speed, and the
-// output: tables, one JSON object (--json), a gnuplot PNG (--plot). oneDNN and libtorch are in their
-// own files (bench_onednn.cc, bench_torch.cc) so that the tool builds without them.
+// `irnn bench`: see bench_cmd.h. This file holds the options, the irnn LSTM runtimes (int8 TfliteLstm
+// on every kernel path, fp32 LstmF32), the ONNX Runtime peer (a Node.js script, bench/ort_lstm.js, run
+// as a child process, for both cells), the machine description and limits, the Step 3 model's
+// end-to-end speed, and the output: tables, one JSON object (--json), a gnuplot PNG (--plot). The irnn
+// GRU rows are in bench_gru.cc; oneDNN and libtorch are in their own files (bench_onednn.cc,
+// bench_torch.cc) so that the tool builds without them.
 
 #include "bench_cmd.h"
 
@@ -71,6 +72,12 @@ int UsageError(const std::string& message) {
 std::string JoinInts(const std::vector<int>& v, const char* sep = ",") {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::string JoinStrings(const std::vector<std::string>& v, const char* sep = ",") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
   return s;
 }
 
@@ -241,9 +248,9 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
 
 // ---- The binding limit of an irnn int8 result ------------------------------------------------------
 // Per time step the layer multiplies 4H x H int8 weights by the input and 4H x H by the previous output,
-// for each of the B streams: 8 H^2 B multiply-accumulates. Weight bytes read per step: the recurrent
-// 4 H^2 (sequence mode: the input projection of a chunk of steps reads its 4 H^2 once per chunk) or all
-// 8 H^2 (streaming). They come from the smallest cache level that holds those bytes with a quarter to
+// for each of the B streams: 8 H^2 B multiply-accumulates (the GRU: 3H x H each, 6 H^2 B). Weight bytes
+// read per step: the recurrent 4 H^2 (GRU 3 H^2; sequence mode: the input projection of a chunk of steps
+// reads its weights once per chunk) or all 8 H^2 (GRU 6 H^2; streaming). They come from the smallest cache level that holds those bytes with a quarter to
 // spare (the activation tables, state and inputs share it), else from DRAM. The
 // limits: bytes / the read bandwidth measured at that level, and MACs / the int8 peak of the
 // instruction the kernel path runs (amx: tiles for 16 or more rows, which the input projection of a
@@ -274,7 +281,8 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
   if (r.runtime != "irnn" || r.precision != "int8" || !m.limits_skipped.empty()) return false;
   const double h2 = static_cast<double>(r.hidden) * r.hidden;
   const bool sequence = r.mode == bench::kSequence;
-  const double bytes = (sequence ? 4 : 8) * h2;
+  const double gates = r.cell == bench::kGru ? 3 : 4;
+  const double bytes = (sequence ? gates : 2 * gates) * h2;
   // The weights a step reads decide where they live: in sequence mode only the recurrent matrix (the
   // input matrix is read once per chunk of steps, by the chunk's matrix product), in streaming mode both.
   const double footprint = bytes;
@@ -293,7 +301,7 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
   for (const Bandwidth& b : m.bandwidth) {
     if (b.level == level && b.threads == r.threads) gbps = b.gb_per_s;
   }
-  const double macs_each = 4 * h2 * r.batch;  // the input part and the recurrent part
+  const double macs_each = gates * h2 * r.batch;  // the input part and the recurrent part
   const auto [rec_peak, rec_name] = PathPeak(m, r.variant, r.batch, r.threads);
   const auto [in_peak, in_name] = PathPeak(m, r.variant, sequence ? r.batch * steps : r.batch, r.threads);
   if (gbps <= 0 || rec_peak <= 0 || in_peak <= 0 || r.us_per_step <= 0) return false;
@@ -311,30 +319,6 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
 }
 
 // ---- irnn int8: TfliteLstm --------------------------------------------------------------------------
-
-// One irnn layer (TfliteLstm or LstmF32) on the input x [T][B][H] in both modes: sequence (one Run of
-// all T steps) and streaming (T calls of Step), the state reset before every timed run.
-template <typename Layer, typename State, typename Value>
-void TimeBothModes(const Layer& lstm, State* state, const std::vector<Value>& x, std::vector<Value>* out,
-                   const char* precision, const char* variant, int H, int B, int threads, const Grid& grid,
-                   Report* report) {
-  const int T = grid.steps;
-  auto reset = [&] { (void)lstm.ResetState(state); };
-  Timing t;
-  if (bench::TimeSteps(T, grid.repeats, reset, [&] { return lstm.Run(x.data(), T, state, out->data()).ok(); }, &t)) {
-    report->results.push_back(bench::MakeResult("irnn", precision, variant, bench::kSequence, H, B, threads, grid, t));
-  }
-  const size_t frame = static_cast<size_t>(B) * H;
-  auto stream = [&] {
-    for (int step = 0; step < T; ++step) {
-      if (!lstm.Step(x.data() + step * frame, state, out->data() + step * frame).ok()) return false;
-    }
-    return true;
-  };
-  if (bench::TimeSteps(T, grid.repeats, reset, stream, &t)) {
-    report->results.push_back(bench::MakeResult("irnn", precision, variant, bench::kStreaming, H, B, threads, grid, t));
-  }
-}
 
 // One TfliteLstm (H, kernel path, thread count) over the batch sizes, in both modes.
 void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int threads, const Grid& grid, Report* report) {
@@ -355,27 +339,37 @@ void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int thread
     Random rng(grid.seed ^ 0x9e3779b9u);
     std::vector<int8_t> x(static_cast<size_t>(T) * B * H), out(x.size());
     for (int8_t& v : x) v = rng.Int8();
-    TimeBothModes(*lstm, &state, x, &out, "int8", name, H, B, threads, grid, report);
+    bench::TimeBothModes(*lstm, &state, x, &out, "int8", name, H, B, threads, grid, report);
   }
 }
 
-void RunIrnnInt8(const Grid& grid, Report* report) {
-  // Every kernel path this build knows (enum values from 1 until KernelPathName no longer knows one).
+// The irnn int8 kernel paths to time: every path this build knows (enum values from 1 until
+// KernelPathName no longer knows one) that --paths names and the CPU runs; the others are skipped.
+std::vector<KernelPath> IrnnInt8Paths(const Grid& grid, Report* report) {
   std::vector<KernelPath> paths;
   for (int v = 1; v < 16; ++v) {
     const KernelPath path = static_cast<KernelPath>(v);
     if (std::strcmp(KernelPathName(path), "unknown") == 0) break;
     const bool wanted = grid.paths.empty() ||
                         std::find(grid.paths.begin(), grid.paths.end(), KernelPathName(path)) != grid.paths.end();
-    if (!wanted) {
-      report->skips.push_back({"irnn", "int8", std::string("kernel path ") + KernelPathName(path) + ": not in --paths"});
-    } else if (KernelPathAvailable(path)) {
+    const std::string why = !wanted                      ? ": not in --paths"
+                            : !KernelPathAvailable(path) ? ": not available on this CPU or build"
+                                                         : "";
+    if (why.empty()) {
       paths.push_back(path);
-    } else {
-      report->skips.push_back(
-          {"irnn", "int8", std::string("kernel path ") + KernelPathName(path) + ": not available on this CPU or build"});
+      continue;
+    }
+    for (const char* cell : {bench::kLstm, bench::kGru}) {
+      if (bench::WantsCell(grid, cell)) {
+        report->skips.push_back({"irnn", "int8", std::string("kernel path ") + KernelPathName(path) + why, 0, cell});
+      }
     }
   }
+  return paths;
+}
+
+void RunIrnnInt8(const Grid& grid, const std::vector<KernelPath>& paths, Report* report) {
+  if (!bench::WantsCell(grid, bench::kLstm)) return;
   for (int H : grid.hidden) {
     TfliteLstmConfig config;
     config.n_input = config.n_cell = config.n_output = H;
@@ -394,6 +388,7 @@ void RunIrnnInt8(const Grid& grid, Report* report) {
 // ---- irnn fp32: LstmF32 -------------------------------------------------------------------------------
 
 void RunIrnnFp32(const Grid& grid, Report* report) {
+  if (!bench::WantsCell(grid, bench::kLstm)) return;
   const int T = grid.steps;
   for (int H : grid.hidden) {
     LstmF32Params params;
@@ -422,7 +417,7 @@ void RunIrnnFp32(const Grid& grid, Report* report) {
         }
         std::vector<float> x(static_cast<size_t>(T) * B * H), out(x.size());
         for (float& v : x) v = rng.Uniform(-1.0f, 1.0f);
-        TimeBothModes(*lstm, &state, x, &out, "fp32", path, H, B, threads, grid, report);
+        bench::TimeBothModes(*lstm, &state, x, &out, "fp32", path, H, B, threads, grid, report);
       }
     }
   }
@@ -452,7 +447,9 @@ std::string FlatField(const std::string& line, const std::string& key) {
 
 void RunOnnxRuntime(const Grid& grid, const BenchOptions& o, Report* report) {
   auto skip_all = [&](const std::string& why) {
-    for (const char* precision : {"fp32", "int8"}) report->skips.push_back({"onnxruntime", precision, why});
+    for (const std::string& cell : grid.cells) {
+      for (const char* precision : {"fp32", "int8"}) report->skips.push_back({"onnxruntime", precision, why, 0, cell});
+    }
   };
   const std::string script = o.ort_script.empty() ? std::string(IRNN_BENCH_DIR) + "/ort_lstm.js" : o.ort_script;
   if (!FileExists(script)) return skip_all("the script " + script + " is missing");
@@ -472,11 +469,16 @@ void RunOnnxRuntime(const Grid& grid, const BenchOptions& o, Report* report) {
   const std::string cmd = ShellQuote(o.node) + " " + ShellQuote(script) + " --jsonl --hidden " + JoinInts(hidden) +
                           " --batch " + JoinInts(batch) + " --threads " + JoinInts(threads) + " --steps " +
                           std::to_string(grid.steps) + " --repeats " + std::to_string(grid.repeats) + " --seed " +
-                          std::to_string(grid.seed) + " 2>&1";
+                          std::to_string(grid.seed) + " --cells " + JoinStrings(grid.cells) + " 2>&1";
   std::vector<std::string> lines;
   const int rc = RunCommand(cmd, &lines);
   std::string ort_version, errors;
-  std::set<std::string> reported;  // precisions with a result or a skip
+  std::set<std::string> reported;  // "cell precision" pairs with a result or a skip
+  // The cell of a line; a script that predates the GRU rows prints none (its lines are the LSTM's).
+  auto cell_of = [](const std::string& line) {
+    const std::string cell = FlatField(line, "cell");
+    return cell.empty() ? std::string(bench::kLstm) : cell;
+  };
   for (const std::string& line : lines) {
     if (line.empty() || line[0] != '{') {
       if (errors.size() < 600) errors += (errors.empty() ? "" : " | ") + line;
@@ -487,8 +489,8 @@ void RunOnnxRuntime(const Grid& grid, const BenchOptions& o, Report* report) {
       ort_version = FlatField(line, "version");
     } else if (type == "skip") {
       report->skips.push_back({"onnxruntime", FlatField(line, "precision"), FlatField(line, "reason"),
-                               std::atoi(FlatField(line, "threads").c_str())});
-      reported.insert(FlatField(line, "precision"));
+                               std::atoi(FlatField(line, "threads").c_str()), cell_of(line)});
+      reported.insert(cell_of(line) + " " + FlatField(line, "precision"));
     } else if (type == "result") {
       Result r;
       r.runtime = "onnxruntime";
@@ -503,16 +505,20 @@ void RunOnnxRuntime(const Grid& grid, const BenchOptions& o, Report* report) {
       r.us_per_step = std::atof(FlatField(line, "us_per_step").c_str());
       r.us_min = std::atof(FlatField(line, "us_min").c_str());
       r.us_max = std::atof(FlatField(line, "us_max").c_str());
+      r.cell = cell_of(line);
       report->results.push_back(r);
-      reported.insert(r.precision);
+      reported.insert(r.cell + " " + r.precision);
     }
   }
   if (!ort_version.empty()) bench::Progress(*report, "onnxruntime %s: done", ort_version.c_str());
-  for (const char* precision : {"fp32", "int8"}) {
-    if (reported.count(precision) == 0) {
-      report->skips.push_back({"onnxruntime", precision,
-                               "the script exited " + std::to_string(rc) + " without results" +
-                                   (errors.empty() ? std::string() : ": " + errors)});
+  for (const std::string& cell : grid.cells) {
+    for (const char* precision : {"fp32", "int8"}) {
+      if (reported.count(cell + " " + precision) == 0) {
+        report->skips.push_back({"onnxruntime", precision,
+                                 "the script exited " + std::to_string(rc) + " without results" +
+                                     (errors.empty() ? std::string() : ": " + errors),
+                                 0, cell});
+      }
     }
   }
 }
@@ -629,6 +635,22 @@ double IntOverFloatSize(const PtbReport& ptb) {
 
 // ---- Output -------------------------------------------------------------------------------------------
 
+const char* CellTitle(const std::string& cell) {
+  return cell == bench::kGru ? "one GRU layer (PyTorch's GRU: gates r, z, n, linear before reset)" : "one LSTM layer";
+}
+
+// "one LSTM layer", "one GRU layer" or "one LSTM layer and one GRU layer" (the order of --cells).
+std::string CellsTitle(const Grid& grid) {
+  std::string s;
+  for (size_t i = 0; i < grid.cells.size(); ++i) {
+    s += std::string(i ? " and " : "") + "one " + (grid.cells[i] == bench::kGru ? "GRU" : "LSTM") + " layer";
+  }
+  return s;
+}
+
+void PrintCellTables(const Grid& grid, const Machine& m, const Report& report, const std::string& cell);
+void PrintPtb(const PtbReport& ptb);
+
 std::string SeriesName(const Result& r) {
   std::string s = r.runtime + " " + r.precision;
   if (r.runtime == "irnn") s += " " + r.variant;
@@ -636,9 +658,9 @@ std::string SeriesName(const Result& r) {
 }
 
 void PrintTables(const Grid& grid, const Machine& m, const Report& report, const PtbReport& ptb) {
-  std::printf("irnn bench %s: one LSTM layer, input = hidden = H, T = %d steps, microseconds per time step "
+  std::printf("irnn bench %s: %s, input = hidden = H, T = %d steps, microseconds per time step "
               "(median of %d runs after a warm-up)\n",
-              kVersionString, grid.steps, grid.repeats);
+              kVersionString, CellsTitle(grid).c_str(), grid.steps, grid.repeats);
   std::printf("machine: %s, %u logical CPUs;", m.cpu.c_str(), m.logical_cpus);
   for (const CacheInfo& c : m.caches) {
     std::printf(" L%d %s %lld KiB;", c.level, c.type.c_str(), static_cast<long long>(c.bytes >> 10));
@@ -667,10 +689,26 @@ void PrintTables(const Grid& grid, const Machine& m, const Report& report, const
     }
     std::printf("\n\n");
   }
-  // One table per (runtime, precision, variant, mode, threads): rows H, columns B.
+  for (const std::string& cell : grid.cells) PrintCellTables(grid, m, report, cell);
+  if (!report.skips.empty()) {
+    std::printf("skipped:\n");
+    for (const Skip& s : report.skips) {
+      std::printf("  %s %s %s%s: %s\n", s.cell.c_str(), s.runtime.c_str(), s.precision.c_str(),
+                  s.threads > 0 ? (", " + std::to_string(s.threads) + " threads").c_str() : "", s.reason.c_str());
+    }
+    std::printf("\n");
+  }
+  PrintPtb(ptb);
+}
+
+// The tables of one cell: one per (runtime, precision, variant, mode, threads), rows H, columns B; then
+// the fraction of the binding limit per irnn int8 series.
+void PrintCellTables(const Grid& grid, const Machine& m, const Report& report, const std::string& cell) {
+  std::printf("==== %s ====\n\n", CellTitle(cell));
   std::map<std::tuple<std::string, std::string, int>, std::map<std::pair<int, int>, double>> tables;
   std::vector<std::tuple<std::string, std::string, int>> order;
   for (const Result& r : report.results) {
+    if (r.cell != cell) continue;
     const auto key = std::make_tuple(SeriesName(r), r.mode, r.threads);
     if (tables.count(key) == 0) order.push_back(key);
     tables[key][{r.hidden, r.batch}] = r.us_per_step;
@@ -697,7 +735,7 @@ void PrintTables(const Grid& grid, const Machine& m, const Report& report, const
   std::vector<std::tuple<std::string, std::string, int>> limit_order;
   for (const Result& r : report.results) {
     LimitUse use;
-    if (!BindingLimit(m, r, grid.steps, &use)) continue;
+    if (r.cell != cell || !BindingLimit(m, r, grid.steps, &use)) continue;
     const auto key = std::make_tuple(SeriesName(r), r.mode, r.threads);
     if (limit_tables.count(key) == 0) limit_order.push_back(key);
     limit_tables[key][{r.hidden, r.batch}] = use;
@@ -716,14 +754,9 @@ void PrintTables(const Grid& grid, const Machine& m, const Report& report, const
     }
     std::printf("\n");
   }
-  if (!report.skips.empty()) {
-    std::printf("skipped:\n");
-    for (const Skip& s : report.skips) {
-      std::printf("  %s %s%s: %s\n", s.runtime.c_str(), s.precision.c_str(),
-                  s.threads > 0 ? (", " + std::to_string(s.threads) + " threads").c_str() : "", s.reason.c_str());
-    }
-    std::printf("\n");
-  }
+}
+
+void PrintPtb(const PtbReport& ptb) {
   std::printf("Step 3 PTB model, end to end (forward pass, tokens -> logits, 1 thread):\n");
   if (!ptb.skipped.empty()) {
     std::printf("  skipped: %s\n", ptb.skipped.c_str());
@@ -750,7 +783,9 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
   j << "{\"tool\": \"irnn\", \"version\": " << Quote(kVersionString) << ", \"command\": \"bench\", \"config\": {"
     << "\"hidden\": [" << JoinInts(grid.hidden, ", ") << "], \"batch\": [" << JoinInts(grid.batch, ", ")
     << "], \"threads\": [" << JoinInts(grid.threads, ", ") << "], \"steps\": " << grid.steps
-    << ", \"repeats\": " << grid.repeats << ", \"seed\": " << grid.seed << ", \"quick\": " << (o.quick ? "true" : "false")
+    << ", \"repeats\": " << grid.repeats << ", \"seed\": " << grid.seed << ", \"cells\": [";
+  for (size_t i = 0; i < grid.cells.size(); ++i) j << (i ? ", " : "") << Quote(grid.cells[i]);
+  j << "], \"quick\": " << (o.quick ? "true" : "false")
     << ", \"peers\": " << (o.no_peers ? "false" : "true") << ", \"unit\": \"microseconds per time step, median\"}";
   j << ", \"machine\": {\"cpu\": " << Quote(m.cpu) << ", \"logical_cpus\": " << m.logical_cpus << ", \"caches\": [";
   for (size_t i = 0; i < m.caches.size(); ++i) {
@@ -793,7 +828,8 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
   j << "}, \"results\": [";
   for (size_t i = 0; i < report.results.size(); ++i) {
     const Result& r = report.results[i];
-    j << (i ? ",\n  " : "\n  ") << "{\"runtime\": " << Quote(r.runtime) << ", \"precision\": " << Quote(r.precision)
+    j << (i ? ",\n  " : "\n  ") << "{\"cell\": " << Quote(r.cell) << ", \"runtime\": " << Quote(r.runtime)
+      << ", \"precision\": " << Quote(r.precision)
       << ", \"variant\": " << Quote(r.variant) << ", \"mode\": " << Quote(r.mode) << ", \"hidden\": " << r.hidden
       << ", \"batch\": " << r.batch << ", \"steps\": " << r.steps << ", \"threads\": " << r.threads
       << ", \"repeats\": " << r.repeats << ", \"us_per_step\": " << Num(r.us_per_step, 3)
@@ -808,7 +844,8 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
   j << "], \"skipped\": [";
   for (size_t i = 0; i < report.skips.size(); ++i) {
     const Skip& s = report.skips[i];
-    j << (i ? ", " : "") << "{\"runtime\": " << Quote(s.runtime) << ", \"precision\": " << Quote(s.precision)
+    j << (i ? ", " : "") << "{\"cell\": " << Quote(s.cell) << ", \"runtime\": " << Quote(s.runtime)
+      << ", \"precision\": " << Quote(s.precision)
       << ", \"threads\": " << s.threads << ", \"reason\": " << Quote(s.reason) << "}";
   }
   j << "], \"ptb\": ";
@@ -842,7 +879,8 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
   std::fputs(j.str().c_str(), stdout);
 }
 
-// Latency vs H, log-log: one panel per (mode, threads, batch), one line per runtime.
+// Latency vs H, log-log: one panel per (cell, mode, threads, batch), the LSTM's rows of panels first,
+// then the GRU's; one line per runtime.
 int Plot(const std::string& path, const Grid& grid, const Report& report) {
   const std::string script = path + ".tmp.gp";
   std::vector<std::string> modes = {bench::kSequence, bench::kStreaming};
@@ -856,38 +894,43 @@ int Plot(const std::string& path, const Grid& grid, const Report& report) {
   {
     std::ofstream gp(script);
     if (!gp) return Fail("cannot write " + script);
-    const size_t rows = modes.size() * grid.threads.size(), cols = grid.batch.size();
+    const size_t rows = grid.cells.size() * modes.size() * grid.threads.size(), cols = grid.batch.size();
     gp << "set terminal pngcairo size " << 700 * cols << "," << 520 * rows << " noenhanced font ',10'\n"
        << "set output " << Quote(path) << "\n"
-       << "set multiplot layout " << rows << "," << cols << " title 'irnn bench: one LSTM layer, T = " << grid.steps
+       << "set multiplot layout " << rows << "," << cols << " title 'irnn bench: " << CellsTitle(grid) << ", T = " << grid.steps
        << ", microseconds per time step (median of " << grid.repeats << ")'\n"
        << "set logscale xy\nset grid\nset key top left\nset xlabel 'H'\nset ylabel 'us per step'\nset xtics ("
        << JoinInts(grid.hidden, ", ") << ")\nset xrange [" << Num(0.8 * min_h, 1) << ":" << Num(1.25 * max_h, 1)
        << "]\n";
-    for (const std::string& mode : modes) {
-      for (int threads : grid.threads) {
-        for (int B : grid.batch) {
-          std::map<std::string, std::vector<std::pair<int, double>>> series;
-          for (const Result& r : report.results) {
-            if (r.mode == mode && r.threads == threads && r.batch == B) series[SeriesName(r)].push_back({r.hidden, r.us_per_step});
-          }
-          gp << "set title '" << mode << ", " << threads << " thread(s), B = " << B << "'\n";
-          if (series.empty()) {
-            gp << "set label 1 'no results' at graph 0.5,0.5 center\nplot 1/0 notitle\nunset label 1\n";
-            continue;
-          }
-          gp << "plot ";
-          bool first = true;
-          for (const auto& [name, points] : series) {
-            gp << (first ? "" : ", ") << "'-' using 1:2 with linespoints lt " << style[name] << " pt " << style[name]
-               << " title " << Quote(name);
-            first = false;
-          }
-          gp << "\n";
-          for (auto& [name, points] : series) {
-            std::sort(points.begin(), points.end());
-            for (const auto& [h, us] : points) gp << h << " " << us << "\n";
-            gp << "e\n";
+    for (const std::string& cell : grid.cells) {
+      for (const std::string& mode : modes) {
+        for (int threads : grid.threads) {
+          for (int B : grid.batch) {
+            std::map<std::string, std::vector<std::pair<int, double>>> series;
+            for (const Result& r : report.results) {
+              if (r.cell == cell && r.mode == mode && r.threads == threads && r.batch == B) {
+                series[SeriesName(r)].push_back({r.hidden, r.us_per_step});
+              }
+            }
+            gp << "set title '" << (cell == bench::kGru ? "GRU" : "LSTM") << ", " << mode << ", " << threads
+               << " thread(s), B = " << B << "'\n";
+            if (series.empty()) {
+              gp << "set label 1 'no results' at graph 0.5,0.5 center\nplot 1/0 notitle\nunset label 1\n";
+              continue;
+            }
+            gp << "plot ";
+            bool first = true;
+            for (const auto& [name, points] : series) {
+              gp << (first ? "" : ", ") << "'-' using 1:2 with linespoints lt " << style[name] << " pt " << style[name]
+                 << " title " << Quote(name);
+              first = false;
+            }
+            gp << "\n";
+            for (auto& [name, points] : series) {
+              std::sort(points.begin(), points.end());
+              for (const auto& [h, us] : points) gp << h << " " << us << "\n";
+              gp << "e\n";
+            }
           }
         }
       }
@@ -924,10 +967,12 @@ bool CheckList(const char* name, const std::vector<int64_t>& from, int64_t max, 
 
 CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
   CLI::App* cmd = app->add_subcommand(
-      "bench", "Time one LSTM layer on irnn (int8, fp32) and its peers (oneDNN, libtorch, ONNX Runtime), with "
-               "the machine's limits");
+      "bench", "Time one LSTM layer and one GRU layer on irnn (int8, fp32) and their peers (oneDNN, libtorch, "
+               "ONNX Runtime), with the machine's limits");
   cmd->add_flag("--json", o->json, "Print one JSON object with every number instead of tables");
-  cmd->add_option("--plot", o->plot, "Draw latency vs H per runtime to this PNG (gnuplot)");
+  cmd->add_option("--plot", o->plot,
+                  "Draw latency vs H per runtime to this PNG (gnuplot): one panel per cell, mode, thread count and "
+                  "batch, the LSTM's rows of panels above the GRU's");
   cmd->add_option_function<std::vector<int64_t>>(
          "--hidden",
          [o](const std::vector<int64_t>& v) {
@@ -955,6 +1000,10 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
   cmd->add_option("--ort-script", o->ort_script, "The ONNX Runtime script [default: bench/ort_lstm.js of the source]");
   cmd->add_option("--node", o->node, "The Node.js executable")->capture_default_str();
   cmd->add_option("--paths", o->paths, "irnn int8 kernel paths to time, comma-separated [default: every available]")
+      ->delimiter(',');
+  cmd->add_option("--cells", o->cells,
+                  "Recurrent cells to time, comma-separated: lstm, gru (PyTorch's linear-before-reset GRU; irnn int8 "
+                  "GRU on 1 thread only) [default: lstm,gru]")
       ->delimiter(',');
   return cmd;
 }
@@ -1001,6 +1050,12 @@ int RunBench(const BenchOptions& options) {
     }
   }
   grid.paths = o.paths;
+  grid.cells.clear();
+  for (const std::string& cell : o.cells) {
+    if (cell != bench::kLstm && cell != bench::kGru) return UsageError("--cells: '" + cell + "' is not one of lstm, gru");
+    if (std::find(grid.cells.begin(), grid.cells.end(), cell) == grid.cells.end()) grid.cells.push_back(cell);
+  }
+  if (grid.cells.empty()) return UsageError("--cells is empty but must list lstm, gru or both");
 
   Report report;
   Machine machine;
@@ -1010,12 +1065,16 @@ int RunBench(const BenchOptions& options) {
   } else {
     MeasureLimits(grid, o.quick, &machine, report);
   }
-  RunIrnnInt8(grid, &report);
+  const std::vector<KernelPath> paths = IrnnInt8Paths(grid, &report);
+  RunIrnnInt8(grid, paths, &report);
   RunIrnnFp32(grid, &report);
+  bench::RunIrnnGru(grid, paths, &report);
   if (o.no_peers) {
-    for (const char* peer : {"onednn fp32", "onednn int8", "libtorch fp32", "onnxruntime fp32", "onnxruntime int8"}) {
-      const std::string s(peer);
-      report.skips.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1), "not run (--no-peers)"});
+    for (const std::string& cell : grid.cells) {
+      for (const char* peer : {"onednn fp32", "onednn int8", "libtorch fp32", "onnxruntime fp32", "onnxruntime int8"}) {
+        const std::string s(peer);
+        report.skips.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1), "not run (--no-peers)", 0, cell});
+      }
     }
   } else {
     bench::RunOneDnn(grid, &report);

@@ -1,9 +1,10 @@
-// The `irnn bench` subcommand: per-time-step latency of one LSTM layer (input = hidden = H) for a grid
-// of H, batch and thread counts, in sequence mode (one call over T steps) and streaming mode (one call
-// per frame, state carried), for irnn int8 (TfliteLstm, every kernel path), irnn fp32 (LstmF32) and the
-// peers that are installed (oneDNN fp32 and int8, libtorch fp32, ONNX Runtime fp32 and int8 through
-// Node.js); in the same run, microbenchmarks of the machine's limits and, given the folder of
-// `irnn recipe ptb-small`, the Step 3 language model's end-to-end speed and file sizes, float vs int.
+// The `irnn bench` subcommand: per-time-step latency of one LSTM layer and one GRU layer (input = hidden
+// = H) for a grid of H, batch and thread counts, in sequence mode (one call over T steps) and streaming
+// mode (one call per frame, state carried), for irnn int8 (TfliteLstm and Gru, every kernel path), irnn
+// fp32 (LstmF32, GruF32) and the peers that are installed (oneDNN fp32 and int8, libtorch fp32, ONNX
+// Runtime fp32 and int8 through Node.js; a peer without an int8 GRU is reported as skipped); in the
+// same run, microbenchmarks of the machine's limits and, given the folder of `irnn recipe ptb-small`,
+// the Step 3 language model's end-to-end speed and file sizes, float vs int.
 // It measures; it asserts nothing about time (docs/benchmarks.md).
 #pragma once
 
@@ -35,6 +36,7 @@ struct BenchOptions {
   std::string ort_script;  // default: bench/ort_lstm.js of the source tree
   std::string node = "node";
   std::vector<std::string> paths;  // --paths: irnn int8 kernel paths (empty: every available one)
+  std::vector<std::string> cells = {"lstm", "gru"};  // --cells
 };
 
 // Registers the subcommand on `app`; its options write into `options`, which must outlive parsing.

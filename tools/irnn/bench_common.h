@@ -1,7 +1,8 @@
 // Shared pieces of `irnn bench` (bench_cmd.cc) and its peers, each in its own translation unit so that
 // an optional library (oneDNN: bench_onednn.cc, libtorch: bench_torch.cc) is only needed where it is
 // used: the grid of shapes, one measurement, a skipped peer, and the timing rule (one warm-up run, then
-// `repeats` timed runs of `steps` time steps; the median per-step time is reported).
+// `repeats` timed runs of `steps` time steps; the median per-step time is reported). Two cells are
+// timed: "lstm" (one LSTM layer) and "gru" (one GRU layer, PyTorch's linear-before-reset GRU).
 #pragma once
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "irnn/kernel_path.h"
+
 namespace irnn::cli::bench {
 
-// One LSTM layer, input = hidden = H, for every H x B x threads of the grid, T steps per run.
+// One LSTM or GRU layer, input = hidden = H, for every H x B x threads of the grid, T steps per run.
 struct Grid {
   std::vector<int> hidden;
   std::vector<int> batch;
@@ -23,7 +26,15 @@ struct Grid {
   int repeats = 7;
   uint32_t seed = 1;
   std::vector<std::string> paths;  // irnn int8 kernel paths to time; empty: every available one
+  std::vector<std::string> cells = {"lstm", "gru"};  // the cells to time (--cells)
 };
+
+inline constexpr const char* kLstm = "lstm";
+inline constexpr const char* kGru = "gru";
+
+inline bool WantsCell(const Grid& grid, const char* cell) {
+  return std::find(grid.cells.begin(), grid.cells.end(), cell) != grid.cells.end();
+}
 
 // Sequence mode: one call runs all T steps (the input projection may be batched over the sequence).
 // Streaming mode: one call per time step, one frame per stream, the state carried between calls.
@@ -43,6 +54,7 @@ struct Result {
   double us_per_step = 0;  // median over the timed runs of (run time / steps)
   double us_min = 0;
   double us_max = 0;
+  std::string cell = kLstm;  // kLstm or kGru
 };
 
 struct Skip {
@@ -50,6 +62,7 @@ struct Skip {
   std::string precision;
   std::string reason;
   int threads = 0;  // 0: every thread count of the grid
+  std::string cell = kLstm;  // kLstm or kGru
 };
 
 struct Report {
@@ -100,8 +113,10 @@ bool TimeSteps(int steps, int repeats, Reset reset, Run run, Timing* out) {
 }
 
 inline Result MakeResult(const std::string& runtime, const std::string& precision, const std::string& variant,
-                         const char* mode, int hidden, int batch, int threads, const Grid& grid, const Timing& t) {
+                         const char* mode, int hidden, int batch, int threads, const Grid& grid, const Timing& t,
+                         const char* cell = kLstm) {
   Result r;
+  r.cell = cell;
   r.runtime = runtime;
   r.precision = precision;
   r.variant = variant;
@@ -115,6 +130,30 @@ inline Result MakeResult(const std::string& runtime, const std::string& precisio
   r.us_min = t.min_us;
   r.us_max = t.max_us;
   return r;
+}
+
+// One irnn layer (TfliteLstm, LstmF32, Gru or GruF32) on the input x [T][B][H] in both modes: sequence
+// (one Run of all T steps) and streaming (T calls of Step), the state reset before every timed run.
+template <typename Layer, typename State, typename Value>
+void TimeBothModes(const Layer& layer, State* state, const std::vector<Value>& x, std::vector<Value>* out,
+                   const char* precision, const char* variant, int H, int B, int threads, const Grid& grid,
+                   Report* report, const char* cell = kLstm) {
+  const int T = grid.steps;
+  auto reset = [&] { (void)layer.ResetState(state); };
+  Timing t;
+  if (TimeSteps(T, grid.repeats, reset, [&] { return layer.Run(x.data(), T, state, out->data()).ok(); }, &t)) {
+    report->results.push_back(MakeResult("irnn", precision, variant, kSequence, H, B, threads, grid, t, cell));
+  }
+  const size_t frame = static_cast<size_t>(B) * H;
+  auto stream = [&] {
+    for (int step = 0; step < T; ++step) {
+      if (!layer.Step(x.data() + step * frame, state, out->data() + step * frame).ok()) return false;
+    }
+    return true;
+  };
+  if (TimeSteps(T, grid.repeats, reset, stream, &t)) {
+    report->results.push_back(MakeResult("irnn", precision, variant, kStreaming, H, B, threads, grid, t, cell));
+  }
 }
 
 inline double Median(std::vector<double> v) {
@@ -143,11 +182,16 @@ double AmxMacPeakG(int threads, double seconds);
 
 // ---- Peers in their own translation units ---------------------------------------------------------
 
-// oneDNN fp32 and int8 (bench_onednn.cc; bench_onednn_none.cc records a skip when not built with it).
+// oneDNN fp32 and int8 (bench_onednn.cc; bench_onednn_none.cc records a skip when not built with it):
+// lstm_forward and, for the GRU, lbr_gru_forward (PyTorch's linear-before-reset GRU).
 void RunOneDnn(const Grid& grid, Report* report);
 
-// libtorch fp32 (bench_torch.cc; bench_torch_none.cc records a skip when built without libtorch).
+// libtorch fp32 (bench_torch.cc; bench_torch_none.cc records a skip when built without libtorch):
+// torch::lstm and torch::gru.
 void RunLibtorch(const Grid& grid, Report* report);
+
+// irnn's GRU, int8 (irnn::Gru on every kernel path of `paths`) and fp32 (irnn::GruF32) (bench_gru.cc).
+void RunIrnnGru(const Grid& grid, const std::vector<KernelPath>& paths, Report* report);
 
 // End-to-end float language model (the Step 3 model's float.pt) on libtorch, 1 thread: tokens/s of
 // the forward pass (tokens -> logits), one token per call for batch 1 and 35-token chunks for batch

@@ -4,10 +4,14 @@
 
 namespace irnn::cli::bench {
 
-void RunOneDnn(const Grid&, Report* report) {
-  for (const char* precision : {"fp32", "int8"}) {
-    report->skips.push_back({"onednn", precision,
-                             "oneDNN not installed (apt-get install libdnnl-dev, then configure the build again)"});
+void RunOneDnn(const Grid& grid, Report* report) {
+  for (const char* cell : {kLstm, kGru}) {
+    if (!WantsCell(grid, cell)) continue;
+    for (const char* precision : {"fp32", "int8"}) {
+      report->skips.push_back({"onednn", precision,
+                               "oneDNN not installed (apt-get install libdnnl-dev, then configure the build again)",
+                               0, cell});
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // The libtorch peer of `irnn bench` (built when the tool has libtorch; else bench_torch_none.cc): one
-// LSTM layer as torch::lstm (the function nn::LSTM calls) on fp32 tensors, under InferenceMode, with
-// at::set_num_threads(threads). Sequence mode: one call over [T][B][H]. Streaming mode: T calls on
-// [1][B][H] frames, (h, c) carried. Also the Step 3 float language model's speed (float.pt), for the
-// end-to-end comparison with the integer model.
+// LSTM layer as torch::lstm and one GRU layer as torch::gru (the functions nn::LSTM and nn::GRU call) on
+// fp32 tensors, under InferenceMode, with at::set_num_threads(threads). Sequence mode: one call over
+// [T][B][H]. Streaming mode: T calls on [1][B][H] frames, (h, c) or h carried. Also the Step 3 float
+// language model's speed (float.pt), for the end-to-end comparison with the integer model.
 
 #include <torch/torch.h>
 
@@ -18,9 +18,11 @@
 
 namespace irnn::cli::bench {
 
-void RunLibtorch(const Grid& grid, Report* report) {
+namespace {
+
+// One LSTM layer in both modes.
+void RunLibtorchLstm(const Grid& grid, Report* report) {
   c10::InferenceMode inference;
-  Progress(*report, "libtorch %s", TORCH_VERSION);
   const int T = grid.steps;
   for (int threads : grid.threads) {
     at::set_num_threads(threads);
@@ -62,6 +64,60 @@ void RunLibtorch(const Grid& grid, Report* report) {
       }
     }
   }
+}
+
+// One GRU layer, as RunLibtorch's LSTM.
+void RunLibtorchGru(const Grid& grid, Report* report) {
+  c10::InferenceMode inference;
+  const int T = grid.steps;
+  for (int threads : grid.threads) {
+    at::set_num_threads(threads);
+    for (int H : grid.hidden) {
+      for (int B : grid.batch) {
+        Progress(*report, "libtorch fp32 gru H=%d B=%d threads=%d", H, B, threads);
+        torch::manual_seed(grid.seed + static_cast<uint64_t>(H));
+        const double a = 1.0 / std::sqrt(static_cast<double>(H));
+        const std::vector<torch::Tensor> params = {
+            torch::empty({3 * H, H}).uniform_(-a, a), torch::empty({3 * H, H}).uniform_(-a, a),
+            torch::empty({3 * H}).uniform_(-a, a), torch::empty({3 * H}).uniform_(-a, a)};
+        const torch::Tensor x = torch::empty({T, B, H}).uniform_(-1.0, 1.0);
+        const torch::Tensor zero = torch::zeros({1, B, H});
+        Timing t;
+        TimeSteps(
+            T, grid.repeats, [] {},
+            [&] {
+              auto out = torch::gru(x, zero, params, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
+                                    /*train=*/false, /*bidirectional=*/false, /*batch_first=*/false);
+              return std::get<0>(out).defined();
+            },
+            &t);
+        report->results.push_back(
+            MakeResult("libtorch", "fp32", "torch::gru", kSequence, H, B, threads, grid, t, kGru));
+
+        const std::vector<torch::Tensor> frames = x.split(1);  // [1][B][H] views
+        TimeSteps(
+            T, grid.repeats, [] {},
+            [&] {
+              torch::Tensor h = zero;
+              for (int step = 0; step < T; ++step) {
+                h = std::get<1>(torch::gru(frames[step], h, params, true, 1, 0.0, false, false, false));
+              }
+              return h.defined();
+            },
+            &t);
+        report->results.push_back(
+            MakeResult("libtorch", "fp32", "torch::gru", kStreaming, H, B, threads, grid, t, kGru));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void RunLibtorch(const Grid& grid, Report* report) {
+  Progress(*report, "libtorch %s", TORCH_VERSION);
+  if (WantsCell(grid, kLstm)) RunLibtorchLstm(grid, report);
+  if (WantsCell(grid, kGru)) RunLibtorchGru(grid, report);
 }
 
 bool FloatLmSpeed(const std::string& path, int64_t tokens, int repeats, uint32_t seed, std::vector<LmSpeed>* out,

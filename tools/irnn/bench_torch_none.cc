@@ -5,8 +5,12 @@
 
 namespace irnn::cli::bench {
 
-void RunLibtorch(const Grid&, Report* report) {
-  report->skips.push_back({"libtorch", "fp32", "irnn was built without libtorch (IRNN_WITH_TORCH=OFF or not found)"});
+void RunLibtorch(const Grid& grid, Report* report) {
+  for (const char* cell : {kLstm, kGru}) {
+    if (!WantsCell(grid, cell)) continue;
+    report->skips.push_back(
+        {"libtorch", "fp32", "irnn was built without libtorch (IRNN_WITH_TORCH=OFF or not found)", 0, cell});
+  }
 }
 
 bool FloatLmSpeed(const std::string&, int64_t, int, uint32_t, std::vector<LmSpeed>*, std::string* why) {

@@ -159,43 +159,47 @@ struct RequantPerLane {
   __m256i total_shift_odd;
 };
 
-// m[0..7] are the lanes' multipliers (validated by the layer: shift in [-31, 30]).
+// m[0..7] are the lanes' multipliers (validated by the layer: shift in [-31, 30]). Built in registers
+// from the 8 (multiplier, shift) pairs (one call per 8 output rows and input row of a per-channel
+// matmul, so it must cost little next to the rows' multiply-adds); the same constants as these scalar
+// definitions, lane j from m[j]:
+//   left = max(shift, 0), right = max(-shift, 0), left_lo = INT32_MIN >> left, left_hi = INT32_MAX >> left,
+//   srdhm_overflow = (M == INT32_MIN ? -1 : 0), right_mask = 2^right - 1 (as uint32), right_half_mask =
+//   right_mask >> 1 (logical), and per vpmuldq pair t = 31 - shift, round64 = 2^(t - 1), total_shift = t.
 inline RequantPerLane MakeRequantPerLane(const QuantizedMultiplier* m, Rounding rounding) {
-  alignas(32) int32_t multiplier[8], left[8], left_lo[8], left_hi[8], overflow[8], right[8], mask[8], half[8];
-  alignas(32) int64_t round_even[4], round_odd[4], shift_even[4], shift_odd[4];
-  for (int j = 0; j < 8; ++j) {
-    const int l = m[j].shift > 0 ? m[j].shift : 0;
-    const int r = m[j].shift > 0 ? 0 : -m[j].shift;
-    multiplier[j] = m[j].multiplier;
-    left[j] = l;
-    left_lo[j] = kInt32Min >> l;
-    left_hi[j] = kInt32Max >> l;
-    overflow[j] = m[j].multiplier == kInt32Min ? -1 : 0;
-    right[j] = r;
-    const uint32_t mk = (uint32_t{1} << r) - 1u;
-    mask[j] = static_cast<int32_t>(mk);
-    half[j] = static_cast<int32_t>(mk >> 1);
-    const int t = 31 - m[j].shift;
-    int64_t* round = (j & 1) != 0 ? round_odd : round_even;  // vpmuldq pairs: lanes 2i and 2i + 1
-    int64_t* shift = (j & 1) != 0 ? shift_odd : shift_even;
-    round[j >> 1] = int64_t{1} << (t - 1);
-    shift[j >> 1] = t;
-  }
+  static_assert(sizeof(QuantizedMultiplier) == 8, "QuantizedMultiplier is (int32 multiplier, int32 shift)");
+  // (M0 S0 M1 S1 | M2 S2 M3 S3) and (M4 S4 M5 S5 | M6 S6 M7 S7) -> M0..M7 and S0..S7: shufps picks
+  // (M0 M1 M4 M5 | M2 M3 M6 M7), vpermq puts the 64-bit pairs in order.
+  const __m256 lo = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m)));
+  const __m256 hi = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 4)));
+  const __m256i multiplier = _mm256_permute4x64_epi64(
+      _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0));
+  const __m256i shift = _mm256_permute4x64_epi64(
+      _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0));
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i left = _mm256_max_epi32(shift, zero);
+  const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
+  // t = 31 - shift in [1, 62], positive: its int32 lanes zero-extend into the 64-bit lanes.
+  const __m256i t = _mm256_sub_epi32(_mm256_set1_epi32(31), shift);
+  const __m256i t_even = _mm256_and_si256(t, _mm256_set1_epi64x(0xFFFFFFFF));
+  const __m256i t_odd = _mm256_srli_epi64(t, 32);
+  const __m256i one64 = _mm256_set1_epi64x(1);
   RequantPerLane q;
   q.single = rounding == Rounding::kSingle;
-  q.multiplier_even = Load256(multiplier);
-  q.multiplier_odd = _mm256_srli_epi64(q.multiplier_even, 32);
-  q.left = Load256(left);
-  q.left_lo = Load256(left_lo);
-  q.left_hi = Load256(left_hi);
-  q.srdhm_overflow = Load256(overflow);
-  q.right = Load256(right);
-  q.right_mask = Load256(mask);
-  q.right_half_mask = Load256(half);
-  q.round64_even = Load256(round_even);
-  q.round64_odd = Load256(round_odd);
-  q.total_shift_even = Load256(shift_even);
-  q.total_shift_odd = Load256(shift_odd);
+  q.multiplier_even = multiplier;
+  q.multiplier_odd = _mm256_srli_epi64(multiplier, 32);
+  q.left = left;
+  q.left_lo = _mm256_srav_epi32(_mm256_set1_epi32(kInt32Min), left);
+  q.left_hi = _mm256_srav_epi32(_mm256_set1_epi32(kInt32Max), left);
+  q.srdhm_overflow = _mm256_cmpeq_epi32(multiplier, _mm256_set1_epi32(kInt32Min));
+  q.right = right;
+  q.right_mask = mask;
+  q.right_half_mask = _mm256_srli_epi32(mask, 1);
+  q.round64_even = _mm256_sllv_epi64(one64, _mm256_sub_epi64(t_even, one64));
+  q.round64_odd = _mm256_sllv_epi64(one64, _mm256_sub_epi64(t_odd, one64));
+  q.total_shift_even = t_even;
+  q.total_shift_odd = t_odd;
   return q;
 }
 
@@ -343,6 +347,7 @@ void GemvS8S8RequantS32(const int8_t* w, int rows, int cols, const int32_t* bias
 void GemvS8S8RequantPerChannelS32(const int8_t* w, int rows, int cols, const int32_t* bias, const int8_t* x,
                                   int batch, const QuantizedMultiplier* m, Rounding rounding, int32_t* out) {
   GemvS8S8Body(w, rows, cols, bias, x, batch, out, [m, rows, rounding](__m256i sums, int r) {
+    if (r + 8 <= rows) return RequantizePerLane(sums, MakeRequantPerLane(m + r, rounding));
     QuantizedMultiplier lanes[8];
     for (int j = 0; j < 8; ++j) lanes[j] = m[std::min(r + j, rows - 1)];
     return RequantizePerLane(sums, MakeRequantPerLane(lanes, rounding));
@@ -910,6 +915,8 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
     __m256i result;
     if (channel == nullptr) {
       result = Requantize(sums, per_tensor);
+    } else if (r0 + 8 <= rows) {
+      result = RequantizePerLane(sums, MakeRequantPerLane(channel + r0, rounding));
     } else {
       QuantizedMultiplier lanes[8];
       for (int j = 0; j < 8; ++j) lanes[j] = channel[std::min(r0 + j, rows - 1)];
@@ -980,7 +987,11 @@ void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const Quanti
     }
     return;
   }
-  for (int i = 0; i < n; i += 8) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Store256(v + i, RequantizePerLane(Load256(v + i), MakeRequantPerLane(channel + i, rounding)));
+  }
+  for (; i < n; i += 8) {
     const int valid = std::min(8, n - i);
     QuantizedMultiplier lanes[8];
     for (int j = 0; j < 8; ++j) lanes[j] = channel[i + std::min(j, valid - 1)];
