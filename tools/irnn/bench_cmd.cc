@@ -243,8 +243,8 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
 // Per time step the layer multiplies 4H x H int8 weights by the input and 4H x H by the previous output,
 // for each of the B streams: 8 H^2 B multiply-accumulates. Weight bytes read per step: the recurrent
 // 4 H^2 (sequence mode: the input projection of a chunk of steps reads its 4 H^2 once per chunk) or all
-// 8 H^2 (streaming). They come from the smallest cache level that holds the layer's 8 H^2 weight bytes
-// with a quarter to spare (the activation tables, state and inputs share it), else from DRAM. The
+// 8 H^2 (streaming). They come from the smallest cache level that holds those bytes with a quarter to
+// spare (the activation tables, state and inputs share it), else from DRAM. The
 // limits: bytes / the read bandwidth measured at that level, and MACs / the int8 peak of the
 // instruction the kernel path runs (amx: tiles for 16 or more rows, which the input projection of a
 // sequence always has, zmm vpdpbusd for fewer); the larger one binds. Fraction = limit / measured time.
@@ -275,7 +275,9 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
   const double h2 = static_cast<double>(r.hidden) * r.hidden;
   const bool sequence = r.mode == bench::kSequence;
   const double bytes = (sequence ? 4 : 8) * h2;
-  const double footprint = 8 * h2;
+  // The weights a step reads decide where they live: in sequence mode only the recurrent matrix (the
+  // input matrix is read once per chunk of steps, by the chunk's matrix product), in streaming mode both.
+  const double footprint = bytes;
   std::string level = "DRAM";
   for (int want = 1; want <= 3; ++want) {
     int64_t size = 0;
