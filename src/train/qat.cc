@@ -359,25 +359,41 @@ Status PerplexityFromIntLogits(const std::vector<int32_t>& ids, int batch, int64
   return Status::Ok();
 }
 
+void SimLmEnds::Init(const EmbeddingParams& embedding, const LinearParams& decoder, const torch::Device& dev) {
+  device = dev;
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  table = torch::from_blob(const_cast<int8_t*>(embedding.table.data()), {embedding.vocab, embedding.dim},
+                           torch::kInt8).to(torch::kInt64).to(dev);
+  dec_w = torch::from_blob(const_cast<int8_t*>(decoder.weights.data()), {decoder.n_out, decoder.n_in},
+                           torch::kInt8).to(torch::kInt64).to(dev);
+  dec_bias = torch::from_blob(const_cast<int32_t*>(decoder.effective_bias.data()), {decoder.n_out},
+                              torch::kInt32).to(torch::kInt64).to(dev);
+  std::vector<int64_t> mult, shift;
+  for (const auto& m : decoder.channel_scale) {
+    mult.push_back(m.multiplier);
+    shift.push_back(m.shift);
+  }
+  dec_mult = torch::tensor(mult, i64).to(dev);
+  dec_shift = torch::tensor(shift, i64).to(dev);
+  rounding = decoder.rounding;
+}
+
+torch::Tensor SimLmEnds::Embed(const std::vector<int32_t>& tokens) const {
+  const int64_t b = static_cast<int64_t>(tokens.size());
+  return sim::EmbeddingLookup(
+      table, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device));
+}
+
+void SimLmEnds::Logits(const torch::Tensor& x, std::vector<int32_t>* logits) const {
+  const torch::Tensor z = sim::LinearToLogits(x, dec_w, dec_bias, dec_mult, dec_shift, rounding)
+                              .to(torch::kInt32).to(torch::kCPU).contiguous();
+  logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+}
+
 Status SimLanguageModel::Init(const LanguageModelParams& p, const torch::Device& device) {
   IRNN_RETURN_IF_ERROR(ValidateLanguageModelParams(p));
   try {
-    device_ = device;
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    table_ = torch::from_blob(const_cast<int8_t*>(p.embedding.table.data()), {p.embedding.vocab, p.embedding.dim},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_w_ = torch::from_blob(const_cast<int8_t*>(p.decoder.weights.data()), {p.decoder.n_out, p.decoder.n_in},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_bias_ = torch::from_blob(const_cast<int32_t*>(p.decoder.effective_bias.data()), {p.decoder.n_out},
-                                 torch::kInt32).to(torch::kInt64).to(device);
-    std::vector<int64_t> mult, shift;
-    for (const auto& m : p.decoder.channel_scale) {
-      mult.push_back(m.multiplier);
-      shift.push_back(m.shift);
-    }
-    dec_mult_ = torch::tensor(mult, i64).to(device);
-    dec_shift_ = torch::tensor(shift, i64).to(device);
-    rounding_ = p.decoder.rounding;
+    ends_.Init(p.embedding, p.decoder, device);
     lstm_.clear();
     for (const auto& l : p.lstm) lstm_.push_back(sim::PrepareSimTfliteLstm(l, device));
   } catch (const std::exception& e) {
@@ -400,17 +416,14 @@ Status SimLanguageModel::Step(const std::vector<int32_t>& tokens, std::vector<in
   try {
     const int64_t b = static_cast<int64_t>(tokens.size());
     if (h_.empty() || h_[0].size(0) != b) Reset(b);
-    torch::Tensor x = sim::EmbeddingLookup(
-        table_, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device_));
+    torch::Tensor x = ends_.Embed(tokens);
     for (size_t l = 0; l < lstm_.size(); ++l) {
       const sim::SimLstmStep s = sim::SimTfliteLstmStep(lstm_[l], x, h_[l], c_[l], nullptr);
       h_[l] = s.h;
       c_[l] = s.c;
       x = s.out;
     }
-    const torch::Tensor z = sim::LinearToLogits(x, dec_w_, dec_bias_, dec_mult_, dec_shift_, rounding_)
-                                .to(torch::kInt32).to(torch::kCPU).contiguous();
-    logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+    ends_.Logits(x, logits);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("sim: ") + e.what());
   }

@@ -408,22 +408,7 @@ Status TrainQatGru(const TextCorpus& corpus, const TrainOptions& o, QatGruLm mod
 Status SimGruLanguageModel::Init(const GruLanguageModelParams& p, const torch::Device& device) {
   IRNN_RETURN_IF_ERROR(ValidateGruLanguageModelParams(p));
   try {
-    device_ = device;
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    table_ = torch::from_blob(const_cast<int8_t*>(p.embedding.table.data()), {p.embedding.vocab, p.embedding.dim},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_w_ = torch::from_blob(const_cast<int8_t*>(p.decoder.weights.data()), {p.decoder.n_out, p.decoder.n_in},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_bias_ = torch::from_blob(const_cast<int32_t*>(p.decoder.effective_bias.data()), {p.decoder.n_out},
-                                 torch::kInt32).to(torch::kInt64).to(device);
-    std::vector<int64_t> mult, shift;
-    for (const auto& m : p.decoder.channel_scale) {
-      mult.push_back(m.multiplier);
-      shift.push_back(m.shift);
-    }
-    dec_mult_ = torch::tensor(mult, i64).to(device);
-    dec_shift_ = torch::tensor(shift, i64).to(device);
-    rounding_ = p.decoder.rounding;
+    ends_.Init(p.embedding, p.decoder, device);
     gru_.clear();
     for (const auto& g : p.gru) gru_.push_back(sim::PrepareSimGru(g, device));
     h16_.clear();
@@ -448,17 +433,14 @@ Status SimGruLanguageModel::Step(const std::vector<int32_t>& tokens, std::vector
   try {
     const int64_t b = static_cast<int64_t>(tokens.size());
     if (h16_.empty() || h16_[0].size(0) != b) Reset(b);
-    torch::Tensor x = sim::EmbeddingLookup(
-        table_, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device_));
+    torch::Tensor x = ends_.Embed(tokens);
     for (size_t l = 0; l < gru_.size(); ++l) {
       const sim::SimGruStepResult s = sim::SimGruStep(gru_[l], x, h16_[l], h8_[l]);
       h16_[l] = s.h16;
       h8_[l] = s.h8;
       x = s.out;
     }
-    const torch::Tensor z = sim::LinearToLogits(x, dec_w_, dec_bias_, dec_mult_, dec_shift_, rounding_)
-                                .to(torch::kInt32).to(torch::kCPU).contiguous();
-    logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+    ends_.Logits(x, logits);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("sim: ") + e.what());
   }
