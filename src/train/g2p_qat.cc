@@ -10,38 +10,17 @@
 #include <random>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
 #include "train/progress.h"
 
 namespace irnn::train {
 namespace {
 
-// As qat.cc: straight-through fake quantization onto scale·(q − zp), q in [qmin, qmax].
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
-
-// Symmetric int8 weights, one scale per output row (iRNN mode).
-torch::Tensor RowScale(const torch::Tensor& w) { return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12); }
-
-torch::Tensor FakeQuantRows(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
-  return w + (q - w).detach();
-}
-
-// Asymmetric int8 grid covering [lo, hi] and 0 (as qat.cc).
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::FakeQuantRows;
+using fq::RoundToInt32;
+using fq::RowScale;
 
 std::vector<int8_t> QuantizeTable(const torch::Tensor& t, double scale, int32_t zp) {
   const torch::Tensor q = torch::clamp(torch::round(t.detach().to(torch::kFloat64) / scale) + zp, -128, 127)

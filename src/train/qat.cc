@@ -7,19 +7,15 @@
 #include <cstdio>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
 #include "train/progress.h"
 
 namespace irnn::train {
 namespace {
 
-// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax]: the value is rounded and
-// clamped; the gradient passes unchanged inside the range and is zero where the value was clamped.
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::RoundToInt32;
 
 // Symmetric int8 weights, scale max|w| / 127 per tensor or per row.
 torch::Tensor WeightScale(const torch::Tensor& w, bool per_row) {
@@ -42,17 +38,6 @@ torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row) {
   for (const auto& b : blocks) q.push_back(FakeQuantWeight(b, false));
   return torch::cat(q, 0);
 }
-
-// Asymmetric int8 grid covering [lo, hi] and 0 (the TFLite recipe).
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
 
 }  // namespace
 

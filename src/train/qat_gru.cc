@@ -9,38 +9,16 @@
 #include <sstream>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
 
 namespace irnn::train {
 namespace {
 
-// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax] (as qat.cc).
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
-
-// Symmetric int8 weights, scale max|w| / 127 per row.
-torch::Tensor RowScale(const torch::Tensor& w) { return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12); }
-
-torch::Tensor FakeQuantWeight(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
-  return w + (q - w).detach();
-}
-
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) {
-  return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0));
-}
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::FakeQuantRows;
+using fq::RoundToInt32;
+using fq::RowScale;
 
 torch::Tensor TimeMajor(const std::vector<int32_t>& ids, int batch) {
   std::vector<int32_t> tm;
@@ -247,7 +225,7 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
   const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
   const bool grid = initialized_ || !observing_;
   for (int64_t l = 0; l < layers_; ++l) {
-    const torch::Tensor wx = FakeQuantWeight(w_ih[l]), wh = FakeQuantWeight(w_hh[l]);
+    const torch::Tensor wx = FakeQuantRows(w_ih[l]), wh = FakeQuantRows(w_hh[l]);
     const auto xw = (torch::matmul(x, wx.t()) + b_ih[l]).chunk(3, 2);  // every step's input part at once
     double s_h = 1;
     int32_t z_h = 0;
@@ -275,7 +253,7 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
     (*state)[l] = h16;
     x = torch::stack(outs);
   }
-  const torch::Tensor logits = torch::matmul(x, FakeQuantWeight(dec_w).t()) + dec_b;
+  const torch::Tensor logits = torch::matmul(x, FakeQuantRows(dec_w).t()) + dec_b;
   if (observing_) {
     Observe(&logit_absmax_, logits.detach().abs().max().item<double>());
     initialized_ = true;
