@@ -11,6 +11,7 @@
 
 #include "core/quantize.h"
 #include "train/fake_quant.h"
+#include "train/lstm_export.h"
 #include "train/progress.h"
 
 namespace irnn::train {
@@ -52,30 +53,12 @@ Status ExportLstm(const QatLstmParams& p, double s_x, int32_t z_x, double s_h, i
     const torch::Tensor wh = p.w_hh.detach().narrow(0, g * d, d).to(torch::kFloat64);
     sx[g] = RowScale(wx).contiguous();  // [d][1]
     sh[g] = RowScale(wh).contiguous();
-    const torch::Tensor qx = torch::clamp(torch::round(wx / sx[g]), -127, 127).to(torch::kInt8).contiguous();
-    const torch::Tensor qh = torch::clamp(torch::round(wh / sh[g]), -127, 127).to(torch::kInt8).contiguous();
-    w.input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
-    w.recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
-    const torch::Tensor bq = (p.bias.detach().narrow(0, g * d, d).to(torch::kFloat64) / (sx[g].reshape(-1) * s_x)).contiguous();
-    auto acc = bq.accessor<double, 1>();
-    w.gate_bias[g].resize(static_cast<size_t>(d));
-    for (int64_t r = 0; r < d; ++r) w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(acc[r]);
-    q.input_to_gate[g] = {static_cast<float>(sx[g].max().item<double>()), 0};
-    q.recurrent_to_gate[g] = {static_cast<float>(sh[g].max().item<double>()), 0};
+    QuantizeLstmGate(g, wx, wh, sx[g], sh[g], p.bias.detach().narrow(0, g * d, d).to(torch::kFloat64), s_x, &w, &q);
   }
   TfliteLstmParams lp;
   const Status s = DeriveTfliteLstmParams(cfg, w, q, &lp);
   if (!s.ok()) return Status(s.code(), "G2P QAT export, " + name + ": " + s.message());
-  for (int g = 0; g < 4; ++g) {
-    auto ax = sx[g].accessor<double, 2>();
-    auto ah = sh[g].accessor<double, 2>();
-    lp.input_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-    lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-    for (int64_t r = 0; r < d; ++r) {
-      lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] = QuantizeMultiplierQ15(ax[r][0] * s_x * 4096.0, rounding);
-      lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] = QuantizeMultiplierQ15(ah[r][0] * s_h * 4096.0, rounding);
-    }
-  }
+  SetLstmRowMultipliers(sx, sh, s_x, s_h, rounding, &lp);
   *out = std::move(lp);
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 
 #include "core/quantize.h"
 #include "train/fake_quant.h"
+#include "train/lstm_export.h"
 #include "train/progress.h"
 
 namespace irnn::train {
@@ -192,20 +193,11 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
       const torch::Tensor wx = w_ih[l].narrow(0, g * d, d), wh = w_hh[l].narrow(0, g * d, d);
       sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
       sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
-      const torch::Tensor qx = torch::clamp(torch::round(wx.to(torch::kFloat64) / sx[g]), -127, 127).to(torch::kInt8).contiguous();
-      const torch::Tensor qh = torch::clamp(torch::round(wh.to(torch::kFloat64) / sh[g]), -127, 127).to(torch::kInt8).contiguous();
-      w.input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
-      w.recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
-      // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed).
+      // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed). Per-tensor scale
+      // for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the per-row
+      // multipliers below replace what it derives).
       const torch::Tensor b = bias[l].narrow(0, g * d, d).to(torch::kFloat64);
-      const torch::Tensor bq = b / (sx[g].reshape(-1) * s_x);
-      auto acc = bq.accessor<double, 1>();
-      w.gate_bias[g].resize(static_cast<size_t>(d));
-      for (int64_t r = 0; r < d; ++r) w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(acc[r]);
-      // Per-tensor scale for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the
-      // per-row multipliers below replace what it derives).
-      q.input_to_gate[g] = {static_cast<float>(sx[g].max().item<double>()), 0};
-      q.recurrent_to_gate[g] = {static_cast<float>(sh[g].max().item<double>()), 0};
+      QuantizeLstmGate(g, wx.to(torch::kFloat64), wh.to(torch::kFloat64), sx[g], sh[g], b, s_x, &w, &q);
       if (!irnn) {
         // Per tensor: the bias must be in units of the tensor scale.
         for (int64_t r = 0; r < d; ++r) {
@@ -217,16 +209,7 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
     Status s = DeriveTfliteLstmParams(cfg, w, q, &lp);
     if (!s.ok()) return Status(s.code(), "QAT export, layer " + std::to_string(l) + ": " + s.message());
     if (irnn) {
-      for (int g = 0; g < 4; ++g) {
-        lp.input_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-        lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-        for (int64_t r = 0; r < d; ++r) {
-          lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplierQ15(sx[g][r][0].item<double>() * s_x * 4096.0, options_.rounding);
-          lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplierQ15(sh[g][r][0].item<double>() * s_h * 4096.0, options_.rounding);
-        }
-      }
+      SetLstmRowMultipliers(sx, sh, s_x, s_h, options_.rounding, &lp);
       if (options_.pwl_max_err != 1.0) {
         s = FitTfliteLstmPwlTables(true, options_.pwl_max_err, &lp);
         if (!s.ok()) return s;
