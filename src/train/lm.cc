@@ -177,9 +177,11 @@ Status SaveFloatLm(FloatLm model, const Vocabulary& vocab, const std::string& pa
   return Status::Ok();
 }
 
-void WriteLmCheckpointFields(const LmOptions& o, const Vocabulary& vocab, torch::serialize::OutputArchive* archive) {
+void WriteLmCheckpointFields(const LmOptions& o, const Vocabulary& vocab, torch::serialize::OutputArchive* archive,
+                             const std::string& cell) {
   archive->write("options", torch::tensor({o.vocab, o.dim, o.layers}, torch::kInt64));
   archive->write("dropout_rate", torch::tensor({o.dropout}, torch::kFloat64));
+  if (!cell.empty()) archive->write("cell", c10::IValue(cell));
   std::string words;
   for (const auto& w : vocab.words()) words += w + "\n";
   archive->write("vocab", c10::IValue(words));

@@ -135,8 +135,7 @@ Status TrainFloatGruLm(const TextCorpus& corpus, const TrainOptions& o, FloatGru
 Status SaveFloatGruLm(FloatGruLm model, const Vocabulary& vocab, const std::string& path) {
   try {
     torch::serialize::OutputArchive archive;
-    WriteLmCheckpointFields(model->options(), vocab, &archive);
-    archive.write("cell", c10::IValue(std::string("gru")));
+    WriteLmCheckpointFields(model->options(), vocab, &archive, "gru");
     model->save(archive);
     archive.save_to(path);
   } catch (const std::exception& e) {
