@@ -5,56 +5,9 @@
 
 #include <utility>
 
+#include "model/scalar_json.h"
+
 namespace irnn::model {
-namespace {
-
-constexpr int64_t kMaxShiftMagnitude = 64;  // coarse bound; ValidateAttentionParams checks [-31, 30]
-
-json::Value MultiplierJson(QuantizedMultiplier m) {
-  json::Value v = json::Value::Object();
-  v.Add("multiplier", json::Value::Int(m.multiplier));
-  v.Add("shift", json::Value::Int(m.shift));
-  return v;
-}
-
-Status ReadMultiplier(ObjectReader* parent, const std::string& key, QuantizedMultiplier* m) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(parent->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("multiplier", &m->multiplier));
-  IRNN_RETURN_IF_ERROR(r.Int("shift", -kMaxShiftMagnitude, kMaxShiftMagnitude, &m->shift));
-  return r.Finish();
-}
-
-json::Value PwlJson(const PwlTable& t) {
-  json::Value v = json::Value::Object();
-  v.Add("pieces", json::Value::Int(static_cast<int64_t>(t.knot.size())));
-  v.Add("input_min", json::Value::Int(t.input_min));
-  v.Add("input_max", json::Value::Int(t.input_max));
-  v.Add("output_min", json::Value::Int(t.output_min));
-  v.Add("output_max", json::Value::Int(t.output_max));
-  v.Add("shift", json::Value::Int(t.shift));
-  v.Add("odd", json::Value::Bool(t.odd));
-  v.Add("center_in", json::Value::Int(t.center_in));
-  v.Add("center2_out", json::Value::Int(t.center2_out));
-  return v;
-}
-
-Status ReadPwlScalars(ObjectReader* params, const char* key, int64_t* pieces, PwlTable* t) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(params->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("pieces", 1, kMaxPwlPieces, pieces));
-  IRNN_RETURN_IF_ERROR(r.Int("input_min", &t->input_min));
-  IRNN_RETURN_IF_ERROR(r.Int("input_max", &t->input_max));
-  IRNN_RETURN_IF_ERROR(r.Int("output_min", &t->output_min));
-  IRNN_RETURN_IF_ERROR(r.Int("output_max", &t->output_max));
-  IRNN_RETURN_IF_ERROR(r.Int("shift", &t->shift));
-  IRNN_RETURN_IF_ERROR(r.Bool("odd", &t->odd));
-  IRNN_RETURN_IF_ERROR(r.Int("center_in", &t->center_in));
-  IRNN_RETURN_IF_ERROR(r.Int("center2_out", &t->center2_out));
-  return r.Finish();
-}
-
-}  // namespace
 
 void EncodeAttention(const std::string& name, const AttentionParams& p, json::Value* layer, TensorWriter* tensors) {
   const AttentionConfig& c = p.config;

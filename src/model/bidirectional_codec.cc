@@ -4,6 +4,7 @@
 
 #include "model/bidirectional_codec.h"
 
+#include "model/scalar_json.h"
 #include "model/tflite_lstm_codec.h"
 
 namespace irnn::model {
@@ -29,25 +30,6 @@ Status DecodeBidirectional(const std::string& name, ObjectReader* layer, TensorR
   *out = std::move(p);
   return Status::Ok();
 }
-
-namespace {
-
-json::Value MultiplierJson(QuantizedMultiplier m) {
-  json::Value v = json::Value::Object();
-  v.Add("multiplier", json::Value::Int(m.multiplier));
-  v.Add("shift", json::Value::Int(m.shift));
-  return v;
-}
-
-Status ReadMultiplier(ObjectReader* parent, const std::string& key, QuantizedMultiplier* m) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(parent->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("multiplier", &m->multiplier));
-  IRNN_RETURN_IF_ERROR(r.Int("shift", -64, 64, &m->shift));  // the exact range: ValidateResidualAddParams
-  return r.Finish();
-}
-
-}  // namespace
 
 void EncodeResidualAdd(const ResidualAddParams& p, json::Value* layer) {
   json::Value& v = layer->Add("params", json::Value::Object());

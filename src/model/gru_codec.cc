@@ -6,44 +6,15 @@
 #include <utility>
 
 #include "model/channel_scale_tensor.h"
+#include "model/scalar_json.h"
 
 namespace irnn::model {
 namespace {
 
 constexpr const char* kGates[3] = {"r", "z", "n"};
 constexpr int kMaxDim = 1 << 16;
-constexpr int64_t kMaxShiftMagnitude = 64;  // before ValidateGruParams's exact check
 
 std::string GateTensor(const std::string& layer, const char* role, int g) { return layer + "." + role + "." + kGates[g]; }
-
-json::Value PwlJson(const PwlTable& t) {
-  json::Value v = json::Value::Object();
-  v.Add("pieces", json::Value::Int(static_cast<int64_t>(t.knot.size())));
-  v.Add("input_min", json::Value::Int(t.input_min));
-  v.Add("input_max", json::Value::Int(t.input_max));
-  v.Add("output_min", json::Value::Int(t.output_min));
-  v.Add("output_max", json::Value::Int(t.output_max));
-  v.Add("shift", json::Value::Int(t.shift));
-  v.Add("odd", json::Value::Bool(t.odd));
-  v.Add("center_in", json::Value::Int(t.center_in));
-  v.Add("center2_out", json::Value::Int(t.center2_out));
-  return v;
-}
-
-Status ReadPwlScalars(ObjectReader* params, const char* key, int64_t* pieces, PwlTable* t) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(params->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("pieces", 1, kMaxPwlPieces, pieces));
-  IRNN_RETURN_IF_ERROR(r.Int("input_min", &t->input_min));
-  IRNN_RETURN_IF_ERROR(r.Int("input_max", &t->input_max));
-  IRNN_RETURN_IF_ERROR(r.Int("output_min", &t->output_min));
-  IRNN_RETURN_IF_ERROR(r.Int("output_max", &t->output_max));
-  IRNN_RETURN_IF_ERROR(r.Int("shift", &t->shift));
-  IRNN_RETURN_IF_ERROR(r.Bool("odd", &t->odd));
-  IRNN_RETURN_IF_ERROR(r.Int("center_in", &t->center_in));
-  IRNN_RETURN_IF_ERROR(r.Int("center2_out", &t->center2_out));
-  return r.Finish();
-}
 
 }  // namespace
 
@@ -54,9 +25,7 @@ void EncodeGru(const std::string& name, const GruParams& p, json::Value* layer, 
   config.Add("n_hidden", json::Value::Int(c.n_hidden));
   config.Add("rounding", json::Value::String(c.rounding == Rounding::kSingle ? "single" : "double"));
   json::Value& params = layer->Add("params", json::Value::Object());
-  json::Value& out = params.Add("output_scale", json::Value::Object());
-  out.Add("multiplier", json::Value::Int(p.output_scale.multiplier));
-  out.Add("shift", json::Value::Int(p.output_scale.shift));
+  params.Add("output_scale", MultiplierJson(p.output_scale));
   params.Add("output_zp", json::Value::Int(p.output_zp));
   params.Add("pwl_sigmoid", PwlJson(p.pwl_sigmoid));
   params.Add("pwl_tanh", PwlJson(p.pwl_tanh));
@@ -91,13 +60,7 @@ Status DecodeGru(const std::string& name, ObjectReader* layer, TensorReader* ten
   IRNN_RETURN_IF_ERROR(config.Finish());
   ObjectReader params;
   IRNN_RETURN_IF_ERROR(layer->Object("params", &params));
-  {
-    ObjectReader m;
-    IRNN_RETURN_IF_ERROR(params.Object("output_scale", &m));
-    IRNN_RETURN_IF_ERROR(m.Int("multiplier", &p.output_scale.multiplier));
-    IRNN_RETURN_IF_ERROR(m.Int("shift", -kMaxShiftMagnitude, kMaxShiftMagnitude, &p.output_scale.shift));
-    IRNN_RETURN_IF_ERROR(m.Finish());
-  }
+  IRNN_RETURN_IF_ERROR(ReadMultiplier(&params, "output_scale", &p.output_scale));
   IRNN_RETURN_IF_ERROR(params.Int("output_zp", -128, 127, &p.output_zp));
   int64_t pieces[2] = {0, 0};
   const std::pair<const char*, PwlTable*> tables[] = {{"pwl_sigmoid", &p.pwl_sigmoid}, {"pwl_tanh", &p.pwl_tanh}};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/channel_scale_tensor.h"
+#include "model/scalar_json.h"
 #include "model/tflite_lstm_codec.h"
 
 namespace irnn::model {
@@ -25,17 +26,8 @@ void EncodeMogrifierLstm(const std::string& name, const MogrifierLstmParams& p, 
   json::Value& m = layer->Add("mogrifier", json::Value::Object());
   m.Add("rounds", json::Value::Int(static_cast<int64_t>(p.rounds.size())));
   m.Add("input_zp", json::Value::Int(p.input_zp));
-  json::Value& s = m.Add("sigmoid", json::Value::Object());
   const PwlTable& t = p.sigmoid;
-  s.Add("pieces", json::Value::Int(static_cast<int64_t>(t.knot.size())));
-  s.Add("input_min", json::Value::Int(t.input_min));
-  s.Add("input_max", json::Value::Int(t.input_max));
-  s.Add("output_min", json::Value::Int(t.output_min));
-  s.Add("output_max", json::Value::Int(t.output_max));
-  s.Add("shift", json::Value::Int(t.shift));
-  s.Add("odd", json::Value::Bool(t.odd));
-  s.Add("center_in", json::Value::Int(t.center_in));
-  s.Add("center2_out", json::Value::Int(t.center2_out));
+  m.Add("sigmoid", PwlJson(t));
   const int64_t n_in = p.lstm.config.n_input, n_out = p.lstm.config.n_output;
   for (size_t i = 0; i < p.rounds.size(); ++i) {
     const bool odd = i % 2 == 0;
@@ -59,20 +51,9 @@ Status DecodeMogrifierLstm(const std::string& name, ObjectReader* layer, TensorR
   int64_t rounds = 0;
   IRNN_RETURN_IF_ERROR(m.Int("rounds", 1, kMaxMogrifierRounds, &rounds));
   IRNN_RETURN_IF_ERROR(m.Int("input_zp", -128, 127, &p.input_zp));
-  ObjectReader s;
-  IRNN_RETURN_IF_ERROR(m.Object("sigmoid", &s));
   PwlTable& t = p.sigmoid;
   int64_t pieces = 0;
-  IRNN_RETURN_IF_ERROR(s.Int("pieces", 1, kMaxPwlPieces, &pieces));
-  IRNN_RETURN_IF_ERROR(s.Int("input_min", &t.input_min));
-  IRNN_RETURN_IF_ERROR(s.Int("input_max", &t.input_max));
-  IRNN_RETURN_IF_ERROR(s.Int("output_min", &t.output_min));
-  IRNN_RETURN_IF_ERROR(s.Int("output_max", &t.output_max));
-  IRNN_RETURN_IF_ERROR(s.Int("shift", &t.shift));
-  IRNN_RETURN_IF_ERROR(s.Bool("odd", &t.odd));
-  IRNN_RETURN_IF_ERROR(s.Int("center_in", &t.center_in));
-  IRNN_RETURN_IF_ERROR(s.Int("center2_out", &t.center2_out));
-  IRNN_RETURN_IF_ERROR(s.Finish());
+  IRNN_RETURN_IF_ERROR(ReadPwlScalars(&m, "sigmoid", &pieces, &t));
   IRNN_RETURN_IF_ERROR(m.Finish());
   // Shapes come from the cell's config, already range-checked by DecodeTfliteLstm.
   const int64_t n_in = p.lstm.config.n_input, n_out = p.lstm.config.n_output;

@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "model/channel_scale_tensor.h"
+#include "model/scalar_json.h"
 
 namespace irnn::model {
 namespace {
 
 constexpr const char* kGates[4] = {"input", "forget", "cell", "output"};
 constexpr int kMaxDim = 1 << 16;            // as ValidateTfliteLstmParams: n_input, n_cell, n_output
-constexpr int64_t kMaxShiftMagnitude = 64;  // QuantizedMultiplier.shift, before the layer's exact check
 
 // Which gate entries a configuration uses.
 struct Uses {
@@ -40,32 +40,11 @@ const char* AbsentGateReason(const TfliteLstmConfig& c, int g, bool peephole) {
 // ---------------------------------------------------------------------------------------------------
 // Writing.
 
-json::Value MultiplierJson(QuantizedMultiplier m) {
-  json::Value v = json::Value::Object();
-  v.Add("multiplier", json::Value::Int(m.multiplier));
-  v.Add("shift", json::Value::Int(m.shift));
-  return v;
-}
-
 json::Value GateMultipliersJson(const std::array<QuantizedMultiplier, 4>& m, const std::array<bool, 4>& used) {
   json::Value v = json::Value::Object();
   for (int g = 0; g < 4; ++g) {
     if (used[g]) v.Add(kGates[g], MultiplierJson(m[g]));
   }
-  return v;
-}
-
-json::Value PwlJson(const PwlTable& t) {
-  json::Value v = json::Value::Object();
-  v.Add("pieces", json::Value::Int(static_cast<int64_t>(t.knot.size())));
-  v.Add("input_min", json::Value::Int(t.input_min));
-  v.Add("input_max", json::Value::Int(t.input_max));
-  v.Add("output_min", json::Value::Int(t.output_min));
-  v.Add("output_max", json::Value::Int(t.output_max));
-  v.Add("shift", json::Value::Int(t.shift));
-  v.Add("odd", json::Value::Bool(t.odd));
-  v.Add("center_in", json::Value::Int(t.center_in));
-  v.Add("center2_out", json::Value::Int(t.center2_out));
   return v;
 }
 
@@ -168,16 +147,6 @@ void EncodeTfliteLstm(const std::string& name, const TfliteLstmParams& p, json::
 
 namespace {
 
-Status ReadMultiplier(ObjectReader* parent, const std::string& key, QuantizedMultiplier* m) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(parent->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("multiplier", &m->multiplier));
-  // A coarse bound first, so that no later arithmetic on a shift (the layer adds offsets to some) can
-  // overflow; ValidateTfliteLstmParams then applies the exact range of each multiplier.
-  IRNN_RETURN_IF_ERROR(r.Int("shift", -kMaxShiftMagnitude, kMaxShiftMagnitude, &m->shift));
-  return r.Finish();
-}
-
 // A per-gate object: exactly the gates in `used`, each read by `read_one`. A gate whose matmul has
 // per-channel multipliers (`channel_tensor[g]` non-empty: that tensor's name) has no entry.
 template <typename ReadOne>
@@ -195,21 +164,6 @@ Status ReadGates(ObjectReader* params, const char* key, const TfliteLstmConfig& 
       IRNN_RETURN_IF_ERROR(r.Absent(kGates[g], AbsentGateReason(c, g, peephole)));
     }
   }
-  return r.Finish();
-}
-
-Status ReadPwlScalars(ObjectReader* params, const char* key, int64_t* pieces, PwlTable* t) {
-  ObjectReader r;
-  IRNN_RETURN_IF_ERROR(params->Object(key, &r));
-  IRNN_RETURN_IF_ERROR(r.Int("pieces", 1, kMaxPwlPieces, pieces));
-  IRNN_RETURN_IF_ERROR(r.Int("input_min", &t->input_min));
-  IRNN_RETURN_IF_ERROR(r.Int("input_max", &t->input_max));
-  IRNN_RETURN_IF_ERROR(r.Int("output_min", &t->output_min));
-  IRNN_RETURN_IF_ERROR(r.Int("output_max", &t->output_max));
-  IRNN_RETURN_IF_ERROR(r.Int("shift", &t->shift));
-  IRNN_RETURN_IF_ERROR(r.Bool("odd", &t->odd));
-  IRNN_RETURN_IF_ERROR(r.Int("center_in", &t->center_in));
-  IRNN_RETURN_IF_ERROR(r.Int("center2_out", &t->center2_out));
   return r.Finish();
 }
 

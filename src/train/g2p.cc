@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "train/g2p_batches.h"
 #include "train/progress.h"
 
 namespace irnn::train {
@@ -68,32 +69,6 @@ torch::Tensor FloatG2pImpl::forward(const torch::Tensor& chars, const torch::Ten
 
 namespace {
 
-struct Item {
-  int32_t word;  // index into the examples
-  int32_t pron;
-};
-
-// Batches of items whose words have the same length (no encoder padding), in a random order.
-std::vector<std::vector<Item>> MakeBatches(const std::vector<G2pExample>& ex, int batch, int64_t max_items,
-                                           std::mt19937_64* rng) {
-  std::vector<Item> items;
-  for (size_t w = 0; w < ex.size(); ++w) {
-    for (size_t p = 0; p < ex[w].prons.size(); ++p) items.push_back({static_cast<int32_t>(w), static_cast<int32_t>(p)});
-  }
-  std::shuffle(items.begin(), items.end(), *rng);
-  if (max_items > 0 && static_cast<int64_t>(items.size()) > max_items) items.resize(static_cast<size_t>(max_items));
-  std::map<size_t, std::vector<Item>> by_len;
-  for (const Item& it : items) by_len[ex[static_cast<size_t>(it.word)].chars.size()].push_back(it);
-  std::vector<std::vector<Item>> batches;
-  for (auto& kv : by_len) {
-    for (size_t i = 0; i < kv.second.size(); i += static_cast<size_t>(batch)) {
-      batches.emplace_back(kv.second.begin() + i, kv.second.begin() + std::min(kv.second.size(), i + batch));
-    }
-  }
-  std::shuffle(batches.begin(), batches.end(), *rng);
-  return batches;
-}
-
 torch::Tensor CharsTensor(const std::vector<const std::vector<int32_t>*>& words, torch::Device device) {
   const int64_t s = static_cast<int64_t>(words[0]->size()), b = static_cast<int64_t>(words.size());
   std::vector<int64_t> v(static_cast<size_t>(s * b));
@@ -106,6 +81,88 @@ torch::Tensor CharsTensor(const std::vector<const std::vector<int32_t>*>& words,
 int MaxLen(size_t chars) { return static_cast<int>(2 * chars + 8); }
 
 }  // namespace
+
+std::vector<std::vector<G2pItem>> MakeG2pBatches(const std::vector<G2pExample>& ex, int batch, int64_t max_items,
+                                                 std::mt19937_64* rng) {
+  std::vector<G2pItem> items;
+  for (size_t w = 0; w < ex.size(); ++w) {
+    for (size_t p = 0; p < ex[w].prons.size(); ++p) items.push_back({static_cast<int32_t>(w), static_cast<int32_t>(p)});
+  }
+  std::shuffle(items.begin(), items.end(), *rng);
+  if (max_items > 0 && static_cast<int64_t>(items.size()) > max_items) items.resize(static_cast<size_t>(max_items));
+  std::map<size_t, std::vector<G2pItem>> by_len;
+  for (const G2pItem& it : items) by_len[ex[static_cast<size_t>(it.word)].chars.size()].push_back(it);
+  std::vector<std::vector<G2pItem>> batches;
+  for (auto& kv : by_len) {
+    for (size_t i = 0; i < kv.second.size(); i += static_cast<size_t>(batch)) {
+      batches.emplace_back(kv.second.begin() + i, kv.second.begin() + std::min(kv.second.size(), i + batch));
+    }
+  }
+  std::shuffle(batches.begin(), batches.end(), *rng);
+  return batches;
+}
+
+void G2pBatchTensors(const std::vector<G2pExample>& ex, const std::vector<G2pItem>& b, torch::Device device,
+                     torch::Tensor* chars, torch::Tensor* in, torch::Tensor* out, int64_t* tokens) {
+  const int64_t bs = static_cast<int64_t>(b.size()), s = static_cast<int64_t>(ex[b[0].word].chars.size());
+  size_t t_max = 0;
+  for (const G2pItem& it : b) t_max = std::max(t_max, ex[it.word].prons[it.pron].size() + 1);
+  const int64_t tt = static_cast<int64_t>(t_max);
+  std::vector<int64_t> cv(static_cast<size_t>(s * bs)), iv(static_cast<size_t>(tt * bs), kPhoneEnd),
+      ov(static_cast<size_t>(tt * bs), -100);
+  *tokens = 0;
+  for (int64_t j = 0; j < bs; ++j) {
+    const auto& w = ex[b[j].word];
+    for (int64_t i = 0; i < s; ++i) cv[i * bs + j] = w.chars[i];
+    const auto& p = w.prons[b[j].pron];
+    iv[j] = kPhoneStart;
+    for (size_t t = 0; t < p.size(); ++t) {
+      iv[(t + 1) * bs + j] = p[t];
+      ov[t * bs + j] = p[t];
+    }
+    ov[p.size() * bs + j] = kPhoneEnd;
+    *tokens += static_cast<int64_t>(p.size()) + 1;
+  }
+  *chars = torch::tensor(cv, torch::kInt64).reshape({s, bs}).to(device);
+  *in = torch::tensor(iv, torch::kInt64).reshape({tt, bs}).to(device);
+  *out = torch::tensor(ov, torch::kInt64).to(device);
+}
+
+void RunG2pEpoch(const std::string& title, const std::vector<G2pExample>& ex,
+                 const std::vector<std::vector<G2pItem>>& batches, torch::Device device,
+                 const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& forward,
+                 const std::vector<torch::Tensor>& params, double clip, bool progress, torch::optim::Optimizer* opt,
+                 G2pEpochStats* s) {
+  int64_t total = 0;
+  for (const auto& b : batches) {
+    for (const G2pItem& it : b) total += static_cast<int64_t>(ex[it.word].prons[it.pron].size()) + 1;
+  }
+  Progress bar(title, total, "phone");
+  double nll = 0;
+  int64_t done = 0;
+  for (const auto& b : batches) {
+    torch::Tensor x, yin, yout;
+    int64_t tokens = 0;
+    G2pBatchTensors(ex, b, device, &x, &yin, &yout, &tokens);
+    opt->zero_grad();
+    const torch::Tensor logits = forward(x, yin);
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({yout.size(0), -1}), yout, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, clip);
+    opt->step();
+    nll += loss.item<double>() * tokens;
+    done += tokens;
+    if (progress) {
+      char extra[48];
+      std::snprintf(extra, sizeof extra, "loss %.3f", nll / done);
+      bar.Update(done, extra);
+    }
+  }
+  s->train_loss = nll / std::max<int64_t>(done, 1);
+  s->seconds = bar.Seconds();
+  s->tokens_per_s = done / std::max(s->seconds, 1e-9);
+}
 
 Status TrainFloatG2p(const G2pData& data, const G2pTrainOptions& o, FloatG2p model, std::vector<G2pEpochStats>* curve) {
   if (o.epochs < 0 || o.batch < 1 || !(o.lr > 0)) {
@@ -126,58 +183,13 @@ Status TrainFloatG2p(const G2pData& data, const G2pTrainOptions& o, FloatG2p mod
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     model->train();
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
-    const auto batches = MakeBatches(data.train, o.batch, o.max_examples, &rng);
-    int64_t total = 0;
-    for (const auto& b : batches) {
-      for (const Item& it : b) total += static_cast<int64_t>(data.train[it.word].prons[it.pron].size()) + 1;
-    }
-    Progress bar("g2p epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), total, "phone");
-    double nll = 0;
-    int64_t done = 0;
-    for (const auto& b : batches) {
-      std::vector<const std::vector<int32_t>*> words;
-      size_t t_max = 0;
-      for (const Item& it : b) {
-        words.push_back(&data.train[it.word].chars);
-        t_max = std::max(t_max, data.train[it.word].prons[it.pron].size() + 1);
-      }
-      const int64_t bs = static_cast<int64_t>(b.size()), tt = static_cast<int64_t>(t_max);
-      std::vector<int64_t> in(static_cast<size_t>(tt * bs), kPhoneEnd), out(static_cast<size_t>(tt * bs), -100);
-      int64_t tokens = 0;
-      for (int64_t j = 0; j < bs; ++j) {
-        const auto& p = data.train[b[j].word].prons[b[j].pron];
-        in[j] = kPhoneStart;
-        for (size_t t = 0; t < p.size(); ++t) {
-          in[(t + 1) * bs + j] = p[t];
-          out[t * bs + j] = p[t];
-        }
-        out[p.size() * bs + j] = kPhoneEnd;
-        tokens += static_cast<int64_t>(p.size()) + 1;
-      }
-      const torch::Tensor x = CharsTensor(words, device);
-      const torch::Tensor yin = torch::tensor(in, torch::kInt64).reshape({tt, bs}).to(device);
-      const torch::Tensor yout = torch::tensor(out, torch::kInt64).reshape({tt * bs}).to(device);
-      opt.zero_grad();
-      const torch::Tensor logits = model->forward(x, yin);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(
-          logits.reshape({tt * bs, -1}), yout, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
-      opt.step();
-      nll += loss.item<double>() * tokens;
-      done += tokens;
-      if (o.progress) {
-        char extra[48];
-        std::snprintf(extra, sizeof extra, "loss %.3f", nll / done);
-        bar.Update(done, extra);
-      }
-    }
+    const auto batches = MakeG2pBatches(data.train, o.batch, o.max_examples, &rng);
     G2pEpochStats s;
     s.epoch = epoch;
     s.lr = lr;
-    s.train_loss = nll / std::max<int64_t>(done, 1);
-    s.seconds = bar.Seconds();
-    s.tokens_per_s = done / std::max(s.seconds, 1e-9);
+    RunG2pEpoch("g2p epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs), data.train, batches, device,
+                [&](const torch::Tensor& x, const torch::Tensor& yin) { return model->forward(x, yin); },
+                model->parameters(), o.clip, o.progress, &opt, &s);
     const G2pScore v = EvaluateFloatG2p(model, valid, 1);
     s.valid_per = v.per();
     s.valid_wer = v.wer();

@@ -10,38 +10,19 @@
 #include <random>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
+#include "train/g2p_batches.h"
+#include "train/lstm_export.h"
 #include "train/progress.h"
 
 namespace irnn::train {
 namespace {
 
-// As qat.cc: straight-through fake quantization onto scale·(q − zp), q in [qmin, qmax].
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
-
-// Symmetric int8 weights, one scale per output row (iRNN mode).
-torch::Tensor RowScale(const torch::Tensor& w) { return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12); }
-
-torch::Tensor FakeQuantRows(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
-  return w + (q - w).detach();
-}
-
-// Asymmetric int8 grid covering [lo, hi] and 0 (as qat.cc).
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::FakeQuantRows;
+using fq::RoundToInt32;
+using fq::RowScale;
 
 std::vector<int8_t> QuantizeTable(const torch::Tensor& t, double scale, int32_t zp) {
   const torch::Tensor q = torch::clamp(torch::round(t.detach().to(torch::kFloat64) / scale) + zp, -128, 127)
@@ -73,30 +54,12 @@ Status ExportLstm(const QatLstmParams& p, double s_x, int32_t z_x, double s_h, i
     const torch::Tensor wh = p.w_hh.detach().narrow(0, g * d, d).to(torch::kFloat64);
     sx[g] = RowScale(wx).contiguous();  // [d][1]
     sh[g] = RowScale(wh).contiguous();
-    const torch::Tensor qx = torch::clamp(torch::round(wx / sx[g]), -127, 127).to(torch::kInt8).contiguous();
-    const torch::Tensor qh = torch::clamp(torch::round(wh / sh[g]), -127, 127).to(torch::kInt8).contiguous();
-    w.input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
-    w.recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
-    const torch::Tensor bq = (p.bias.detach().narrow(0, g * d, d).to(torch::kFloat64) / (sx[g].reshape(-1) * s_x)).contiguous();
-    auto acc = bq.accessor<double, 1>();
-    w.gate_bias[g].resize(static_cast<size_t>(d));
-    for (int64_t r = 0; r < d; ++r) w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(acc[r]);
-    q.input_to_gate[g] = {static_cast<float>(sx[g].max().item<double>()), 0};
-    q.recurrent_to_gate[g] = {static_cast<float>(sh[g].max().item<double>()), 0};
+    QuantizeLstmGate(g, wx, wh, sx[g], sh[g], p.bias.detach().narrow(0, g * d, d).to(torch::kFloat64), s_x, &w, &q);
   }
   TfliteLstmParams lp;
   const Status s = DeriveTfliteLstmParams(cfg, w, q, &lp);
   if (!s.ok()) return Status(s.code(), "G2P QAT export, " + name + ": " + s.message());
-  for (int g = 0; g < 4; ++g) {
-    auto ax = sx[g].accessor<double, 2>();
-    auto ah = sh[g].accessor<double, 2>();
-    lp.input_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-    lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-    for (int64_t r = 0; r < d; ++r) {
-      lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] = QuantizeMultiplierQ15(ax[r][0] * s_x * 4096.0, rounding);
-      lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] = QuantizeMultiplierQ15(ah[r][0] * s_h * 4096.0, rounding);
-    }
-  }
+  SetLstmRowMultipliers(sx, sh, s_x, s_h, rounding, &lp);
   *out = std::move(lp);
   return Status::Ok();
 }
@@ -315,60 +278,6 @@ Status QatG2pImpl::Export(G2pModelParams* out) const {
   return Status::Ok();
 }
 
-namespace {
-
-struct Item {
-  int32_t word, pron;
-};
-
-std::vector<std::vector<Item>> Batches(const std::vector<G2pExample>& ex, int batch, int64_t max_items, std::mt19937_64* rng) {
-  std::vector<Item> items;
-  for (size_t w = 0; w < ex.size(); ++w) {
-    for (size_t p = 0; p < ex[w].prons.size(); ++p) items.push_back({static_cast<int32_t>(w), static_cast<int32_t>(p)});
-  }
-  std::shuffle(items.begin(), items.end(), *rng);
-  if (max_items > 0 && static_cast<int64_t>(items.size()) > max_items) items.resize(static_cast<size_t>(max_items));
-  std::map<size_t, std::vector<Item>> by_len;
-  for (const Item& it : items) by_len[ex[static_cast<size_t>(it.word)].chars.size()].push_back(it);
-  std::vector<std::vector<Item>> out;
-  for (auto& kv : by_len) {
-    for (size_t i = 0; i < kv.second.size(); i += static_cast<size_t>(batch)) {
-      out.emplace_back(kv.second.begin() + i, kv.second.begin() + std::min(kv.second.size(), i + batch));
-    }
-  }
-  std::shuffle(out.begin(), out.end(), *rng);
-  return out;
-}
-
-// chars [S][B], decoder inputs [T][B], targets [T·B] (−100 = padding) of a batch.
-void BatchTensors(const std::vector<G2pExample>& ex, const std::vector<Item>& b, torch::Tensor* chars,
-                  torch::Tensor* in, torch::Tensor* out, int64_t* tokens) {
-  const int64_t bs = static_cast<int64_t>(b.size()), s = static_cast<int64_t>(ex[b[0].word].chars.size());
-  size_t t_max = 0;
-  for (const Item& it : b) t_max = std::max(t_max, ex[it.word].prons[it.pron].size() + 1);
-  const int64_t tt = static_cast<int64_t>(t_max);
-  std::vector<int64_t> cv(static_cast<size_t>(s * bs)), iv(static_cast<size_t>(tt * bs), kPhoneEnd),
-      ov(static_cast<size_t>(tt * bs), -100);
-  *tokens = 0;
-  for (int64_t j = 0; j < bs; ++j) {
-    const auto& w = ex[b[j].word];
-    for (int64_t i = 0; i < s; ++i) cv[i * bs + j] = w.chars[i];
-    const auto& p = w.prons[b[j].pron];
-    iv[j] = kPhoneStart;
-    for (size_t t = 0; t < p.size(); ++t) {
-      iv[(t + 1) * bs + j] = p[t];
-      ov[t * bs + j] = p[t];
-    }
-    ov[p.size() * bs + j] = kPhoneEnd;
-    *tokens += static_cast<int64_t>(p.size()) + 1;
-  }
-  *chars = torch::tensor(cv, torch::kInt64).reshape({s, bs});
-  *in = torch::tensor(iv, torch::kInt64).reshape({tt, bs});
-  *out = torch::tensor(ov, torch::kInt64);
-}
-
-}  // namespace
-
 Status TrainQatG2p(const G2pData& data, const G2pTrainOptions& o, const G2pQatOptions& qo, QatG2p model,
                    std::vector<G2pEpochStats>* curve) {
   torch::manual_seed(o.seed);
@@ -382,11 +291,11 @@ Status TrainQatG2p(const G2pData& data, const G2pTrainOptions& o, const G2pQatOp
     torch::NoGradGuard no_grad;
     model->train();
     model->set_observing(true);
-    const auto batches = Batches(data.train, o.batch, 0, &rng);
+    const auto batches = MakeG2pBatches(data.train, o.batch, 0, &rng);
     for (int i = 0; i < qo.calibration_batches && i < static_cast<int>(batches.size()); ++i) {
       torch::Tensor x, yin, yout;
       int64_t tokens = 0;
-      BatchTensors(data.train, batches[static_cast<size_t>(i)], &x, &yin, &yout, &tokens);
+      G2pBatchTensors(data.train, batches[static_cast<size_t>(i)], torch::kCPU, &x, &yin, &yout, &tokens);
       model->forward(x, yin);
     }
     model->set_observing(false);
@@ -412,39 +321,13 @@ Status TrainQatG2p(const G2pData& data, const G2pTrainOptions& o, const G2pQatOp
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     model->train();
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
-    const auto batches = Batches(data.train, o.batch, o.max_examples, &rng);
-    int64_t total = 0;
-    for (const auto& b : batches) {
-      for (const Item& it : b) total += static_cast<int64_t>(data.train[it.word].prons[it.pron].size()) + 1;
-    }
-    Progress bar("g2p qat " + std::to_string(epoch) + "/" + std::to_string(o.epochs), total, "phone");
-    double nll = 0;
-    int64_t done = 0;
-    for (const auto& b : batches) {
-      torch::Tensor x, yin, yout;
-      int64_t tokens = 0;
-      BatchTensors(data.train, b, &x, &yin, &yout, &tokens);
-      opt.zero_grad();
-      const torch::Tensor logits = model->forward(x, yin);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(
-          logits.reshape({yout.size(0), -1}), yout, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
-      opt.step();
-      nll += loss.item<double>() * tokens;
-      done += tokens;
-      if (o.progress) {
-        char extra[48];
-        std::snprintf(extra, sizeof extra, "loss %.3f", nll / done);
-        bar.Update(done, extra);
-      }
-    }
+    const auto batches = MakeG2pBatches(data.train, o.batch, o.max_examples, &rng);
     G2pEpochStats s;
     s.epoch = epoch;
     s.lr = lr;
-    s.train_loss = nll / std::max<int64_t>(done, 1);
-    s.seconds = bar.Seconds();
-    s.tokens_per_s = done / std::max(s.seconds, 1e-9);
+    RunG2pEpoch("g2p qat " + std::to_string(epoch) + "/" + std::to_string(o.epochs), data.train, batches, torch::kCPU,
+                [&](const torch::Tensor& x, const torch::Tensor& yin) { return model->forward(x, yin); },
+                model->parameters(), o.clip, o.progress, &opt, &s);
     G2pScore v;
     IRNN_RETURN_IF_ERROR(evaluate(&v));
     s.valid_per = v.per();

@@ -168,12 +168,7 @@ Status TrainFloatLm(const TextCorpus& corpus, const TrainOptions& o, FloatLm mod
 Status SaveFloatLm(FloatLm model, const Vocabulary& vocab, const std::string& path) {
   try {
     torch::serialize::OutputArchive archive;
-    const LmOptions& o = model->options();
-    archive.write("options", torch::tensor({o.vocab, o.dim, o.layers}, torch::kInt64));
-    archive.write("dropout_rate", torch::tensor({o.dropout}, torch::kFloat64));
-    std::string words;
-    for (const auto& w : vocab.words()) words += w + "\n";
-    archive.write("vocab", c10::IValue(words));
+    WriteLmCheckpointFields(model->options(), vocab, &archive);
     model->save(archive);
     archive.save_to(path);
   } catch (const std::exception& e) {
@@ -182,36 +177,51 @@ Status SaveFloatLm(FloatLm model, const Vocabulary& vocab, const std::string& pa
   return Status::Ok();
 }
 
+void WriteLmCheckpointFields(const LmOptions& o, const Vocabulary& vocab, torch::serialize::OutputArchive* archive,
+                             const std::string& cell) {
+  archive->write("options", torch::tensor({o.vocab, o.dim, o.layers}, torch::kInt64));
+  archive->write("dropout_rate", torch::tensor({o.dropout}, torch::kFloat64));
+  if (!cell.empty()) archive->write("cell", c10::IValue(cell));
+  std::string words;
+  for (const auto& w : vocab.words()) words += w + "\n";
+  archive->write("vocab", c10::IValue(words));
+}
+
+Status ReadLmCheckpointFields(torch::serialize::InputArchive* archive, const std::string& path, LmOptions* o,
+                              Vocabulary* vocab) {
+  torch::Tensor opts, dropout;
+  archive->read("options", opts);
+  archive->read("dropout_rate", dropout);
+  if (opts.numel() != 3 || opts.scalar_type() != torch::kInt64) {
+    return Status::DataLoss(path + ": 'options' must be 3 int64 values");
+  }
+  o->vocab = opts[0].item<int64_t>();
+  o->dim = opts[1].item<int64_t>();
+  o->layers = opts[2].item<int64_t>();
+  o->dropout = dropout.item<double>();
+  if (o->vocab < 2 || o->vocab > 10000000 || o->dim < 1 || o->dim > 65536 || o->layers < 1 || o->layers > 16) {
+    return Status::DataLoss(path + ": options out of range (vocab " + std::to_string(o->vocab) + ", dim " +
+                            std::to_string(o->dim) + ", layers " + std::to_string(o->layers) + ")");
+  }
+  c10::IValue words_value;
+  archive->read("vocab", words_value);
+  if (!words_value.isString()) return Status::DataLoss(path + ": 'vocab' must be a string");
+  std::vector<std::string> words;
+  std::istringstream in(words_value.toStringRef());
+  for (std::string w; std::getline(in, w);) words.push_back(w);
+  if (static_cast<int64_t>(words.size()) != o->vocab) {
+    return Status::DataLoss(path + ": the vocabulary has " + std::to_string(words.size()) + " words but options say " +
+                            std::to_string(o->vocab));
+  }
+  return Vocabulary::FromWords(std::move(words), vocab);
+}
+
 Status LoadFloatLm(const std::string& path, FloatLm* model, Vocabulary* vocab) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
-    torch::Tensor opts, dropout;
-    archive.read("options", opts);
-    archive.read("dropout_rate", dropout);
-    if (opts.numel() != 3 || opts.scalar_type() != torch::kInt64) {
-      return Status::DataLoss(path + ": 'options' must be 3 int64 values");
-    }
     LmOptions o;
-    o.vocab = opts[0].item<int64_t>();
-    o.dim = opts[1].item<int64_t>();
-    o.layers = opts[2].item<int64_t>();
-    o.dropout = dropout.item<double>();
-    if (o.vocab < 2 || o.vocab > 10000000 || o.dim < 1 || o.dim > 65536 || o.layers < 1 || o.layers > 16) {
-      return Status::DataLoss(path + ": options out of range (vocab " + std::to_string(o.vocab) + ", dim " +
-                              std::to_string(o.dim) + ", layers " + std::to_string(o.layers) + ")");
-    }
-    c10::IValue words_value;
-    archive.read("vocab", words_value);
-    if (!words_value.isString()) return Status::DataLoss(path + ": 'vocab' must be a string");
-    std::vector<std::string> words;
-    std::istringstream in(words_value.toStringRef());
-    for (std::string w; std::getline(in, w);) words.push_back(w);
-    if (static_cast<int64_t>(words.size()) != o.vocab) {
-      return Status::DataLoss(path + ": the vocabulary has " + std::to_string(words.size()) + " words but options say " +
-                              std::to_string(o.vocab));
-    }
-    IRNN_RETURN_IF_ERROR(Vocabulary::FromWords(std::move(words), vocab));
+    IRNN_RETURN_IF_ERROR(ReadLmCheckpointFields(&archive, path, &o, vocab));
     FloatLm m(o);
     m->load(archive);
     *model = m;

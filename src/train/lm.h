@@ -95,6 +95,16 @@ double EvaluateFloatLm(FloatLm model, const std::vector<int32_t>& ids, int batch
 Status SaveFloatLm(FloatLm model, const Vocabulary& vocab, const std::string& path);
 Status LoadFloatLm(const std::string& path, FloatLm* model, Vocabulary* vocab);
 
+// The fields every float LM checkpoint holds besides its weights ("options", "dropout_rate", "vocab"),
+// shared by the LSTM and the GRU language models. A non-empty `cell` is written as "cell" between
+// "dropout_rate" and "vocab", where GRU checkpoints hold "gru" (LSTM checkpoints have no "cell"); Read
+// leaves "cell" to the caller. Read checks every value; `path` names the file in errors. Both may throw
+// libtorch's exceptions on an unreadable archive (callers catch them).
+void WriteLmCheckpointFields(const LmOptions& o, const Vocabulary& vocab, torch::serialize::OutputArchive* archive,
+                             const std::string& cell = "");
+Status ReadLmCheckpointFields(torch::serialize::InputArchive* archive, const std::string& path, LmOptions* o,
+                              Vocabulary* vocab);
+
 // Writes the training curves (train and valid perplexity per epoch) as a PNG with gnuplot.
 Status PlotCurves(const std::vector<EpochStats>& curve, const std::string& title, const std::string& path);
 

@@ -7,19 +7,16 @@
 #include <cstdio>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
+#include "train/lstm_export.h"
 #include "train/progress.h"
 
 namespace irnn::train {
 namespace {
 
-// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax]: the value is rounded and
-// clamped; the gradient passes unchanged inside the range and is zero where the value was clamped.
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::RoundToInt32;
 
 // Symmetric int8 weights, scale max|w| / 127 per tensor or per row.
 torch::Tensor WeightScale(const torch::Tensor& w, bool per_row) {
@@ -42,17 +39,6 @@ torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row) {
   for (const auto& b : blocks) q.push_back(FakeQuantWeight(b, false));
   return torch::cat(q, 0);
 }
-
-// Asymmetric int8 grid covering [lo, hi] and 0 (the TFLite recipe).
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
 
 }  // namespace
 
@@ -207,20 +193,11 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
       const torch::Tensor wx = w_ih[l].narrow(0, g * d, d), wh = w_hh[l].narrow(0, g * d, d);
       sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
       sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
-      const torch::Tensor qx = torch::clamp(torch::round(wx.to(torch::kFloat64) / sx[g]), -127, 127).to(torch::kInt8).contiguous();
-      const torch::Tensor qh = torch::clamp(torch::round(wh.to(torch::kFloat64) / sh[g]), -127, 127).to(torch::kInt8).contiguous();
-      w.input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
-      w.recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
-      // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed).
+      // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed). Per-tensor scale
+      // for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the per-row
+      // multipliers below replace what it derives).
       const torch::Tensor b = bias[l].narrow(0, g * d, d).to(torch::kFloat64);
-      const torch::Tensor bq = b / (sx[g].reshape(-1) * s_x);
-      auto acc = bq.accessor<double, 1>();
-      w.gate_bias[g].resize(static_cast<size_t>(d));
-      for (int64_t r = 0; r < d; ++r) w.gate_bias[g][static_cast<size_t>(r)] = RoundToInt32(acc[r]);
-      // Per-tensor scale for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the
-      // per-row multipliers below replace what it derives).
-      q.input_to_gate[g] = {static_cast<float>(sx[g].max().item<double>()), 0};
-      q.recurrent_to_gate[g] = {static_cast<float>(sh[g].max().item<double>()), 0};
+      QuantizeLstmGate(g, wx.to(torch::kFloat64), wh.to(torch::kFloat64), sx[g], sh[g], b, s_x, &w, &q);
       if (!irnn) {
         // Per tensor: the bias must be in units of the tensor scale.
         for (int64_t r = 0; r < d; ++r) {
@@ -232,16 +209,7 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
     Status s = DeriveTfliteLstmParams(cfg, w, q, &lp);
     if (!s.ok()) return Status(s.code(), "QAT export, layer " + std::to_string(l) + ": " + s.message());
     if (irnn) {
-      for (int g = 0; g < 4; ++g) {
-        lp.input_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-        lp.recurrent_to_gate_channel_scale[g].resize(static_cast<size_t>(d));
-        for (int64_t r = 0; r < d; ++r) {
-          lp.input_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplierQ15(sx[g][r][0].item<double>() * s_x * 4096.0, options_.rounding);
-          lp.recurrent_to_gate_channel_scale[g][static_cast<size_t>(r)] =
-              QuantizeMultiplierQ15(sh[g][r][0].item<double>() * s_h * 4096.0, options_.rounding);
-        }
-      }
+      SetLstmRowMultipliers(sx, sh, s_x, s_h, options_.rounding, &lp);
       if (options_.pwl_max_err != 1.0) {
         s = FitTfliteLstmPwlTables(true, options_.pwl_max_err, &lp);
         if (!s.ok()) return s;
@@ -359,25 +327,41 @@ Status PerplexityFromIntLogits(const std::vector<int32_t>& ids, int batch, int64
   return Status::Ok();
 }
 
+void SimLmEnds::Init(const EmbeddingParams& embedding, const LinearParams& decoder, const torch::Device& dev) {
+  device = dev;
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  table = torch::from_blob(const_cast<int8_t*>(embedding.table.data()), {embedding.vocab, embedding.dim},
+                           torch::kInt8).to(torch::kInt64).to(dev);
+  dec_w = torch::from_blob(const_cast<int8_t*>(decoder.weights.data()), {decoder.n_out, decoder.n_in},
+                           torch::kInt8).to(torch::kInt64).to(dev);
+  dec_bias = torch::from_blob(const_cast<int32_t*>(decoder.effective_bias.data()), {decoder.n_out},
+                              torch::kInt32).to(torch::kInt64).to(dev);
+  std::vector<int64_t> mult, shift;
+  for (const auto& m : decoder.channel_scale) {
+    mult.push_back(m.multiplier);
+    shift.push_back(m.shift);
+  }
+  dec_mult = torch::tensor(mult, i64).to(dev);
+  dec_shift = torch::tensor(shift, i64).to(dev);
+  rounding = decoder.rounding;
+}
+
+torch::Tensor SimLmEnds::Embed(const std::vector<int32_t>& tokens) const {
+  const int64_t b = static_cast<int64_t>(tokens.size());
+  return sim::EmbeddingLookup(
+      table, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device));
+}
+
+void SimLmEnds::Logits(const torch::Tensor& x, std::vector<int32_t>* logits) const {
+  const torch::Tensor z = sim::LinearToLogits(x, dec_w, dec_bias, dec_mult, dec_shift, rounding)
+                              .to(torch::kInt32).to(torch::kCPU).contiguous();
+  logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+}
+
 Status SimLanguageModel::Init(const LanguageModelParams& p, const torch::Device& device) {
   IRNN_RETURN_IF_ERROR(ValidateLanguageModelParams(p));
   try {
-    device_ = device;
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    table_ = torch::from_blob(const_cast<int8_t*>(p.embedding.table.data()), {p.embedding.vocab, p.embedding.dim},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_w_ = torch::from_blob(const_cast<int8_t*>(p.decoder.weights.data()), {p.decoder.n_out, p.decoder.n_in},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_bias_ = torch::from_blob(const_cast<int32_t*>(p.decoder.effective_bias.data()), {p.decoder.n_out},
-                                 torch::kInt32).to(torch::kInt64).to(device);
-    std::vector<int64_t> mult, shift;
-    for (const auto& m : p.decoder.channel_scale) {
-      mult.push_back(m.multiplier);
-      shift.push_back(m.shift);
-    }
-    dec_mult_ = torch::tensor(mult, i64).to(device);
-    dec_shift_ = torch::tensor(shift, i64).to(device);
-    rounding_ = p.decoder.rounding;
+    ends_.Init(p.embedding, p.decoder, device);
     lstm_.clear();
     for (const auto& l : p.lstm) lstm_.push_back(sim::PrepareSimTfliteLstm(l, device));
   } catch (const std::exception& e) {
@@ -400,17 +384,14 @@ Status SimLanguageModel::Step(const std::vector<int32_t>& tokens, std::vector<in
   try {
     const int64_t b = static_cast<int64_t>(tokens.size());
     if (h_.empty() || h_[0].size(0) != b) Reset(b);
-    torch::Tensor x = sim::EmbeddingLookup(
-        table_, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device_));
+    torch::Tensor x = ends_.Embed(tokens);
     for (size_t l = 0; l < lstm_.size(); ++l) {
       const sim::SimLstmStep s = sim::SimTfliteLstmStep(lstm_[l], x, h_[l], c_[l], nullptr);
       h_[l] = s.h;
       c_[l] = s.c;
       x = s.out;
     }
-    const torch::Tensor z = sim::LinearToLogits(x, dec_w_, dec_bias_, dec_mult_, dec_shift_, rounding_)
-                                .to(torch::kInt32).to(torch::kCPU).contiguous();
-    logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+    ends_.Logits(x, logits);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("sim: ") + e.what());
   }

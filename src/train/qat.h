@@ -96,6 +96,21 @@ using LogitStep = std::function<Status(const std::vector<int32_t>& tokens, std::
 Status PerplexityFromIntLogits(const std::vector<int32_t>& ids, int batch, int64_t vocab, double logit_scale,
                                const LogitStep& step, double* ppl, int64_t* tokens, bool progress);
 
+// The two ends of an integer language model in the simulation (sim.h), shared by SimLanguageModel and
+// SimGruLanguageModel: the embedding table and the Linear decoder as int64 tensors on one device. Each
+// may throw libtorch's exceptions (the models catch them).
+struct SimLmEnds {
+  void Init(const EmbeddingParams& embedding, const LinearParams& decoder, const torch::Device& device);
+  // The embedding rows of one token per stream: [batch][dim].
+  torch::Tensor Embed(const std::vector<int32_t>& tokens) const;
+  // The decoder's int32 logits of x [batch][n_in], row-major, into `logits`.
+  void Logits(const torch::Tensor& x, std::vector<int32_t>* logits) const;
+
+  torch::Device device = torch::kCPU;
+  torch::Tensor table, dec_w, dec_bias, dec_mult, dec_shift;
+  Rounding rounding = Rounding::kDouble;
+};
+
 // The integer language model evaluated with libtorch integer tensor operations (sim.h): the QAT model's
 // evaluation-mode forward. Bit-exact with irnn::LanguageModel (tested), independent of its kernels.
 class SimLanguageModel {
@@ -108,9 +123,7 @@ class SimLanguageModel {
   const torch::Tensor& h(size_t l) const { return h_[l]; }
 
  private:
-  torch::Device device_ = torch::kCPU;
-  torch::Tensor table_, dec_w_, dec_bias_, dec_mult_, dec_shift_;
-  Rounding rounding_ = Rounding::kDouble;
+  SimLmEnds ends_;
   std::vector<sim::SimTfliteLstm> lstm_;
   std::vector<torch::Tensor> h_, c_;
 };

@@ -6,16 +6,12 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "train/fake_quant.h"
+
 namespace irnn::train {
 namespace {
 
-// Straight-through fake quantization onto scale·(q − zp), q in [qmin, qmax] (as qat.cc).
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
+using fq::FakeQuant;
 
 // Symmetric per-tensor int8 weights: scale max|w|/127 (in double, the scale Export uses).
 double WeightScale(const torch::Tensor& w) {

@@ -9,38 +9,16 @@
 #include <sstream>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
 
 namespace irnn::train {
 namespace {
 
-// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax] (as qat.cc).
-torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
-  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
-  const torch::Tensor y = (q - zp) * scale;
-  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
-  return y.detach() + (x - x.detach()) * inside;
-}
-
-// Symmetric int8 weights, scale max|w| / 127 per row.
-torch::Tensor RowScale(const torch::Tensor& w) { return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12); }
-
-torch::Tensor FakeQuantWeight(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
-  return w + (q - w).detach();
-}
-
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) {
-  return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0));
-}
+using fq::AsymmetricGrid;
+using fq::FakeQuant;
+using fq::FakeQuantRows;
+using fq::RoundToInt32;
+using fq::RowScale;
 
 torch::Tensor TimeMajor(const std::vector<int32_t>& ids, int batch) {
   std::vector<int32_t> tm;
@@ -157,13 +135,7 @@ Status TrainFloatGruLm(const TextCorpus& corpus, const TrainOptions& o, FloatGru
 Status SaveFloatGruLm(FloatGruLm model, const Vocabulary& vocab, const std::string& path) {
   try {
     torch::serialize::OutputArchive archive;
-    const LmOptions& o = model->options();
-    archive.write("options", torch::tensor({o.vocab, o.dim, o.layers}, torch::kInt64));
-    archive.write("dropout_rate", torch::tensor({o.dropout}, torch::kFloat64));
-    archive.write("cell", c10::IValue(std::string("gru")));
-    std::string words;
-    for (const auto& w : vocab.words()) words += w + "\n";
-    archive.write("vocab", c10::IValue(words));
+    WriteLmCheckpointFields(model->options(), vocab, &archive, "gru");
     model->save(archive);
     archive.save_to(path);
   } catch (const std::exception& e) {
@@ -177,32 +149,8 @@ Status LoadFloatGruLm(const std::string& path, FloatGruLm* model, Vocabulary* vo
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
-    torch::Tensor opts, dropout;
-    archive.read("options", opts);
-    archive.read("dropout_rate", dropout);
-    if (opts.numel() != 3 || opts.scalar_type() != torch::kInt64) {
-      return Status::DataLoss(path + ": 'options' must be 3 int64 values");
-    }
     LmOptions o;
-    o.vocab = opts[0].item<int64_t>();
-    o.dim = opts[1].item<int64_t>();
-    o.layers = opts[2].item<int64_t>();
-    o.dropout = dropout.item<double>();
-    if (o.vocab < 2 || o.vocab > 10000000 || o.dim < 1 || o.dim > 65536 || o.layers < 1 || o.layers > 16) {
-      return Status::DataLoss(path + ": options out of range (vocab " + std::to_string(o.vocab) + ", dim " +
-                              std::to_string(o.dim) + ", layers " + std::to_string(o.layers) + ")");
-    }
-    c10::IValue words_value;
-    archive.read("vocab", words_value);
-    if (!words_value.isString()) return Status::DataLoss(path + ": 'vocab' must be a string");
-    std::vector<std::string> words;
-    std::istringstream in(words_value.toStringRef());
-    for (std::string w; std::getline(in, w);) words.push_back(w);
-    if (static_cast<int64_t>(words.size()) != o.vocab) {
-      return Status::DataLoss(path + ": the vocabulary has " + std::to_string(words.size()) + " words but options say " +
-                              std::to_string(o.vocab));
-    }
-    IRNN_RETURN_IF_ERROR(Vocabulary::FromWords(std::move(words), vocab));
+    IRNN_RETURN_IF_ERROR(ReadLmCheckpointFields(&archive, path, &o, vocab));
     FloatGruLm m(o);
     m->load(archive);
     *model = m;
@@ -276,7 +224,7 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
   const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
   const bool grid = initialized_ || !observing_;
   for (int64_t l = 0; l < layers_; ++l) {
-    const torch::Tensor wx = FakeQuantWeight(w_ih[l]), wh = FakeQuantWeight(w_hh[l]);
+    const torch::Tensor wx = FakeQuantRows(w_ih[l]), wh = FakeQuantRows(w_hh[l]);
     const auto xw = (torch::matmul(x, wx.t()) + b_ih[l]).chunk(3, 2);  // every step's input part at once
     double s_h = 1;
     int32_t z_h = 0;
@@ -304,7 +252,7 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
     (*state)[l] = h16;
     x = torch::stack(outs);
   }
-  const torch::Tensor logits = torch::matmul(x, FakeQuantWeight(dec_w).t()) + dec_b;
+  const torch::Tensor logits = torch::matmul(x, FakeQuantRows(dec_w).t()) + dec_b;
   if (observing_) {
     Observe(&logit_absmax_, logits.detach().abs().max().item<double>());
     initialized_ = true;
@@ -437,22 +385,7 @@ Status TrainQatGru(const TextCorpus& corpus, const TrainOptions& o, QatGruLm mod
 Status SimGruLanguageModel::Init(const GruLanguageModelParams& p, const torch::Device& device) {
   IRNN_RETURN_IF_ERROR(ValidateGruLanguageModelParams(p));
   try {
-    device_ = device;
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    table_ = torch::from_blob(const_cast<int8_t*>(p.embedding.table.data()), {p.embedding.vocab, p.embedding.dim},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_w_ = torch::from_blob(const_cast<int8_t*>(p.decoder.weights.data()), {p.decoder.n_out, p.decoder.n_in},
-                              torch::kInt8).to(torch::kInt64).to(device);
-    dec_bias_ = torch::from_blob(const_cast<int32_t*>(p.decoder.effective_bias.data()), {p.decoder.n_out},
-                                 torch::kInt32).to(torch::kInt64).to(device);
-    std::vector<int64_t> mult, shift;
-    for (const auto& m : p.decoder.channel_scale) {
-      mult.push_back(m.multiplier);
-      shift.push_back(m.shift);
-    }
-    dec_mult_ = torch::tensor(mult, i64).to(device);
-    dec_shift_ = torch::tensor(shift, i64).to(device);
-    rounding_ = p.decoder.rounding;
+    ends_.Init(p.embedding, p.decoder, device);
     gru_.clear();
     for (const auto& g : p.gru) gru_.push_back(sim::PrepareSimGru(g, device));
     h16_.clear();
@@ -477,17 +410,14 @@ Status SimGruLanguageModel::Step(const std::vector<int32_t>& tokens, std::vector
   try {
     const int64_t b = static_cast<int64_t>(tokens.size());
     if (h16_.empty() || h16_[0].size(0) != b) Reset(b);
-    torch::Tensor x = sim::EmbeddingLookup(
-        table_, torch::from_blob(const_cast<int32_t*>(tokens.data()), {b}, torch::kInt32).to(torch::kInt64).to(device_));
+    torch::Tensor x = ends_.Embed(tokens);
     for (size_t l = 0; l < gru_.size(); ++l) {
       const sim::SimGruStepResult s = sim::SimGruStep(gru_[l], x, h16_[l], h8_[l]);
       h16_[l] = s.h16;
       h8_[l] = s.h8;
       x = s.out;
     }
-    const torch::Tensor z = sim::LinearToLogits(x, dec_w_, dec_bias_, dec_mult_, dec_shift_, rounding_)
-                                .to(torch::kInt32).to(torch::kCPU).contiguous();
-    logits->assign(z.data_ptr<int32_t>(), z.data_ptr<int32_t>() + z.numel());
+    ends_.Logits(x, logits);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("sim: ") + e.what());
   }

@@ -99,9 +99,7 @@ class SimGruLanguageModel {
   Status Step(const std::vector<int32_t>& tokens, std::vector<int32_t>* logits);
 
  private:
-  torch::Device device_ = torch::kCPU;
-  torch::Tensor table_, dec_w_, dec_bias_, dec_mult_, dec_shift_;
-  Rounding rounding_ = Rounding::kDouble;
+  SimLmEnds ends_;  // qat.h
   std::vector<sim::SimGru> gru_;
   std::vector<torch::Tensor> h16_, h8_;
 };

@@ -1,6 +1,6 @@
 // QAT LayerNorm LSTM and Mogrifier LSTM modules and their export (see qat_layers.h; numerics.md §3,
-// §4, §7.1, §10.3). The fake-quantization helpers mirror those of qat.cc (kept local there; the LM's
-// file is not refactored).
+// §4, §7.1, §10.3). The fake-quantization helpers are fake_quant.h's, except FakeQuant, which takes
+// double bounds here (the LayerNorm bias grid reaches ±(2^31 - 1)).
 
 #include "train/qat_layers.h"
 
@@ -10,11 +10,17 @@
 #include <string>
 
 #include "core/quantize.h"
+#include "train/fake_quant.h"
 #include "train/sim.h"
 #include "train/sim_mogrifier.h"
 
 namespace irnn::train {
 namespace {
+
+using fq::AsymmetricGrid;
+using fq::FakeQuantRows;
+using fq::RoundToInt32;
+using fq::RowScale;
 
 constexpr double kQ312 = 1.0 / 4096.0;
 constexpr double kQ015 = 1.0 / 32768.0;
@@ -28,28 +34,8 @@ torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, double
   return y.detach() + (x - x.detach()) * inside;
 }
 
-// Symmetric int8 per-row weight scale max|w[r]| / 127 ([rows][1]).
-torch::Tensor RowScale(const torch::Tensor& w) { return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12); }
-
-torch::Tensor FakeQuantRows(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
-  return w + (q - w).detach();
-}
-
 // The LayerNorm weight γ of one gate as int16 with scale max|γ| / 32767 (per tensor).
 double LnScale(const torch::Tensor& gamma) { return std::max(gamma.detach().abs().max().item<double>(), 1e-6) / 32767.0; }
-
-// Asymmetric int8 grid covering [lo, hi] and 0 (as qat.cc).
-void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
-  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
-}
-
-int32_t RoundToInt32(double v) { return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0)); }
 
 template <typename T>
 std::vector<T> ToVector(const torch::Tensor& t) {

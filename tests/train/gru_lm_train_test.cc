@@ -9,32 +9,11 @@
 
 #include "irnn/gru_lm.h"
 #include "irnn/model.h"
+#include "support/tiny_corpus.h"
 #include "train/qat_gru.h"
 
 namespace irnn {
 namespace {
-
-TextCorpus TinyCorpus(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::string> words;
-  for (int i = 0; i < 30; ++i) words.push_back("w" + std::to_string(i));
-  auto sentence = [&](std::vector<std::string>* out) {
-    const int pattern = static_cast<int>(rng() % 3);
-    const int start = static_cast<int>(rng() % 10);
-    for (int k = 0; k < 6; ++k) out->push_back(words[static_cast<size_t>((start + k * (pattern + 1)) % 30)]);
-    out->push_back(Vocabulary::kEos);
-  };
-  std::vector<std::string> tr, va, te;
-  for (int i = 0; i < 400; ++i) sentence(&tr);
-  for (int i = 0; i < 40; ++i) sentence(&va);
-  for (int i = 0; i < 40; ++i) sentence(&te);
-  TextCorpus c;
-  c.vocab = Vocabulary::Build(tr);
-  EXPECT_TRUE(EncodeWords(tr, c.vocab, &c.train).ok());
-  EXPECT_TRUE(EncodeWords(va, c.vocab, &c.valid).ok());
-  EXPECT_TRUE(EncodeWords(te, c.vocab, &c.test).ok());
-  return c;
-}
 
 std::vector<int32_t> Logits(const std::function<Status(const std::vector<int32_t>&, std::vector<int32_t>*)>& step,
                             const std::vector<int32_t>& ids, int batch, int steps) {

@@ -1,0 +1,52 @@
+// The fake-quantization helpers of the QAT models (qat.cc, qat_gru.cc, g2p_qat.cc, qat_attention.cc,
+// qat_layers.cc; numerics.md §4, §7): straight-through fake quantization onto an integer grid, the
+// symmetric int8 per-row weight scale, the asymmetric int8 activation grid an observer's range gives,
+// and rounding a double to int32 for export. Float training code (libtorch); not part of the integer
+// runtime, and not the integer simulation (sim.h).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include <torch/torch.h>
+
+namespace irnn::train::fq {
+
+// Straight-through fake quantization onto scale * (q - zp), q in [qmin, qmax]: the value is rounded and
+// clamped; the gradient passes unchanged inside the range and is zero where the value was clamped.
+inline torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp, int64_t qmin, int64_t qmax) {
+  const torch::Tensor q = torch::clamp(torch::round(x / scale) + zp, qmin, qmax);
+  const torch::Tensor y = (q - zp) * scale;
+  const torch::Tensor inside = (x >= (qmin - zp) * scale) & (x <= (qmax - zp) * scale);
+  return y.detach() + (x - x.detach()) * inside;
+}
+
+// Symmetric int8 per-row weight scale max|w[r]| / 127 ([rows][1]; at least 1e-12).
+inline torch::Tensor RowScale(const torch::Tensor& w) {
+  return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12);
+}
+
+// w fake-quantized to int8 per row (RowScale), with a straight-through gradient.
+inline torch::Tensor FakeQuantRows(const torch::Tensor& w) {
+  const torch::Tensor s = RowScale(w);
+  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
+  return w + (q - w).detach();
+}
+
+// The asymmetric int8 grid covering [lo, hi] and 0: the scale (rounded to float, as the runtime's
+// quantization parameters hold it) and the zero point.
+inline void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_point) {
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  if (hi - lo < 1e-8) hi = lo + 1e-8;
+  *scale = static_cast<double>(static_cast<float>((hi - lo) / 255.0));
+  *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
+}
+
+// Round to nearest (ties to even), saturated to [-2^31 + 1, 2^31 - 1].
+inline int32_t RoundToInt32(double v) {
+  return static_cast<int32_t>(std::clamp(std::nearbyint(v), -2147483647.0, 2147483647.0));
+}
+
+}  // namespace irnn::train::fq
