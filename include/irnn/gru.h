@@ -9,7 +9,9 @@
 //   1. DeriveGruParams (src/layers/gru_derive.cc, float): int8 weights, float biases and scales -> the
 //      integer parameters (effective biases, multipliers, PWL tables). The only part that reads floats.
 //   2. Gru::Create on those parameters, then Step / Run with a GruState. Integer only.
-// Not here: bidirectional wrapping, stacking (see irnn/gru_lm.h for the GRU language model), threads.
+// Threads: Create's `threads` splits the output rows of the matmuls (the input projection of a sequence
+// and every step's recurrent and input matmuls); the gate arithmetic stays on the calling thread.
+// Not here: bidirectional wrapping, stacking (see irnn/gru_lm.h for the GRU language model).
 #pragma once
 
 #include <array>
@@ -98,11 +100,19 @@ class GruState {
 };
 
 struct GruPacked;  // gru.cc
+class SpinPool;    // src/core/spin_pool.h
 
 class Gru {
  public:
   // Validates params and picks the kernel path (kAuto honours IRNN_PATH).
   static Status Create(GruParams params, KernelPath path, std::unique_ptr<Gru>* out);
+  // The same with `threads` in [1, 64] threads (the caller's and threads - 1 workers) splitting the
+  // output rows of every matmul large enough to gain from it (src/layers/row_split.h), as TfliteLstm
+  // does. The results do not depend on the thread count. A layer with threads > 1 runs one Step or Run
+  // at a time: calls from several threads must not overlap (with threads == 1, any number of threads
+  // may share the layer, each with its own state).
+  static Status Create(GruParams params, KernelPath path, int threads, std::unique_ptr<Gru>* out);
+  int threads() const;
 
   const GruParams& params() const { return params_; }
   KernelPath path() const { return path_; }
@@ -127,6 +137,7 @@ class Gru {
   const LstmKernels* kernels_ = nullptr;
   const PwlKernels* pwl_kernels_ = nullptr;
   std::shared_ptr<const GruPacked> packed_;
+  std::shared_ptr<SpinPool> pool_;  // null with one thread
 };
 
 }  // namespace irnn

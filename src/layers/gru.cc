@@ -3,15 +3,19 @@
 // on the LSTM kernel table's packed int8 GEMV (every path), the activations on the PWL kernel table,
 // the r, z sums and the int8 output on the LSTM table's elementwise kernels (which equal the plain
 // formulas of §8.2-§8.3, as noted where they are used); the candidate and the state update are plain
-// loops here. The float derivation is gru_derive.cc.
+// loops here. With threads > 1 the matmuls' output rows are split between the layer's pool
+// (layers/row_split.h); the elementwise part runs on the calling thread. The float derivation is
+// gru_derive.cc.
 
 #include <algorithm>
 #include <string>
 
 #include "irnn/gru.h"
 #include "core/fixed_point.h"
+#include "core/spin_pool.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
+#include "layers/row_split.h"
 
 namespace irnn {
 
@@ -103,7 +107,16 @@ Status ValidateGruParams(const GruParams& p) {
 }
 
 Status Gru::Create(GruParams params, KernelPath path, std::unique_ptr<Gru>* out) {
+  return Create(std::move(params), path, 1, out);
+}
+
+int Gru::threads() const { return pool_ ? pool_->size() : 1; }
+
+Status Gru::Create(GruParams params, KernelPath path, int threads, std::unique_ptr<Gru>* out) {
   if (out == nullptr) return Status::InvalidArgument("Gru::Create: out is null");
+  if (threads < 1 || threads > 64) {
+    return Status::InvalidArgument("Gru::Create: threads is " + std::to_string(threads) + " but must be in [1, 64]");
+  }
   IRNN_RETURN_IF_ERROR(ValidateGruParams(params));
   KernelPath resolved = KernelPath::kScalar;
   IRNN_RETURN_IF_ERROR(ResolveKernelPath(path, &resolved));
@@ -120,6 +133,7 @@ Status Gru::Create(GruParams params, KernelPath path, std::unique_ptr<Gru>* out)
                             &packed->recurrent[g]);
   }
   layer->packed_ = std::move(packed);
+  if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
   *out = std::move(layer);
   return Status::Ok();
 }
@@ -201,14 +215,16 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
     const int len = std::min(chunk, steps - t0);
     const int8_t* xc = x + t0 * in_stride;
     int32_t* parts[3];
-    for (int g = 0; g < 3; ++g) {
-      parts[g] = state->sequence_input_.data() + g * per_step * chunk;
-      // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
-      // input rows at once.
-      kernels_->GemvPackedRequantS32(packed_->input[g], 0, c.n_hidden, params_.input_effective_bias[g].data(), xc,
-                                     len * batch, QuantizedMultiplier{}, params_.input_scale[g].data(), c.rounding,
-                                     parts[g]);
-    }
+    for (int g = 0; g < 3; ++g) parts[g] = state->sequence_input_.data() + g * per_step * chunk;
+    // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
+    // input rows at once; the threads split its output rows (the same rows of all three gates).
+    ForRowRanges(pool_.get(), c.n_hidden, int64_t{3} * len * batch * c.n_hidden * c.n_input, [&](int r0, int r1) {
+      for (int g = 0; g < 3; ++g) {
+        kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), xc,
+                                       len * batch, QuantizedMultiplier{}, params_.input_scale[g].data(),
+                                       c.rounding, parts[g]);
+      }
+    });
     for (int t = 0; t < len; ++t) {
       const int32_t* step_parts[3] = {parts[0] + t * per_step, parts[1] + t * per_step, parts[2] + t * per_step};
       StepUnchecked(xc + t * in_stride, step_parts, state, out + (t0 + t) * out_stride);
@@ -223,20 +239,29 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   const int batch = s->batch_;
   const int n = batch * c.n_hidden;
   const int32_t* in[3];
+  int32_t* own[3] = {};
   for (int g = 0; g < 3; ++g) {
     if (input_part != nullptr) {
       in[g] = input_part[g];
     } else {
-      int32_t* own = s->step_input_.data() + static_cast<int64_t>(g) * n;
-      kernels_->GemvPackedRequantS32(packed_->input[g], 0, c.n_hidden, params_.input_effective_bias[g].data(), x,
-                                     batch, QuantizedMultiplier{}, params_.input_scale[g].data(), c.rounding, own);
-      in[g] = own;
+      own[g] = s->step_input_.data() + static_cast<int64_t>(g) * n;
+      in[g] = own[g];
     }
-    // §8.1: the recurrent matmul reads the int8 copy of the previous state.
-    kernels_->GemvPackedRequantS32(packed_->recurrent[g], 0, c.n_hidden, params_.recurrent_effective_bias[g].data(),
-                                   s->h8_.data(), batch, QuantizedMultiplier{}, params_.recurrent_scale[g].data(),
-                                   c.rounding, s->recurrent_[g].data());
   }
+  // The matmuls of all gates first (they read only x and the previous h8), split over output rows.
+  const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));
+  ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
+    for (int g = 0; g < 3; ++g) {
+      if (own[g] != nullptr) {
+        kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), x, batch,
+                                       QuantizedMultiplier{}, params_.input_scale[g].data(), c.rounding, own[g]);
+      }
+      // §8.1: the recurrent matmul reads the int8 copy of the previous state.
+      kernels_->GemvPackedRequantS32(packed_->recurrent[g], r0, r1, params_.recurrent_effective_bias[g].data(),
+                                     s->h8_.data(), batch, QuantizedMultiplier{}, params_.recurrent_scale[g].data(),
+                                     c.rounding, s->recurrent_[g].data());
+    }
+  });
   int16_t* r = s->r_.data();
   int16_t* z = s->z_.data();
   int16_t* nn = s->n_.data();

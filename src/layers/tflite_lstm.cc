@@ -9,6 +9,7 @@
 
 #include "irnn/tflite_lstm.h"
 #include "core/spin_pool.h"
+#include "layers/row_split.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
 
@@ -379,23 +380,8 @@ void TfliteLstm::Matmul(const PackedS8& w, int row_begin, int row_end, const int
                                  params_.config.rounding, out);
 }
 
-// Below this much work a matmul runs on one thread: waking a worker and waiting for it costs about as
-// much as 2^16 multiply-adds on one core.
-constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
-
 void TfliteLstm::ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const {
-  const int n = pool_ ? pool_->size() : 1;
-  // Blocks of 16 rows: a multiple of every path's row block (8 for AVX-VNNI, 16 for AVX-512 VNNI).
-  const int blocks = (rows + 15) / 16;
-  if (n == 1 || macs < kMinParallelMacs || blocks < 2) {
-    fn(0, rows);
-    return;
-  }
-  pool_->Run([&](int t) {
-    const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
-    const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
-    if (r0 < r1) fn(r0, r1);
-  });
+  irnn::ForRowRanges(pool_.get(), rows, macs, fn);
 }
 
 // Gate pre-activation and activation for one gate (numerics.md §4.1-§4.2, §3 for LayerNorm).

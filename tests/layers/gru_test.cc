@@ -1,7 +1,8 @@
 // The integer GRU (irnn/gru.h, numerics.md §8) without libtorch: streaming equals whole-sequence runs
 // (Run == T Steps, chunked or not), AVX2 and AVX-VNNI equal the scalar path bit for bit on odd sizes,
 // an independent scalar transcription of §8 equals the layer, validation errors name the field, the
-// GRU language model's Run equals its Steps, and the .irnn round trip and malformed GRU files.
+// GRU language model's Run equals its Steps, 2 threads equal 1 thread and the scalar path, and the .irnn
+// round trip and malformed GRU files.
 // sim == int is tests/train/gru_sim_test.cc.
 
 #include <cstdlib>
@@ -143,6 +144,46 @@ TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
     }
   }
   EXPECT_GT(saturated_h8, 0) << "no configuration saturated the int8 output";
+}
+
+// Threads split the matmuls' output rows (src/layers/row_split.h) at multiples of 16 when the work is
+// large enough: H = 3 stays on one thread, H = 33 and 255 split (batch 17, and H = 255 at batch 1).
+TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
+  std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  paths.insert(paths.begin(), KernelPath::kScalar);
+  uint32_t seed = 900;
+  for (int n_hidden : {3, 33, 255}) {
+    for (int batch : {1, 17}) {
+      ++seed;
+      const int n_in = n_hidden == 255 ? 17 : 33, steps = 4;
+      const testing::RandomGru r =
+          testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+      SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
+      const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
+      auto scalar = MakeGru(r.params, KernelPath::kScalar);
+      ASSERT_NE(scalar, nullptr);
+      const Outcome want = RunWhole(*scalar, x, steps, batch);
+      for (KernelPath path : paths) {
+        SCOPED_TRACE(KernelPathName(path));
+        std::unique_ptr<Gru> two;
+        const Status st = Gru::Create(r.params, path, 2, &two);
+        ASSERT_TRUE(st.ok()) << st.message();
+        EXPECT_EQ(two->threads(), 2);
+        ExpectSame(RunWhole(*two, x, steps, batch), want);
+        ExpectSame(RunSteps(*two, x, steps, batch), want);
+      }
+    }
+  }
+}
+
+TEST(Gru, BadThreadCountIsAStatus) {
+  const GruParams p = testing::MakeRandomGru(6, 4, 6, Rounding::kDouble, false).params;
+  std::unique_ptr<Gru> g;
+  EXPECT_EQ(Gru::Create(p, KernelPath::kScalar, 0, &g).message(), "Gru::Create: threads is 0 but must be in [1, 64]");
+  EXPECT_EQ(Gru::Create(p, KernelPath::kScalar, 65, &g).message(), "Gru::Create: threads is 65 but must be in [1, 64]");
+  EXPECT_EQ(g, nullptr);
+  ASSERT_TRUE(Gru::Create(p, KernelPath::kScalar, 64, &g).ok());
+  EXPECT_EQ(g->threads(), 64);
 }
 
 TEST(Gru, LongSequenceRunsInChunksEqualSteps) {

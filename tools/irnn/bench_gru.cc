@@ -7,8 +7,8 @@
 //
 // The int8 layer is what a quantizer would make of a float GRU with weights U(-a, a), a = 1/sqrt(H):
 // int8 weights symmetric per output row, input scale 1/64, output scale 1/128 (zero points 0), float
-// biases U(-a, a), through DeriveGruParams. irnn::Gru runs on one thread: its rows for more threads are
-// reported as skipped. Not a test of the GRU's numerics (tests/layers/gru_test.cc is).
+// biases U(-a, a), through DeriveGruParams. Every thread count of the run, as the LSTM (Gru::Create's
+// threads split the matmuls' output rows). Not a test of the GRU's numerics (tests/layers/gru_test.cc is).
 
 #include <algorithm>
 #include <cmath>
@@ -66,25 +66,25 @@ Status MakeRandomGru(int H, uint32_t seed, GruParams* params) {
   return Status::Ok();
 }
 
-void BenchGruInt8(const GruParams& params, KernelPath path, const Grid& grid, Report* report) {
+void BenchGruInt8(const GruParams& params, KernelPath path, int threads, const Grid& grid, Report* report) {
   const int T = grid.steps, H = params.config.n_hidden;
   std::unique_ptr<Gru> gru;
-  if (Status s = Gru::Create(params, path, &gru); !s.ok()) {
-    report->skips.push_back({"irnn", "int8", s.message(), 1, kGru});
+  if (Status s = Gru::Create(params, path, threads, &gru); !s.ok()) {
+    report->skips.push_back({"irnn", "int8", s.message(), threads, kGru});
     return;
   }
   const char* name = KernelPathName(path);
   for (int B : grid.batch) {
-    Progress(*report, "irnn int8 gru %s H=%d B=%d threads=1", name, H, B);
+    Progress(*report, "irnn int8 gru %s H=%d B=%d threads=%d", name, H, B, threads);
     GruState state;
     if (Status s = gru->NewState(B, &state); !s.ok()) {
-      report->skips.push_back({"irnn", "int8", s.message(), 1, kGru});
+      report->skips.push_back({"irnn", "int8", s.message(), threads, kGru});
       continue;
     }
     Random rng(grid.seed ^ 0x9e3779b9u);
     std::vector<int8_t> x(static_cast<size_t>(T) * B * H), out(x.size());
     for (int8_t& v : x) v = rng.Int8();
-    TimeBothModes(*gru, &state, x, &out, "int8", name, H, B, 1, grid, report, kGru);
+    TimeBothModes(*gru, &state, x, &out, "int8", name, H, B, threads, grid, report, kGru);
   }
 }
 
@@ -126,20 +126,15 @@ void BenchGruFp32(int H, const Grid& grid, Report* report) {
 
 void RunIrnnGru(const Grid& grid, const std::vector<KernelPath>& paths, Report* report) {
   if (!WantsCell(grid, kGru)) return;
-  for (int threads : grid.threads) {
-    if (threads > 1) {
-      report->skips.push_back({"irnn", "int8", "irnn::Gru runs on one thread (it has no threads option yet)", threads,
-                               kGru});
-    }
-  }
-  const bool one_thread = std::find(grid.threads.begin(), grid.threads.end(), 1) != grid.threads.end();
   for (int H : grid.hidden) {
-    if (one_thread && !paths.empty()) {
+    if (!paths.empty()) {
       GruParams params;
       if (Status s = MakeRandomGru(H, grid.seed, &params); !s.ok()) {
         report->skips.push_back({"irnn", "int8", "H=" + std::to_string(H) + ": " + s.message(), 0, kGru});
       } else {
-        for (KernelPath path : paths) BenchGruInt8(params, path, grid, report);
+        for (KernelPath path : paths) {
+          for (int threads : grid.threads) BenchGruInt8(params, path, threads, grid, report);
+        }
       }
     }
     BenchGruFp32(H, grid, report);
