@@ -1002,8 +1002,8 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
   cmd->add_option("--paths", o->paths, "irnn int8 kernel paths to time, comma-separated [default: every available]")
       ->delimiter(',');
   cmd->add_option("--cells", o->cells,
-                  "Recurrent cells to time, comma-separated: lstm, gru (PyTorch's linear-before-reset GRU; irnn int8 "
-                  "GRU on 1 thread only) [default: lstm,gru]")
+                  "Recurrent cells to time, comma-separated: lstm, gru (PyTorch's linear-before-reset GRU) "
+                  "[default: lstm,gru]")
       ->delimiter(',');
   return cmd;
 }
