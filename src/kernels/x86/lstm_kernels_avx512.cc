@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "kernels/lstm_kernels.h"
+#include "kernels/x86/requant_avx512.h"
 #include "kernels/x86/fixed_point_simd.h"
 
 namespace irnn {
@@ -121,75 +122,6 @@ IRNN_TARGET_AVX512 inline void TileOneRow(const int8_t* blocks, int64_t block_st
     }
   }
   for (int j = 0; j < NR; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
-}
-
-// MultiplyByQuantizedMultiplier on 16 int32 lanes (numerics.md §1.3), the zmm form of the AVX2 file's
-// Requant (see there for why each step is exact): double rounding = saturating x << left, SRDHM as
-// floor((a*M + 2^30) / 2^31) from two vpmuldq halves, RoundingDivideByPOT(right); single rounding =
-// (x*M + 2^(t-1)) >> t in 64 bits (vpsraq), t = 31 - shift, then sat32.
-struct Requant512 {
-  bool single;
-  bool left_shift;  // shift > 0: the saturating left shift is needed (else it is the identity)
-  __m512i multiplier;
-  __m512i left;     // per-lane shift counts (the variable-shift forms)
-  __m512i left_lo;  // INT32_MIN >> left
-  __m512i left_hi;  // INT32_MAX >> left
-  bool srdhm_overflow;  // M == INT32_MIN
-  __m512i right;
-  __m512i right_mask;
-  __m512i right_half_mask;
-  __m512i round64;
-  __m512i total_shift;
-};
-
-IRNN_TARGET_AVX512 inline Requant512 MakeRequant512(QuantizedMultiplier m, Rounding rounding) {
-  const int left = m.shift > 0 ? m.shift : 0;
-  const int right = m.shift > 0 ? 0 : -m.shift;
-  const int total_shift = 31 - m.shift;
-  const uint32_t mask = (uint32_t{1} << right) - 1u;
-  Requant512 q;
-  q.single = rounding == Rounding::kSingle;
-  q.left_shift = left > 0;
-  q.multiplier = _mm512_set1_epi32(m.multiplier);
-  q.left = _mm512_set1_epi32(left);
-  q.left_lo = _mm512_set1_epi32(INT32_MIN >> left);
-  q.left_hi = _mm512_set1_epi32(INT32_MAX >> left);
-  q.srdhm_overflow = m.multiplier == INT32_MIN;
-  q.right = _mm512_set1_epi32(right);
-  q.right_mask = _mm512_set1_epi32(static_cast<int32_t>(mask));
-  q.right_half_mask = _mm512_set1_epi32(static_cast<int32_t>(mask >> 1));
-  q.round64 = _mm512_set1_epi64(int64_t{1} << (total_shift - 1));
-  q.total_shift = _mm512_set1_epi64(total_shift);
-  return q;
-}
-
-IRNN_TARGET_AVX512 inline __m512i Requantize512(__m512i x, const Requant512& q) {
-  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
-  if (q.single) {
-    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round64);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier), q.round64);
-    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.total_shift), min64), max64);
-    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  }
-  __m512i a = x;
-  if (q.left_shift) {
-    a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
-    a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
-  }
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
-  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
-  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-  if (q.srdhm_overflow) {  // INT32_MIN * INT32_MIN: the reference saturates to INT32_MAX
-    high = _mm512_mask_mov_epi32(high, _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)), max32);
-  }
-  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
-  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
-  const __m512i shifted = _mm512_srav_epi32(high, q.right);
-  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
-                               _mm512_set1_epi32(1));
 }
 
 // The inputs as unsigned bytes (x ^ 0x80) in a per-thread buffer: rows padded with zeros to whole

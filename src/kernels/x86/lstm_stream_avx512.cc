@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "kernels/lstm_kernels.h"
+#include "kernels/x86/requant_avx512.h"
 
 namespace irnn {
 namespace avx512 {
@@ -86,65 +87,6 @@ void PackStream(const int8_t* const* input_w, const int8_t* const* recurrent_w, 
   PackPart(input_w, n_cell, n_input, 0, out, &out->input_fold);
   PackPart(recurrent_w, n_cell, n_output, int64_t{Groups(n_input)} * out->gates * kGroupBytes, out,
            &out->recurrent_fold);
-}
-
-// MultiplyByQuantizedMultiplier on 16 int32 lanes (numerics.md §1.3): the same steps as
-// lstm_kernels_avx512.cc's Requantize512 (see there, and the AVX2 file's Requant, for why each is exact).
-struct Requant16 {
-  bool single;
-  bool left_shift;
-  bool srdhm_overflow;
-  __m512i multiplier, left, left_lo, left_hi, right, right_mask, right_half_mask, round64, total_shift;
-};
-
-IRNN_TARGET_STREAM512 inline Requant16 MakeRequant16(QuantizedMultiplier m, Rounding rounding) {
-  const int left = m.shift > 0 ? m.shift : 0;
-  const int right = m.shift > 0 ? 0 : -m.shift;
-  const int total_shift = 31 - m.shift;
-  const uint32_t mask = (uint32_t{1} << right) - 1u;
-  Requant16 q;
-  q.single = rounding == Rounding::kSingle;
-  q.left_shift = left > 0;
-  q.srdhm_overflow = m.multiplier == INT32_MIN;
-  q.multiplier = _mm512_set1_epi32(m.multiplier);
-  q.left = _mm512_set1_epi32(left);
-  q.left_lo = _mm512_set1_epi32(INT32_MIN >> left);
-  q.left_hi = _mm512_set1_epi32(INT32_MAX >> left);
-  q.right = _mm512_set1_epi32(right);
-  q.right_mask = _mm512_set1_epi32(static_cast<int32_t>(mask));
-  q.right_half_mask = _mm512_set1_epi32(static_cast<int32_t>(mask >> 1));
-  q.round64 = _mm512_set1_epi64(int64_t{1} << (total_shift - 1));
-  q.total_shift = _mm512_set1_epi64(total_shift);
-  return q;
-}
-
-IRNN_TARGET_STREAM512 inline __m512i Requantize16(__m512i x, const Requant16& q) {
-  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
-  if (q.single) {
-    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round64);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier), q.round64);
-    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.total_shift), min64), max64);
-    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  }
-  __m512i a = x;
-  if (q.left_shift) {
-    a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
-    a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
-  }
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
-  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
-  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-  if (q.srdhm_overflow) {  // INT32_MIN * INT32_MIN: the reference saturates to INT32_MAX
-    high = _mm512_mask_mov_epi32(high, _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)), max32);
-  }
-  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
-  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
-  const __m512i shifted = _mm512_srav_epi32(high, q.right);
-  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
-                               _mm512_set1_epi32(1));
 }
 
 // The rows' inputs as unsigned bytes (v ^ 0x80), each row padded with zeros to a whole column group, in
@@ -240,14 +182,14 @@ struct StreamContext {
   const uint8_t* ux;
   const uint8_t* uh;
   int slot_gate[4];         // the gate of each slot
-  Requant16 in_q[4], rec_q[4];
+  Requant512 in_q[4], rec_q[4];
 };
 
 // Adds fold and bias to one part's sums of block rb (slot order), requantizes them and stores the 16
 // cells of rows b .. b + NB - 1 (masked to the cells below cell_end) into that part's scratch.
 template <int NB, int G>
 IRNN_TARGET_STREAM512 inline void StorePart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
-                                            const int32_t* const* bias, const Requant16* q, int32_t* const* scratch,
+                                            const int32_t* const* bias, const Requant512* q, int32_t* const* scratch,
                                             int rb, int b, __mmask16 mask) {
   const int r0 = rb * kBlockRows;
   for (int slot = 0; slot < G; ++slot) {
@@ -255,7 +197,7 @@ IRNN_TARGET_STREAM512 inline void StorePart(const StreamContext& c, const __m512
     __m512i addend = _mm512_loadu_si512(fold + slot * c.padded_cells + r0);
     if (bias[g] != nullptr) addend = _mm512_add_epi32(addend, _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
     for (int i = 0; i < NB; ++i) {
-      const __m512i v = Requantize16(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
+      const __m512i v = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
       _mm512_mask_storeu_epi32(scratch[g] + static_cast<int64_t>(b + i) * c.s->n_cell + r0, mask, v);
     }
   }
@@ -316,8 +258,8 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.uh = Unsigned(s.h, s.batch, w.n_output, 1);
   int slot = 0;
   for (int g = 0; g < 4; ++g) {
-    c.in_q[g] = MakeRequant16(s.input_m[g], s.rounding);
-    c.rec_q[g] = MakeRequant16(s.recurrent_m[g], s.rounding);
+    c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
+    c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
     if (w.gates == 4 || g > 0) c.slot_gate[slot++] = g;
   }
   void (*const epilogue)(const LstmGateEpilogue&) = Avx512VnniLstmKernelTable()->LstmGatesS16;
