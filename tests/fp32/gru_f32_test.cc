@@ -3,7 +3,8 @@
 // scalar path (within 1e-5: another summation order and fused multiply-adds), Run against repeated Step
 // and 2 or 3 threads against 1 (exactly: the same arithmetic per unit), odd sizes, and argument errors.
 // The float path is a speed baseline, so it is compared with a tolerance; the integer GRU's tests
-// (tests/layers/gru_test.cc) compare exactly.
+// (tests/layers/gru_test.cc) compare exactly. The checks made the same way for LstmF32 are in
+// tests/support/f32_layer_harness.h.
 
 #include <algorithm>
 #include <cmath>
@@ -106,10 +107,7 @@ TEST(GruF32, PathResolution) { f32_test::ExpectPathResolution<GruF32>(RandomPara
 TEST(GruF32, BadArguments) {
   const GruF32Params good = RandomParams(3, 4, kSeed);
   std::unique_ptr<GruF32> layer;
-  auto expect_error = [](const Status& s, const char* needle) {
-    EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
-  };
+  const auto expect_error = f32_test::ExpectError;
   GruF32Params p = good;
   p.n_input = 0;
   expect_error(GruF32::Create(p, KernelPath::kScalar, &layer), "n_input is 0");
@@ -137,29 +135,9 @@ TEST(GruF32, BadArguments) {
   EXPECT_EQ(layer, nullptr);
 
   ASSERT_TRUE(GruF32::Create(good, KernelPath::kScalar, &layer).ok());
-  GruF32State state;
-  expect_error(layer->NewState(0, &state), "batch is 0");
-  expect_error(layer->NewState(kMaxGruF32Batch + 1, &state), "batch is 65537");
-  expect_error(layer->NewState(1, nullptr), "state is null");
-  std::vector<float> x(3 * 2 * 3), out(3 * 2 * 4);
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
   std::unique_ptr<GruF32> wide;
   ASSERT_TRUE(GruF32::Create(RandomParams(3, 5, 1), KernelPath::kScalar, &wide).ok());
-  ASSERT_TRUE(wide->NewState(2, &state).ok());
-  expect_error(layer->Step(x.data(), &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  state.h().pop_back();
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  expect_error(layer->Run(nullptr, 1, &state, out.data()), "x is null");
-  expect_error(layer->Run(x.data(), 1, &state, nullptr), "out is null");
-  expect_error(layer->Run(x.data(), -1, &state, out.data()), "steps is -1");
-  expect_error(layer->Run(x.data(), 1, nullptr, out.data()), "state is null");
-  expect_error(layer->Step(nullptr, &state, out.data()), "x is null");
-  expect_error(layer->Step(x.data(), &state, nullptr), "out is null");
-  expect_error(layer->ResetState(nullptr), "state is null");
-  expect_error(layer->Run(x.data(), 1 << 30, &state, out.data()), "steps * batch is");
-  EXPECT_TRUE(layer->Run(x.data(), 3, &state, out.data()).ok());
+  f32_test::ExpectStateAndRunErrors<GruF32, GruF32State>(*layer, *wide, kMaxGruF32Batch);
 }
 
 }  // namespace

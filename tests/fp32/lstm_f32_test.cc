@@ -2,7 +2,8 @@
 // the scalar path against a naive double-precision LSTM, the AVX2 path against the scalar path (within
 // 1e-5: another summation order and fused multiply-adds), Run against repeated Step and 2 threads
 // against 1 (exactly: the same arithmetic per unit), odd sizes, and argument errors. The float path is
-// a speed baseline, so it is compared with a tolerance; the integer layers' tests compare exactly.
+// a speed baseline, so it is compared with a tolerance; the integer layers' tests compare exactly. The
+// checks made the same way for GruF32 are in tests/support/f32_layer_harness.h.
 
 #include <algorithm>
 #include <cmath>
@@ -119,10 +120,7 @@ TEST(LstmF32, PathResolution) { f32_test::ExpectPathResolution<LstmF32>(RandomPa
 TEST(LstmF32, BadArguments) {
   const LstmF32Params good = RandomParams(3, 4, kSeed);
   std::unique_ptr<LstmF32> layer;
-  auto expect_error = [](const Status& s, const char* needle) {
-    EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
-  };
+  const auto expect_error = f32_test::ExpectError;
   LstmF32Params p = good;
   p.n_input = 0;
   expect_error(LstmF32::Create(p, KernelPath::kScalar, &layer), "n_input is 0");
@@ -147,31 +145,9 @@ TEST(LstmF32, BadArguments) {
   EXPECT_EQ(layer, nullptr);
 
   ASSERT_TRUE(LstmF32::Create(good, KernelPath::kScalar, &layer).ok());
-  LstmF32State state;
-  expect_error(layer->NewState(0, &state), "batch is 0");
-  expect_error(layer->NewState(-2, &state), "batch is -2");
-  expect_error(layer->NewState(kMaxLstmF32Batch + 1, &state), "batch is 65537");
-  expect_error(layer->NewState(1, nullptr), "state is null");
-  std::vector<float> x(3 * 2 * 3), out(3 * 2 * 4);
-  // A state never made by NewState, or made by a layer of another width.
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
   std::unique_ptr<LstmF32> wide;
   ASSERT_TRUE(LstmF32::Create(RandomParams(3, 5, 1), KernelPath::kScalar, &wide).ok());
-  ASSERT_TRUE(wide->NewState(2, &state).ok());
-  expect_error(layer->Step(x.data(), &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  state.h().pop_back();
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  expect_error(layer->Run(nullptr, 1, &state, out.data()), "x is null");
-  expect_error(layer->Run(x.data(), 1, &state, nullptr), "out is null");
-  expect_error(layer->Run(x.data(), -1, &state, out.data()), "steps is -1");
-  expect_error(layer->Run(x.data(), 1, nullptr, out.data()), "state is null");
-  expect_error(layer->Step(nullptr, &state, out.data()), "x is null");
-  expect_error(layer->Step(x.data(), &state, nullptr), "out is null");
-  expect_error(layer->ResetState(nullptr), "state is null");
-  expect_error(layer->Run(x.data(), 1 << 30, &state, out.data()), "steps * batch is");
-  EXPECT_TRUE(layer->Run(x.data(), 3, &state, out.data()).ok());
+  f32_test::ExpectStateAndRunErrors<LstmF32, LstmF32State>(*layer, *wide, kMaxLstmF32Batch);
 }
 
 }  // namespace

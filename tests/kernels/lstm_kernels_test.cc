@@ -1284,10 +1284,6 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
                                    rec[g].data());
         }
         const ExpectedGates want = RandomGatesOnReference(gen, in, rec, n, compat, cifg, rounding);
-        const LstmGateEpilogue& e = want.e;
-        const std::vector<int16_t>& c0 = want.c0;
-        const std::vector<int16_t>& c_expected = want.c;
-        const std::vector<int8_t>& out_expected = want.out;
         for (KernelPath path : PackedPaths()) {
           const LstmKernels& k = GetLstmKernels(path);
           if (k.LstmRecurrentGatesS16 == nullptr) continue;
@@ -1305,19 +1301,18 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
           s.h = h.data();
           s.batch = batch;
           s.n_cell = n_cell;
-          s.gates = e;
+          s.gates = want.e;
           for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
           for (int split : {0, 16, 48}) {
             if (split >= n_cell) continue;
-            std::vector<int16_t> c_actual = c0;
+            std::vector<int16_t> c_actual = want.c0;
             std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
             s.gates.c = c_actual.data();
             s.gates.out = out_actual.data();
             if (split > 0) k.LstmRecurrentGatesS16(s, 0, split);
             k.LstmRecurrentGatesS16(s, split, n_cell);
-            EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
-            EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split
-                                                              << ": hidden";
+            EXPECT_TRUE(SameValues(want.c, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+            EXPECT_TRUE(SameValues(want.out, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
             ++compared;
           }
         }
@@ -1371,10 +1366,6 @@ int CheckStreamStep(Gen& gen, int n_cell, int n_input, int n_output, int batch, 
                              rec[g].data());
   }
   const ExpectedGates want = RandomGatesOnReference(gen, in, rec, n, compat, cifg, rounding);
-  const LstmGateEpilogue& e = want.e;
-  const std::vector<int16_t>& c0 = want.c0;
-  const std::vector<int16_t>& c_expected = want.c;
-  const std::vector<int8_t>& out_expected = want.out;
   int compared = 0;
   for (KernelPath path : PackedPaths()) {
     const LstmKernels& k = GetLstmKernels(path);
@@ -1406,18 +1397,18 @@ int CheckStreamStep(Gen& gen, int n_cell, int n_input, int n_output, int batch, 
     s.h = h.data();
     s.batch = batch;
     s.n_cell = n_cell;
-    s.gates = e;
+    s.gates = want.e;
     for (int g = 0; g < 4; ++g) s.gates.input[g] = s.gates.recurrent[g] = nullptr;
     for (int split : {0, 16, 80}) {
       if (split > 0 && split >= n_cell) continue;
-      std::vector<int16_t> c_actual = c0;
+      std::vector<int16_t> c_actual = want.c0;
       std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
       s.gates.c = c_actual.data();
       s.gates.out = out_actual.data();
       if (split > 0) k.LstmStreamStepS16(s, 0, split);
       k.LstmStreamStepS16(s, split, n_cell);
-      EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
-      EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
+      EXPECT_TRUE(SameValues(want.c, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+      EXPECT_TRUE(SameValues(want.out, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
       ++compared;
     }
   }

@@ -227,4 +227,43 @@ void ExpectPathResolution(const Params& p) {
   }
 }
 
+// s is an error whose message contains needle.
+inline void ExpectError(const Status& s, const char* needle) {
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
+}
+
+// The argument errors of NewState, ResetState, Run and Step, the same for every float layer: `layer` was
+// made from params with n_input 3 and n_hidden 4, `wide` with n_input 3 and n_hidden 5; max_batch is the
+// layer's kMax...Batch.
+template <typename Layer, typename State>
+void ExpectStateAndRunErrors(const Layer& layer, const Layer& wide, int max_batch) {
+  ASSERT_EQ(layer.params().n_input, 3);
+  ASSERT_EQ(layer.params().n_hidden, 4);
+  ASSERT_EQ(wide.params().n_hidden, 5);
+  State state;
+  ExpectError(layer.NewState(0, &state), "batch is 0");
+  ExpectError(layer.NewState(-2, &state), "batch is -2");
+  ExpectError(layer.NewState(max_batch + 1, &state), ("batch is " + std::to_string(max_batch + 1)).c_str());
+  ExpectError(layer.NewState(1, nullptr), "state is null");
+  std::vector<float> x(3 * 2 * 3), out(3 * 2 * 4);
+  // A state never made by NewState, or made by a layer of another width.
+  ExpectError(layer.Run(x.data(), 1, &state, out.data()), "must come from NewState");
+  ASSERT_TRUE(wide.NewState(2, &state).ok());
+  ExpectError(layer.Step(x.data(), &state, out.data()), "must come from NewState");
+  ASSERT_TRUE(layer.NewState(2, &state).ok());
+  state.h().pop_back();
+  ExpectError(layer.Run(x.data(), 1, &state, out.data()), "must come from NewState");
+  ASSERT_TRUE(layer.NewState(2, &state).ok());
+  ExpectError(layer.Run(nullptr, 1, &state, out.data()), "x is null");
+  ExpectError(layer.Run(x.data(), 1, &state, nullptr), "out is null");
+  ExpectError(layer.Run(x.data(), -1, &state, out.data()), "steps is -1");
+  ExpectError(layer.Run(x.data(), 1, nullptr, out.data()), "state is null");
+  ExpectError(layer.Step(nullptr, &state, out.data()), "x is null");
+  ExpectError(layer.Step(x.data(), &state, nullptr), "out is null");
+  ExpectError(layer.ResetState(nullptr), "state is null");
+  ExpectError(layer.Run(x.data(), 1 << 30, &state, out.data()), "steps * batch is");
+  EXPECT_TRUE(layer.Run(x.data(), 3, &state, out.data()).ok());
+}
+
 }  // namespace irnn::f32_test
