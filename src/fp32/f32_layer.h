@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <mutex>
 #include <string>
@@ -83,16 +84,22 @@ void RunBlockRange(int thread, int threads, int n_blocks, int steps, const float
   }
 }
 
-// range(0) on this thread without a pool; else range(thread) on every thread of the pool, one Run at a
-// time (calls on one layer are serialized by `mutex`).
+// The body of Run after its checks, for steps >= 1: grows the state's projection scratch *xproj to
+// xproj_values, runs range(0) on this thread without a pool, else range(thread) on every thread of the
+// pool, one Run at a time (calls on one layer are serialized by `mutex`), then copies the last output
+// frame (h->size() values of out) into the state's h.
 template <typename Range>
-void RunOnThreads(SpinPool* pool, std::mutex& mutex, Range range) {
+void RunSequence(SpinPool* pool, std::mutex& mutex, int steps, int64_t xproj_values, std::vector<float>* xproj,
+                 const float* out, std::vector<float>* h, Range range) {
+  if (xproj->size() < static_cast<size_t>(xproj_values)) xproj->resize(static_cast<size_t>(xproj_values));
   if (pool == nullptr) {
     range(0);
   } else {
     std::lock_guard<std::mutex> lock(mutex);
     pool->Run(range);
   }
+  const size_t hb = h->size();
+  std::memcpy(h->data(), out + (steps - 1) * hb, hb * sizeof(float));
 }
 
 }  // namespace irnn::fp32

@@ -6,7 +6,6 @@
 #include "irnn/lstm_f32.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "core/spin_pool.h"
@@ -169,10 +168,8 @@ Status LstmF32::Run(const float* x, int steps, LstmF32State* state, float* out) 
                                          params_.n_hidden, n_blocks_, fp32::kBlockValues, kMaxLstmF32Elements,
                                          &xproj));
   if (steps == 0) return Status::Ok();
-  if (state->xproj_.size() < static_cast<size_t>(xproj)) state->xproj_.resize(static_cast<size_t>(xproj));
-  fp32::RunOnThreads(pool_.get(), pool_mutex_, [&](int thread) { RunRange(thread, x, steps, state, out); });
-  const size_t hb = static_cast<size_t>(state->batch_) * params_.n_hidden;
-  std::memcpy(state->h_.data(), out + (steps - 1) * hb, hb * sizeof(float));
+  fp32::RunSequence(pool_.get(), pool_mutex_, steps, xproj, &state->xproj_, out, &state->h_,
+                    [&](int thread) { RunRange(thread, x, steps, state, out); });
   return Status::Ok();
 }
 
