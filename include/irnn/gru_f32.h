@@ -9,7 +9,7 @@
 //
 // It is not part of the integer runtime (it lives in the library irnn_fp32, outside the objects that
 // the no-float test scans) and it is not bit-exact with anything: sigmoid and tanh are LstmF32's
-// rational approximation (lstm_f32_kernels.h), and the AVX2 path sums in another order, with fused
+// rational approximation (src/fp32/f32_common.h), and the AVX2 path sums in another order, with fused
 // multiply-adds, than the scalar path. The input projection of a whole sequence is one matrix product;
 // each step then computes only the recurrent product and the gates.
 #pragma once

@@ -9,23 +9,17 @@
 
 #include <cstdint>
 
-#include "fp32/lstm_f32_kernels.h"  // kBlockUnits, TanhF32, SigmoidF32
+#include "fp32/f32_common.h"  // kBlockUnits, F32Weights, PackGateBlocks, TanhF32, SigmoidF32
 
 namespace irnn::fp32 {
 
 inline constexpr int kGruBlockValues = 3 * kBlockUnits;  // 24 gate values per block and frame
 
-// Everything a kernel reads about the layer. Sizes were validated by GruF32::Create.
-struct GruF32Weights {
-  int n_input = 0;
-  int n_hidden = 0;
-  int n_blocks = 0;                      // ceil(n_hidden / 8)
-  const float* w_ih = nullptr;           // [3H][n_input], PyTorch layout (scalar path)
-  const float* w_hh = nullptr;           // [3H][H]
-  const float* w_ih_packed = nullptr;    // [n_blocks][n_input][24] (AVX2 path), zero-padded
-  const float* w_hh_packed = nullptr;    // [n_blocks][H][24]
-  const float* bias_packed = nullptr;    // [n_blocks][24]: b_ih + (b_hh for r, z), both paths
-  const float* bias_hn_packed = nullptr; // [n_blocks][8]: b_hn, both paths
+// Everything a kernel reads about the layer (F32Weights with 3 gates: w_ih [3H][n_input], w_hh [3H][H],
+// packed [n_blocks][K][24]; bias_packed [n_blocks][24] = b_ih + (b_hh for r, z) on both paths). Sizes
+// were validated by GruF32::Create.
+struct GruF32Weights : F32Weights {
+  const float* bias_hn_packed = nullptr;  // [n_blocks][8]: b_hn, both paths
 };
 
 struct GruF32Kernels {

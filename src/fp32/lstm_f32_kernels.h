@@ -9,22 +9,17 @@
 
 #include <cstdint>
 
+#include "fp32/f32_common.h"  // kBlockUnits, F32Weights, PackGateBlocks, TanhF32, SigmoidF32
+
 namespace irnn::fp32 {
 
-inline constexpr int kBlockUnits = 8;
 inline constexpr int kBlockValues = 4 * kBlockUnits;  // 32 gate values per block and frame
 
-// Everything a kernel reads about the layer. Sizes were validated by LstmF32::Create.
-struct LstmF32Weights {
-  int n_input = 0;
-  int n_hidden = 0;
-  int n_blocks = 0;                     // ceil(n_hidden / 8)
-  const float* w_ih = nullptr;          // [4H][n_input], PyTorch layout (scalar path)
-  const float* w_hh = nullptr;          // [4H][H]
-  const float* bias = nullptr;          // [4H]
-  const float* w_ih_packed = nullptr;   // [n_blocks][n_input][32] (AVX2 path), zero-padded
-  const float* w_hh_packed = nullptr;   // [n_blocks][H][32]
-  const float* bias_packed = nullptr;   // [n_blocks][32]
+// Everything a kernel reads about the layer (F32Weights with 4 gates: w_ih [4H][n_input], w_hh [4H][H],
+// packed [n_blocks][K][32]; bias_packed [n_blocks][32] on the AVX2 path only). Sizes were validated by
+// LstmF32::Create.
+struct LstmF32Weights : F32Weights {
+  const float* bias = nullptr;  // [4H] (scalar path)
 };
 
 struct LstmF32Kernels {
@@ -43,31 +38,5 @@ struct LstmF32Kernels {
 const LstmF32Kernels& ScalarLstmF32Kernels();
 // Null when this build has no AVX2 code (not x86-64).
 const LstmF32Kernels* Avx2LstmF32Kernels();
-// Lays W [4H][k] out as [n_blocks][k][32] (AVX2 path); `out` has n_blocks * k * 32 zeroed values.
-void PackGateBlocks(const float* w, int n_hidden, int k, float* out);
-
-// tanh(x) as the ratio of an odd polynomial of degree 13 and an even one of degree 6 on x clamped to
-// [-kTanhClamp, kTanhClamp] (the rational form of Eigen's fast float tanh); max error under 4e-7 on all
-// floats (most of it from the clamp: tanh(7.9053) = 1 - 2.7e-7). sigmoid(x) = 0.5 + 0.5 * tanh(x / 2). Every path evaluates these same formulas, in this order
-// (the AVX2 path with fused multiply-adds).
-inline constexpr float kTanhClamp = 7.90531110763549805f;
-inline constexpr float kTanhAlpha[7] = {4.89352455891786e-03f,  6.37261928875436e-04f, 1.48572235717979e-05f,
-                                        5.12229709037114e-08f,  -8.60467152213735e-11f, 2.00018790482477e-13f,
-                                        -2.76076847742355e-16f};  // x^1, x^3, ..., x^13
-inline constexpr float kTanhBeta[4] = {4.89352518554385e-03f, 2.26843463243900e-03f, 1.18534705686654e-04f,
-                                       1.19825839466702e-06f};  // x^0, x^2, x^4, x^6
-
-inline float TanhF32(float x) {
-  x = x < -kTanhClamp ? -kTanhClamp : (x > kTanhClamp ? kTanhClamp : x);
-  const float x2 = x * x;
-  float p = kTanhAlpha[6];
-  for (int i = 5; i >= 0; --i) p = p * x2 + kTanhAlpha[i];
-  p = p * x;
-  float q = kTanhBeta[3];
-  for (int i = 2; i >= 0; --i) q = q * x2 + kTanhBeta[i];
-  return p / q;
-}
-
-inline float SigmoidF32(float x) { return 0.5f + 0.5f * TanhF32(0.5f * x); }
 
 }  // namespace irnn::fp32

@@ -3,7 +3,8 @@
 // scalar path (within 1e-5: another summation order and fused multiply-adds), Run against repeated Step
 // and 2 or 3 threads against 1 (exactly: the same arithmetic per unit), odd sizes, and argument errors.
 // The float path is a speed baseline, so it is compared with a tolerance; the integer GRU's tests
-// (tests/layers/gru_test.cc) compare exactly.
+// (tests/layers/gru_test.cc) compare exactly. The checks made the same way for LstmF32 are in
+// tests/support/f32_layer_harness.h.
 
 #include <algorithm>
 #include <cmath>
@@ -17,11 +18,12 @@
 
 #include "irnn/gru_f32.h"
 #include "irnn/kernel_path.h"
+#include "support/f32_layer_harness.h"
 
 namespace irnn {
 namespace {
 
-constexpr uint32_t kSeed = 20261123;
+using f32_test::kSeed;
 
 // Random weights U(-a, a), a = 1.5 / sqrt(H) (a little wider than nn.GRU's 1 / sqrt(H), so that gates
 // saturate sometimes), biases U(-2a, 2a), inputs U(-1, 1).
@@ -41,14 +43,6 @@ GruF32Params RandomParams(int n_input, int n_hidden, uint32_t seed) {
   for (float& v : p.b_ih) v = 2.0f * u(gen);
   for (float& v : p.b_hh) v = 2.0f * u(gen);
   return p;
-}
-
-std::vector<float> RandomInput(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(n);
-  for (float& v : x) v = u(gen);
-  return x;
 }
 
 // torch.nn.GRU's equations in double, with exact sigmoid and tanh. x [T][B][I] -> out [T][B][H].
@@ -80,171 +74,40 @@ std::vector<double> NaiveGru(const GruF32Params& p, const std::vector<float>& x,
   return out;
 }
 
-struct Output {
-  std::vector<float> out;  // [T][B][H]
-  std::vector<float> h;
+// The GRU's double reference as the harness calls it.
+const auto kNaive = [](const GruF32Params& p, const std::vector<float>& x, int steps, int batch) {
+  return NaiveGru(p, x, steps, batch);
 };
 
-Output RunLayer(const GruF32Params& p, KernelPath path, int threads, const std::vector<float>& x, int steps,
-                int batch, bool stepwise) {
-  std::unique_ptr<GruF32> layer;
-  Status s = GruF32::Create(p, path, &layer, threads);
-  EXPECT_TRUE(s.ok()) << s.message();
-  if (!s.ok()) return {};
-  EXPECT_EQ(layer->path(), path);
-  GruF32State state;
-  s = layer->NewState(batch, &state);
-  EXPECT_TRUE(s.ok()) << s.message();
-  Output o;
-  o.out.assign(static_cast<size_t>(steps) * batch * p.n_hidden, -7.0f);
-  if (stepwise) {
-    for (int t = 0; t < steps; ++t) {
-      s = layer->Step(x.data() + static_cast<size_t>(t) * batch * p.n_input, &state,
-                      o.out.data() + static_cast<size_t>(t) * batch * p.n_hidden);
-      EXPECT_TRUE(s.ok()) << s.message();
-    }
-  } else {
-    s = layer->Run(x.data(), steps, &state, o.out.data());
-    EXPECT_TRUE(s.ok()) << s.message();
-  }
-  o.h = state.h();
-  return o;
-}
-
-bool Avx2Usable() {
-  std::unique_ptr<GruF32> layer;
-  return GruF32::Create(RandomParams(1, 1, 1), KernelPath::kAvx2, &layer).ok();
-}
-
-const int kOddSizes[] = {1, 3, 17, 33, 255};
-const int kBatches[] = {1, 3, 16};
-
 TEST(GruF32, ScalarMatchesDoubleGru) {
-  const int steps = 5;
-  int cases = 0;
-  double worst = 0;
-  for (int H : kOddSizes) {
-    for (int I : kOddSizes) {
-      for (int B : kBatches) {
-        const GruF32Params p = RandomParams(I, H, kSeed + H * 1000 + I);
-        const std::vector<float> x = RandomInput(static_cast<size_t>(steps) * B * I, kSeed + B);
-        const Output got = RunLayer(p, KernelPath::kScalar, 1, x, steps, B, false);
-        const std::vector<double> want = NaiveGru(p, x, steps, B);
-        ASSERT_EQ(got.out.size(), want.size());
-        double max_err = 0, max_abs = 0;
-        for (size_t i = 0; i < want.size(); ++i) {
-          max_err = std::max(max_err, std::fabs(got.out[i] - want[i]));
-          max_abs = std::max(max_abs, std::fabs(want[i]));
-        }
-        EXPECT_LT(max_err, 2e-5) << "H=" << H << " I=" << I << " B=" << B;
-        worst = std::max(worst, max_err);
-        EXPECT_GT(max_abs, 0.02) << "H=" << H << " I=" << I << " B=" << B << ": outputs all near zero";
-        ++cases;
-      }
-    }
-  }
-  EXPECT_EQ(cases, 75);
-  std::printf("max |scalar - double| over %d cases: %.3g\n", cases, worst);
+  f32_test::ExpectScalarMatchesDouble<GruF32, GruF32State>(RandomParams, kNaive);
 }
 
+// The AVX2 path within 1e-5 of the scalar path and within 2e-5 of the double GRU.
 TEST(GruF32, Avx2MatchesScalarAndDouble) {
-  if (!Avx2Usable()) GTEST_SKIP() << "AVX2 with FMA is not available on this CPU or build";
-  const int steps = 7;
-  double worst = 0, worst_double = 0;
-  for (int H : kOddSizes) {
-    for (int I : kOddSizes) {
-      for (int B : kBatches) {
-        const GruF32Params p = RandomParams(I, H, kSeed + 7 * H + I);
-        const std::vector<float> x = RandomInput(static_cast<size_t>(steps) * B * I, kSeed ^ B);
-        const Output scalar = RunLayer(p, KernelPath::kScalar, 1, x, steps, B, false);
-        const Output avx2 = RunLayer(p, KernelPath::kAvx2, 1, x, steps, B, false);
-        const std::vector<double> want = NaiveGru(p, x, steps, B);
-        ASSERT_EQ(scalar.out.size(), avx2.out.size());
-        ASSERT_EQ(want.size(), avx2.out.size());
-        double max_err = 0, max_double = 0;
-        for (size_t i = 0; i < scalar.out.size(); ++i) {
-          max_err = std::max(max_err, double{std::fabs(scalar.out[i] - avx2.out[i])});
-          max_double = std::max(max_double, std::fabs(avx2.out[i] - want[i]));
-        }
-        EXPECT_LT(max_err, 1e-5) << "H=" << H << " I=" << I << " B=" << B;
-        EXPECT_LT(max_double, 2e-5) << "H=" << H << " I=" << I << " B=" << B;
-        worst = std::max(worst, max_err);
-        worst_double = std::max(worst_double, max_double);
-      }
-    }
+  if (!f32_test::Avx2Usable<GruF32>(RandomParams(1, 1, 1))) {
+    GTEST_SKIP() << "AVX2 with FMA is not available on this CPU or build";
   }
-  std::printf("max |avx2 - scalar|: %.3g, max |avx2 - double|: %.3g\n", worst, worst_double);
+  f32_test::ExpectAvx2MatchesScalar<GruF32, GruF32State>(RandomParams, &kNaive);
 }
 
 // Run over a sequence equals Step frame by frame, and 2 or 3 threads equal 1, exactly, on every path.
 TEST(GruF32, RunEqualsStepsAndThreadsAgree) {
-  std::vector<KernelPath> paths = {KernelPath::kScalar};
-  if (Avx2Usable()) paths.push_back(KernelPath::kAvx2);
-  const int steps = 6;
-  int cases = 0;
-  for (KernelPath path : paths) {
-    for (int H : {1, 17, 33, 255}) {
-      for (int I : {3, 33}) {
-        for (int B : kBatches) {
-          const GruF32Params p = RandomParams(I, H, kSeed + H + 31 * I);
-          const std::vector<float> x = RandomInput(static_cast<size_t>(steps) * B * I, kSeed + 3 * B);
-          const Output run = RunLayer(p, path, 1, x, steps, B, false);
-          const std::string where = std::string(KernelPathName(path)) + " H=" + std::to_string(H) +
-                                    " I=" + std::to_string(I) + " B=" + std::to_string(B);
-          for (int threads : {1, 2, 3}) {
-            for (bool stepwise : {false, true}) {
-              if (threads == 1 && !stepwise) continue;
-              const Output other = RunLayer(p, path, threads, x, steps, B, stepwise);
-              EXPECT_EQ(run.out, other.out) << where << " threads=" << threads << " stepwise=" << stepwise;
-              EXPECT_EQ(run.h, other.h) << where;
-              ++cases;
-            }
-          }
-          // The state after the run is the last output frame.
-          EXPECT_TRUE(std::equal(run.h.begin(), run.h.end(), run.out.end() - run.h.size())) << where;
-        }
-      }
-    }
-  }
-  EXPECT_GE(cases, 120);
+  f32_test::ExpectRunEqualsStepsAndThreadsAgree<GruF32, GruF32State>(
+      RandomParams, f32_test::Avx2Usable<GruF32>(RandomParams(1, 1, 1)));
 }
 
 // State carried across calls: two Runs of 3 steps equal one Run of 6; ResetState starts over.
 TEST(GruF32, StateCarriesAcrossRuns) {
-  const GruF32Params p = RandomParams(5, 9, kSeed);
-  const int B = 2;
-  const std::vector<float> x = RandomInput(6 * B * 5, kSeed);
-  std::unique_ptr<GruF32> layer;
-  ASSERT_TRUE(GruF32::Create(p, KernelPath::kAuto, &layer, 2).ok());
-  GruF32State state;
-  ASSERT_TRUE(layer->NewState(B, &state).ok());
-  std::vector<float> whole(6 * B * 9), parts(6 * B * 9);
-  ASSERT_TRUE(layer->Run(x.data(), 6, &state, whole.data()).ok());
-  ASSERT_TRUE(layer->ResetState(&state).ok());
-  ASSERT_TRUE(layer->Run(x.data(), 3, &state, parts.data()).ok());
-  ASSERT_TRUE(layer->Run(x.data() + 3 * B * 5, 3, &state, parts.data() + 3 * B * 9).ok());
-  EXPECT_EQ(whole, parts);
-  ASSERT_TRUE(layer->Run(x.data(), 0, &state, nullptr).ok());  // 0 steps: nothing, pointers unused
+  f32_test::ExpectStateCarriesAcrossRuns<GruF32, GruF32State>(RandomParams(5, 9, kSeed));
 }
 
-TEST(GruF32, PathResolution) {
-  std::unique_ptr<GruF32> layer;
-  ASSERT_TRUE(GruF32::Create(RandomParams(2, 3, 1), KernelPath::kAuto, &layer).ok());
-  EXPECT_TRUE(layer->path() == KernelPath::kScalar || layer->path() == KernelPath::kAvx2)
-      << KernelPathName(layer->path());
-  if (KernelPathAvailable(KernelPath::kAvxVnni)) {
-    ASSERT_TRUE(GruF32::Create(RandomParams(2, 3, 1), KernelPath::kAvxVnni, &layer).ok());
-    EXPECT_EQ(layer->path(), KernelPath::kAvx2);
-  }
-}
+TEST(GruF32, PathResolution) { f32_test::ExpectPathResolution<GruF32>(RandomParams(2, 3, 1)); }
 
 TEST(GruF32, BadArguments) {
   const GruF32Params good = RandomParams(3, 4, kSeed);
   std::unique_ptr<GruF32> layer;
-  auto expect_error = [](const Status& s, const char* needle) {
-    EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find(needle), std::string::npos) << s.message();
-  };
+  const auto expect_error = f32_test::ExpectError;
   GruF32Params p = good;
   p.n_input = 0;
   expect_error(GruF32::Create(p, KernelPath::kScalar, &layer), "n_input is 0");
@@ -272,29 +135,9 @@ TEST(GruF32, BadArguments) {
   EXPECT_EQ(layer, nullptr);
 
   ASSERT_TRUE(GruF32::Create(good, KernelPath::kScalar, &layer).ok());
-  GruF32State state;
-  expect_error(layer->NewState(0, &state), "batch is 0");
-  expect_error(layer->NewState(kMaxGruF32Batch + 1, &state), "batch is 65537");
-  expect_error(layer->NewState(1, nullptr), "state is null");
-  std::vector<float> x(3 * 2 * 3), out(3 * 2 * 4);
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
   std::unique_ptr<GruF32> wide;
   ASSERT_TRUE(GruF32::Create(RandomParams(3, 5, 1), KernelPath::kScalar, &wide).ok());
-  ASSERT_TRUE(wide->NewState(2, &state).ok());
-  expect_error(layer->Step(x.data(), &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  state.h().pop_back();
-  expect_error(layer->Run(x.data(), 1, &state, out.data()), "must come from NewState");
-  ASSERT_TRUE(layer->NewState(2, &state).ok());
-  expect_error(layer->Run(nullptr, 1, &state, out.data()), "x is null");
-  expect_error(layer->Run(x.data(), 1, &state, nullptr), "out is null");
-  expect_error(layer->Run(x.data(), -1, &state, out.data()), "steps is -1");
-  expect_error(layer->Run(x.data(), 1, nullptr, out.data()), "state is null");
-  expect_error(layer->Step(nullptr, &state, out.data()), "x is null");
-  expect_error(layer->Step(x.data(), &state, nullptr), "out is null");
-  expect_error(layer->ResetState(nullptr), "state is null");
-  expect_error(layer->Run(x.data(), 1 << 30, &state, out.data()), "steps * batch is");
-  EXPECT_TRUE(layer->Run(x.data(), 3, &state, out.data()).ok());
+  f32_test::ExpectStateAndRunErrors<GruF32, GruF32State>(*layer, *wide, kMaxGruF32Batch);
 }
 
 }  // namespace

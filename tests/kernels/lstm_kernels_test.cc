@@ -1219,6 +1219,42 @@ TEST(GateEpilogue, EveryPathMatchesReferenceOnEveryPreActivation) {
   }
 }
 
+// The gate epilogue of one case of the fused steps' tests, run by the reference: the gate pre-activations
+// in[g] and rec[g] (g >= 1 with cifg) of n values, random cell width, clip, hidden scale and zero point,
+// random initial cell c0; c and out are the reference's results (e.c and e.out point at them: copy e and
+// point them elsewhere before running another path).
+struct ExpectedGates {
+  LstmGateEpilogue e;
+  std::vector<int16_t> c0, c;
+  std::vector<int8_t> out;
+};
+
+ExpectedGates RandomGatesOnReference(Gen& gen, const std::vector<std::vector<int32_t>>& in,
+                                     const std::vector<std::vector<int32_t>>& rec, int n, bool compat, bool cifg,
+                                     Rounding rounding) {
+  ExpectedGates x;
+  LstmGateEpilogue& e = x.e;
+  for (int g = cifg ? 1 : 0; g < 4; ++g) {
+    e.input[g] = in[g].data();
+    e.recurrent[g] = rec[g].data();
+  }
+  e.n = n;
+  e.tflite_compat = compat;
+  e.cell_integer_bits = gen.Int(0, 6);
+  e.gate_shift = 15 + e.cell_integer_bits;
+  e.clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
+  e.hidden_scale = gen.Multiplier(-25, 5);
+  e.rounding = rounding;
+  e.hidden_zp = gen.Int(-128, 127);
+  x.c0 = gen.VecI16(n);
+  x.c = x.c0;
+  x.out.assign(static_cast<size_t>(n), 0x5A);
+  e.c = x.c.data();
+  e.out = x.out.data();
+  Ref().LstmGatesS16(e);
+  return x;
+}
+
 // ---- The fused recurrent step (LstmRecurrentGatesS16) on every path that has it -----------------------
 
 // Every path's LstmRecurrentGatesS16, over the whole cell range or split at a 16-cell boundary (as
@@ -1247,25 +1283,7 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
           Ref().GemvS8S8RequantS32(w[g].data(), n_cell, cols, bias[g].data(), h.data(), batch, m[g], rounding,
                                    rec[g].data());
         }
-        LstmGateEpilogue e;
-        for (int g = cifg ? 1 : 0; g < 4; ++g) {
-          e.input[g] = in[g].data();
-          e.recurrent[g] = rec[g].data();
-        }
-        e.n = n;
-        e.tflite_compat = compat;
-        e.cell_integer_bits = gen.Int(0, 6);
-        e.gate_shift = 15 + e.cell_integer_bits;
-        e.clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
-        e.hidden_scale = gen.Multiplier(-25, 5);
-        e.rounding = rounding;
-        e.hidden_zp = gen.Int(-128, 127);
-        const auto c0 = gen.VecI16(n);
-        std::vector<int16_t> c_expected = c0;
-        std::vector<int8_t> out_expected(static_cast<size_t>(n), 0x5A);
-        e.c = c_expected.data();
-        e.out = out_expected.data();
-        Ref().LstmGatesS16(e);
+        const ExpectedGates want = RandomGatesOnReference(gen, in, rec, n, compat, cifg, rounding);
         for (KernelPath path : PackedPaths()) {
           const LstmKernels& k = GetLstmKernels(path);
           if (k.LstmRecurrentGatesS16 == nullptr) continue;
@@ -1283,19 +1301,18 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
           s.h = h.data();
           s.batch = batch;
           s.n_cell = n_cell;
-          s.gates = e;
+          s.gates = want.e;
           for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
           for (int split : {0, 16, 48}) {
             if (split >= n_cell) continue;
-            std::vector<int16_t> c_actual = c0;
+            std::vector<int16_t> c_actual = want.c0;
             std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
             s.gates.c = c_actual.data();
             s.gates.out = out_actual.data();
             if (split > 0) k.LstmRecurrentGatesS16(s, 0, split);
             k.LstmRecurrentGatesS16(s, split, n_cell);
-            EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
-            EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split
-                                                              << ": hidden";
+            EXPECT_TRUE(SameValues(want.c, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+            EXPECT_TRUE(SameValues(want.out, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
             ++compared;
           }
         }
@@ -1348,25 +1365,7 @@ int CheckStreamStep(Gen& gen, int n_cell, int n_input, int n_output, int batch, 
     Ref().GemvS8S8RequantS32(wr[g].data(), n_cell, n_output, br[g].data(), h.data(), batch, mr[g], rounding,
                              rec[g].data());
   }
-  LstmGateEpilogue e;
-  for (int g = cifg ? 1 : 0; g < 4; ++g) {
-    e.input[g] = in[g].data();
-    e.recurrent[g] = rec[g].data();
-  }
-  e.n = n;
-  e.tflite_compat = compat;
-  e.cell_integer_bits = gen.Int(0, 6);
-  e.gate_shift = 15 + e.cell_integer_bits;
-  e.clip = gen.Int(0, 1) == 0 ? int16_t{0} : static_cast<int16_t>(gen.Int(1, 32767));
-  e.hidden_scale = gen.Multiplier(-25, 5);
-  e.rounding = rounding;
-  e.hidden_zp = gen.Int(-128, 127);
-  const auto c0 = gen.VecI16(n);
-  std::vector<int16_t> c_expected = c0;
-  std::vector<int8_t> out_expected(static_cast<size_t>(n), 0x5A);
-  e.c = c_expected.data();
-  e.out = out_expected.data();
-  Ref().LstmGatesS16(e);
+  const ExpectedGates want = RandomGatesOnReference(gen, in, rec, n, compat, cifg, rounding);
   int compared = 0;
   for (KernelPath path : PackedPaths()) {
     const LstmKernels& k = GetLstmKernels(path);
@@ -1398,18 +1397,18 @@ int CheckStreamStep(Gen& gen, int n_cell, int n_input, int n_output, int batch, 
     s.h = h.data();
     s.batch = batch;
     s.n_cell = n_cell;
-    s.gates = e;
+    s.gates = want.e;
     for (int g = 0; g < 4; ++g) s.gates.input[g] = s.gates.recurrent[g] = nullptr;
     for (int split : {0, 16, 80}) {
       if (split > 0 && split >= n_cell) continue;
-      std::vector<int16_t> c_actual = c0;
+      std::vector<int16_t> c_actual = want.c0;
       std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
       s.gates.c = c_actual.data();
       s.gates.out = out_actual.data();
       if (split > 0) k.LstmStreamStepS16(s, 0, split);
       k.LstmStreamStepS16(s, split, n_cell);
-      EXPECT_TRUE(SameValues(c_expected, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
-      EXPECT_TRUE(SameValues(out_expected, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
+      EXPECT_TRUE(SameValues(want.c, c_actual)) << KernelPathName(path) << " split " << split << ": cell";
+      EXPECT_TRUE(SameValues(want.out, out_actual)) << KernelPathName(path) << " split " << split << ": hidden";
       ++compared;
     }
   }

@@ -20,96 +20,93 @@ namespace irnn::cli::bench {
 
 namespace {
 
-// One LSTM layer in both modes.
-void RunLibtorchLstm(const Grid& grid, Report* report) {
+// The grid both cells run: for every thread count, H and B, PyTorch-like random weights of `gates` * H
+// rows (U(-1/sqrt(H), 1/sqrt(H)), seeded by H) in torch::lstm/gru's order (w_ih, w_hh, b_ih, b_hh), an
+// input [T][B][H] in U(-1, 1) and a zero state [1][B][H]; fn(H, B, threads, params, x, zero) times the
+// cell on them.
+template <typename Fn>
+void ForEachLibtorchShape(const Grid& grid, Report* report, const char* cell, int gates, Fn fn) {
   c10::InferenceMode inference;
-  const int T = grid.steps;
   for (int threads : grid.threads) {
     at::set_num_threads(threads);
     for (int H : grid.hidden) {
       for (int B : grid.batch) {
-        Progress(*report, "libtorch fp32 H=%d B=%d threads=%d", H, B, threads);
+        Progress(*report, "libtorch fp32 %sH=%d B=%d threads=%d", cell, H, B, threads);
         torch::manual_seed(grid.seed + static_cast<uint64_t>(H));
         const double a = 1.0 / std::sqrt(static_cast<double>(H));
         const std::vector<torch::Tensor> params = {
-            torch::empty({4 * H, H}).uniform_(-a, a), torch::empty({4 * H, H}).uniform_(-a, a),
-            torch::empty({4 * H}).uniform_(-a, a), torch::empty({4 * H}).uniform_(-a, a)};
-        const torch::Tensor x = torch::empty({T, B, H}).uniform_(-1.0, 1.0);
+            torch::empty({gates * H, H}).uniform_(-a, a), torch::empty({gates * H, H}).uniform_(-a, a),
+            torch::empty({gates * H}).uniform_(-a, a), torch::empty({gates * H}).uniform_(-a, a)};
+        const torch::Tensor x = torch::empty({grid.steps, B, H}).uniform_(-1.0, 1.0);
         const torch::Tensor zero = torch::zeros({1, B, H});
-        Timing t;
-        TimeSteps(
-            T, grid.repeats, [] {},
-            [&] {
-              auto out = torch::lstm(x, {zero, zero}, params, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
-                                     /*train=*/false, /*bidirectional=*/false, /*batch_first=*/false);
-              return std::get<0>(out).defined();
-            },
-            &t);
-        report->results.push_back(MakeResult("libtorch", "fp32", "torch::lstm", kSequence, H, B, threads, grid, t));
-
-        const std::vector<torch::Tensor> frames = x.split(1);  // [1][B][H] views
-        TimeSteps(
-            T, grid.repeats, [] {},
-            [&] {
-              torch::Tensor h = zero, c = zero;
-              for (int step = 0; step < T; ++step) {
-                auto out = torch::lstm(frames[step], {h, c}, params, true, 1, 0.0, false, false, false);
-                h = std::get<1>(out);
-                c = std::get<2>(out);
-              }
-              return h.defined();
-            },
-            &t);
-        report->results.push_back(MakeResult("libtorch", "fp32", "torch::lstm", kStreaming, H, B, threads, grid, t));
+        fn(H, B, threads, params, x, zero);
       }
     }
   }
 }
 
-// One GRU layer, as RunLibtorch's LSTM.
-void RunLibtorchGru(const Grid& grid, Report* report) {
-  c10::InferenceMode inference;
+// One LSTM layer in both modes.
+void RunLibtorchLstm(const Grid& grid, Report* report) {
   const int T = grid.steps;
-  for (int threads : grid.threads) {
-    at::set_num_threads(threads);
-    for (int H : grid.hidden) {
-      for (int B : grid.batch) {
-        Progress(*report, "libtorch fp32 gru H=%d B=%d threads=%d", H, B, threads);
-        torch::manual_seed(grid.seed + static_cast<uint64_t>(H));
-        const double a = 1.0 / std::sqrt(static_cast<double>(H));
-        const std::vector<torch::Tensor> params = {
-            torch::empty({3 * H, H}).uniform_(-a, a), torch::empty({3 * H, H}).uniform_(-a, a),
-            torch::empty({3 * H}).uniform_(-a, a), torch::empty({3 * H}).uniform_(-a, a)};
-        const torch::Tensor x = torch::empty({T, B, H}).uniform_(-1.0, 1.0);
-        const torch::Tensor zero = torch::zeros({1, B, H});
-        Timing t;
-        TimeSteps(
-            T, grid.repeats, [] {},
-            [&] {
-              auto out = torch::gru(x, zero, params, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
-                                    /*train=*/false, /*bidirectional=*/false, /*batch_first=*/false);
-              return std::get<0>(out).defined();
-            },
-            &t);
-        report->results.push_back(
-            MakeResult("libtorch", "fp32", "torch::gru", kSequence, H, B, threads, grid, t, kGru));
+  ForEachLibtorchShape(grid, report, "", 4, [&](int H, int B, int threads, const std::vector<torch::Tensor>& params,
+                                               const torch::Tensor& x, const torch::Tensor& zero) {
+    Timing t;
+    TimeSteps(
+        T, grid.repeats, [] {},
+        [&] {
+          auto out = torch::lstm(x, {zero, zero}, params, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
+                                 /*train=*/false, /*bidirectional=*/false, /*batch_first=*/false);
+          return std::get<0>(out).defined();
+        },
+        &t);
+    report->results.push_back(MakeResult("libtorch", "fp32", "torch::lstm", kSequence, H, B, threads, grid, t));
 
-        const std::vector<torch::Tensor> frames = x.split(1);  // [1][B][H] views
-        TimeSteps(
-            T, grid.repeats, [] {},
-            [&] {
-              torch::Tensor h = zero;
-              for (int step = 0; step < T; ++step) {
-                h = std::get<1>(torch::gru(frames[step], h, params, true, 1, 0.0, false, false, false));
-              }
-              return h.defined();
-            },
-            &t);
-        report->results.push_back(
-            MakeResult("libtorch", "fp32", "torch::gru", kStreaming, H, B, threads, grid, t, kGru));
-      }
-    }
-  }
+    const std::vector<torch::Tensor> frames = x.split(1);  // [1][B][H] views
+    TimeSteps(
+        T, grid.repeats, [] {},
+        [&] {
+          torch::Tensor h = zero, c = zero;
+          for (int step = 0; step < T; ++step) {
+            auto out = torch::lstm(frames[step], {h, c}, params, true, 1, 0.0, false, false, false);
+            h = std::get<1>(out);
+            c = std::get<2>(out);
+          }
+          return h.defined();
+        },
+        &t);
+    report->results.push_back(MakeResult("libtorch", "fp32", "torch::lstm", kStreaming, H, B, threads, grid, t));
+  });
+}
+
+// One GRU layer in both modes.
+void RunLibtorchGru(const Grid& grid, Report* report) {
+  const int T = grid.steps;
+  ForEachLibtorchShape(grid, report, "gru ", 3, [&](int H, int B, int threads, const std::vector<torch::Tensor>& params,
+                                                   const torch::Tensor& x, const torch::Tensor& zero) {
+    Timing t;
+    TimeSteps(
+        T, grid.repeats, [] {},
+        [&] {
+          auto out = torch::gru(x, zero, params, /*has_biases=*/true, /*num_layers=*/1, /*dropout=*/0.0,
+                                /*train=*/false, /*bidirectional=*/false, /*batch_first=*/false);
+          return std::get<0>(out).defined();
+        },
+        &t);
+    report->results.push_back(MakeResult("libtorch", "fp32", "torch::gru", kSequence, H, B, threads, grid, t, kGru));
+
+    const std::vector<torch::Tensor> frames = x.split(1);  // [1][B][H] views
+    TimeSteps(
+        T, grid.repeats, [] {},
+        [&] {
+          torch::Tensor h = zero;
+          for (int step = 0; step < T; ++step) {
+            h = std::get<1>(torch::gru(frames[step], h, params, true, 1, 0.0, false, false, false));
+          }
+          return h.defined();
+        },
+        &t);
+    report->results.push_back(MakeResult("libtorch", "fp32", "torch::gru", kStreaming, H, B, threads, grid, t, kGru));
+  });
 }
 
 }  // namespace
