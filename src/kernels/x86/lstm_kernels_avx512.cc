@@ -245,10 +245,12 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
 // The gate epilogue (LstmKernels::LstmGatesS16) on 16 values at a time, in int32 lanes from end to
 // end: no int16 intermediate goes to memory. Every step is the reference's arithmetic on values that
 // fit their lanes: pre-activations clamped as AddSatS32IntoS16 / AddSatS32IntoS32 + SaturateS32ToS16
-// do; activations gathered from the tables (index = the int16 value's 16 bits) and sign-extended;
-// f*c, i*g (|i| <= 65535 under CIFG) and o*tanh(c) are exact int32 products; RoundingDivideByPOT by
-// the mask/threshold rule; the int16 casts of the cell update as sign extension of the low 16 bits;
-// the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is masked.
+// do; activations gathered from the tables (indexed by the signed int16 value) and sign-extended;
+// f*c, i*g and o*tanh(c) are exact int32 products by vpmaddwd (the logistic's outputs, and 32767 - f
+// under CIFG, are in [0, 32767]: the logistic table's entries are in [11, 32756]); RoundingDivideByPOT
+// as one floor (no wrap at these sizes); the int16 casts of the cell update as sign extension of the
+// low 16 bits; the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is
+// masked.
 IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
 
 // RoundingDivideByPOT(x, e) (round half away from zero) as floor((x + 2^(e-1) - [x < 0]) / 2^e), for
