@@ -1255,6 +1255,28 @@ ExpectedGates RandomGatesOnReference(Gen& gen, const std::vector<std::vector<int
   return x;
 }
 
+// Every gate output (every pre-activation) against edge cell values: the cell update's products f*c and
+// i*g meet the int16 extremes and the rounding ties of RoundingDivideByPOT (c a multiple of 2^k plus
+// 2^(k-1)), with every gate shift (cell_bits 0-6), under CIFG too (i = 32767 - f).
+TEST(GateEpilogue, EveryPathMatchesReferenceOnCellProductEdges) {
+  Gen gen(TestSeed());
+  const int n = 65536;
+  std::vector<int16_t> edges = {-32768, -32767, -16384, -16383, -2, -1, 0, 1, 2, 16383, 16384, 32766, 32767};
+  for (int k = 1; k <= 14; ++k) {
+    edges.push_back(static_cast<int16_t>((1 << k) + (1 << (k - 1))));
+    edges.push_back(static_cast<int16_t>(-((1 << k) + (1 << (k - 1)))));
+  }
+  std::vector<std::vector<int32_t>> in(4, std::vector<int32_t>(n)), rec(4, std::vector<int32_t>(n, 0));
+  std::vector<int16_t> c0(n);
+  for (int v = 0; v < n; ++v) c0[v] = edges[static_cast<size_t>(v) % edges.size()];
+  for (int cell_bits = 0; cell_bits <= 6; ++cell_bits) {
+    for (int g = 0; g < 4; ++g) {
+      for (int v = 0; v < n; ++v) in[g][v] = -32768 + (v * (2 * g + 3) + 104729 * (g + cell_bits)) % 65536;
+    }
+    CheckGates(in, rec, n, true, cell_bits == 3, cell_bits, 0, gen.Multiplier(-20, 0), Rounding::kDouble, -7, c0);
+  }
+}
+
 // ---- The fused recurrent step (LstmRecurrentGatesS16) on every path that has it -----------------------
 
 // Every path's LstmRecurrentGatesS16, over the whole cell range or split at a 16-cell boundary (as

@@ -245,18 +245,22 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
 // The gate epilogue (LstmKernels::LstmGatesS16) on 16 values at a time, in int32 lanes from end to
 // end: no int16 intermediate goes to memory. Every step is the reference's arithmetic on values that
 // fit their lanes: pre-activations clamped as AddSatS32IntoS16 / AddSatS32IntoS32 + SaturateS32ToS16
-// do; activations gathered from the tables (index = the int16 value's 16 bits) and sign-extended;
-// f*c, i*g (|i| <= 65535 under CIFG) and o*tanh(c) are exact int32 products; RoundingDivideByPOT by
-// the mask/threshold rule; the int16 casts of the cell update as sign extension of the low 16 bits;
-// the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is masked.
+// do; activations gathered from the tables (indexed by the signed int16 value) and sign-extended;
+// f*c, i*g and o*tanh(c) are exact int32 products by vpmaddwd (the logistic's outputs, and 32767 - f
+// under CIFG, are in [0, 32767]: the logistic table's entries are in [11, 32756]); RoundingDivideByPOT
+// as one floor (no wrap at these sizes); the int16 casts of the cell update as sign extension of the
+// low 16 bits; the hidden value's sat8(r + zp) as vpmovsdb of clamp(r, +-65536) + zp. The tail is
+// masked.
 IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
 
+// RoundingDivideByPOT(x, e) (round half away from zero) as floor((x + 2^(e-1) - [x < 0]) / 2^e), for
+// |x| + 2^(e-1) < 2^31 (no wrap): the products f*c and i*g of the cell update, |x| <= 32767 * 32768,
+// e <= 21. For x >= 0 it rounds half up; for x < 0, x = 2^e q + r (0 <= r < 2^e) rounds down where
+// r <= 2^(e-1) (r + 2^(e-1) - 1 < 2^e), so ties go away from zero, as the reference's mask/threshold
+// rule does.
 IRNN_TARGET_AVX512 inline __m512i RoundingDivideByPOT512(__m512i x, int e) {
-  const __m512i mask = _mm512_set1_epi32(static_cast<int32_t>((uint32_t{1} << e) - 1u));
-  const __m512i remainder = _mm512_and_si512(x, mask);
-  const __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(x, 31));
-  const __m512i shifted = _mm512_srav_epi32(x, _mm512_set1_epi32(e));
-  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, _mm512_set1_epi32(1));
+  const __m512i nudge = _mm512_add_epi32(_mm512_set1_epi32(int32_t{1} << (e - 1)), _mm512_srai_epi32(x, 31));
+  return _mm512_srai_epi32(_mm512_add_epi32(x, nudge), e);
 }
 
 IRNN_TARGET_AVX512 inline __m512i Clamp512(__m512i v, int32_t lo, int32_t hi) {
@@ -284,10 +288,48 @@ IRNN_TARGET_AVX512 inline __m512i PreActivation512(const int32_t* in_p, const in
 // table[uint16(v)] sign-extended, v an int16 value in each int32 lane. (The exact arithmetic on 32
 // int16 lanes, fixed_point_avx512.h, measured slower here: 0.36 ns per value against 0.19 for this
 // gather on a Sapphire Rapids core, and the whole step 1.0-2.3x as long at H = 128-512, B = 1 and 16,
-// the tables' share of L2 at H = 512, B = 1 included.)
-IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* table) {
-  return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
+// the tables' share of L2 at H = 512, B = 1 included.) The table is SignedTable's: indexed by the
+// signed value, one entry early, so that the gathered dword holds the entry in its high half and one
+// arithmetic shift sign-extends it (no index mask, no left shift).
+IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* signed_table) {
+  return _mm512_srai_epi32(_mm512_i32gather_epi32(v, signed_table, 2), 16);
 }
+
+// ActivationTableS16(bits) reordered for Activation512: entries t[1 + 32768 + v] = table[uint16(v)] for
+// v in [-32768, 32767] after one padding entry t[0]; returns t + 32768, where the dword at t + 32768 + v
+// (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. Built once per
+// table (8 of 128 KiB at most: logistic and tanh with 0-6 integer bits).
+std::vector<int16_t> MakeSignedTable(int tanh_integer_bits) {
+  const int16_t* table = avx2::ActivationTableS16(tanh_integer_bits);
+  std::vector<int16_t> t(65537, 0);
+  for (int v = -32768; v <= 32767; ++v) t[static_cast<size_t>(v + 32769)] = table[static_cast<uint16_t>(v)];
+  return t;
+}
+
+template <int kBits>
+const int16_t* SignedTableFor() {
+  static const std::vector<int16_t> table = MakeSignedTable(kBits);
+  return table.data() + 32768;
+}
+
+// tanh_integer_bits: -1 (logistic Q3.12) or 0-6 (tanh), as ActivationTableS16's.
+const int16_t* SignedTable(int tanh_integer_bits) {
+  switch (tanh_integer_bits) {
+    case 0: return SignedTableFor<0>();
+    case 1: return SignedTableFor<1>();
+    case 2: return SignedTableFor<2>();
+    case 3: return SignedTableFor<3>();
+    case 4: return SignedTableFor<4>();
+    case 5: return SignedTableFor<5>();
+    case 6: return SignedTableFor<6>();
+    default: return SignedTableFor<-1>();
+  }
+}
+
+// a * b of int16 values sign-extended in int32 lanes, a >= 0 (its high half zero): vpmaddwd's
+// a_lo * b_lo + a_hi * b_hi is a_lo * b_lo exactly (one uop against vpmulld's two). Every product of
+// the epilogue has a gate output of the logistic (in [0, 32767]) or 32767 - f (CIFG) as a.
+IRNN_TARGET_AVX512 inline __m512i MulNonNegative16(__m512i a, __m512i b) { return _mm512_madd_epi16(a, b); }
 
 // The constants of the gate epilogue, made once per call.
 struct GateConstants {
@@ -301,9 +343,9 @@ struct GateConstants {
 
 IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue& e) {
   GateConstants q;
-  q.sigmoid = avx2::ActivationTableS16(-1);
-  q.tanh_gate = avx2::ActivationTableS16(3);
-  q.tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  q.sigmoid = SignedTable(-1);
+  q.tanh_gate = SignedTable(3);
+  q.tanh_cell = SignedTable(e.cell_integer_bits);
   q.hidden = MakeRequant512(e.hidden_scale, e.rounding);
   q.zp = _mm512_set1_epi32(e.hidden_zp);
   q.cifg = e.input[0] == nullptr;
@@ -337,13 +379,13 @@ IRNN_TARGET_AVX512 inline void Gates16(const LstmGateEpilogue& e, const GateCons
   const __m512i ii = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
                             : Activation512(PreActivationRec512(e, 0, k, m, rec[0], q.compat), q.sigmoid);
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-  const __m512i kept = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(f, c), 15));
-  const __m512i added = SignExtend16(RoundingDivideByPOT512(_mm512_mullo_epi32(ii, g), e.gate_shift));
+  const __m512i kept = SignExtend16(RoundingDivideByPOT512(MulNonNegative16(f, c), 15));
+  const __m512i added = SignExtend16(RoundingDivideByPOT512(MulNonNegative16(ii, g), e.gate_shift));
   __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
   if (q.clipping) cell = Clamp512(cell, -e.clip, e.clip);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
   const __m512i o = Activation512(PreActivationRec512(e, 3, k, m, rec[3], q.compat), q.sigmoid);
-  const __m512i r = Requantize512(_mm512_mullo_epi32(o, Activation512(cell, q.tanh_cell)), q.hidden);
+  const __m512i r = Requantize512(MulNonNegative16(o, Activation512(cell, q.tanh_cell)), q.hidden);
   _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), q.zp)));
 }
 
