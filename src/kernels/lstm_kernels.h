@@ -215,6 +215,11 @@ const LstmKernels* AvxVnniLstmKernelTable();
 // requantization of the packed matmuls, for the AVX-512 path's matmul (which sums into `out` first).
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding);
+// v[r * stride + i] = MBQM(v[r * stride + i], channel[i]) for r < rows, i < n (numerics.md §7.1): the
+// same as RequantizeS32InPlace of each row with `channel`, the per-lane constants made once per 8 lanes
+// for all rows (the AMX matmul's per-channel requantization of many input rows).
+void RequantizeS32RowsInPlace(int32_t* v, int rows, int64_t stride, int n, const QuantizedMultiplier* channel,
+                              Rounding rounding);
 // The AVX2 LstmGatesS16 with its activation-table lookups (v[i] = table[uint16(v[i])], i < n; n a
 // multiple of 16; tables readable 16 entries past 65535) done by `look_up`.
 void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n));

@@ -1050,6 +1050,30 @@ void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t
   LstmGatesS16WithLookUp(e, look_up);
 }
 
+void RequantizeS32RowsInPlace(int32_t* v, int rows, int64_t stride, int n, const QuantizedMultiplier* channel,
+                              Rounding rounding) {
+  // Lane groups outer, rows inner: each group's per-lane constants are made once for all rows.
+  for (int i = 0; i < n; i += 8) {
+    const int valid = std::min(8, n - i);
+    QuantizedMultiplier lanes[8];
+    if (valid < 8) {
+      for (int j = 0; j < 8; ++j) lanes[j] = channel[i + std::min(j, valid - 1)];
+    }
+    const RequantPerLane q = MakeRequantPerLane(valid == 8 ? channel + i : lanes, rounding);
+    for (int r = 0; r < rows; ++r) {
+      int32_t* p = v + r * stride + i;
+      if (valid == 8) {
+        Store256(p, RequantizePerLane(Load256(p), q));
+      } else {
+        alignas(32) int32_t t[8] = {};
+        CopyElements(t, p, valid);
+        Store256(t, RequantizePerLane(Load256(t), q));
+        CopyElements(p, t, valid);
+      }
+    }
+  }
+}
+
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding) {
   if (channel == nullptr) {

@@ -186,10 +186,7 @@ struct Finish {
   // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
   void RequantizeRest(int batch, const QuantizedMultiplier* channel, Rounding rounding) const {
     if (requant != nullptr) return;
-    for (int i = 0; i < batch; ++i) {
-      avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin,
-                                 QuantizedMultiplier{}, channel + row_begin, rounding);
-    }
+    avx2::RequantizeS32RowsInPlace(out + row_begin, batch, rows, row_end - row_begin, channel + row_begin, rounding);
   }
 };
 
