@@ -10,7 +10,10 @@
 //      integer parameters (effective biases, multipliers, PWL tables). The only part that reads floats.
 //   2. Gru::Create on those parameters, then Step / Run with a GruState. Integer only.
 // Threads: Create's `threads` splits the output rows of the matmuls (the input projection of a sequence
-// and every step's recurrent and input matmuls); the gate arithmetic stays on the calling thread.
+// and every step's recurrent and input matmuls) and the gate arithmetic of those rows.
+// Memory: on the SIMD paths Create evaluates the PWL sigmoid and tanh on all 65,536 int16 inputs into
+// two int16 lookup tables, 128 KiB each (256 KiB per layer, shared by copies of the layer's packed
+// weights), which the fused gate epilogue reads; the scalar path evaluates the PWL tables directly.
 // Not here: bidirectional wrapping, stacking (see irnn/gru_lm.h for the GRU language model).
 #pragma once
 
@@ -94,7 +97,7 @@ class GruState {
   std::vector<int16_t> h16_;
   std::vector<int8_t> h8_;
   std::array<std::vector<int32_t>, 3> recurrent_;  // [batch * n_hidden] per gate
-  std::vector<int16_t> r_, z_, n_;                 // [batch * n_hidden]
+  std::vector<int8_t> h8_next_;                    // [batch * n_hidden] the new h8 while threads read h8
   std::vector<int32_t> step_input_;                // Step's input parts, 3 * batch * n_hidden
   std::vector<int32_t> sequence_input_;            // Run's workspace for a chunk of steps
 };

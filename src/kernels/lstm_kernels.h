@@ -12,6 +12,8 @@
 
 namespace irnn {
 
+struct PwlTable;  // irnn/pwl.h
+
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
 // fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
@@ -94,6 +96,26 @@ struct LstmStreamStep {
   LstmGateEpilogue gates;
 };
 
+// The operands of LstmKernels::GruGatesS16: the gate epilogue of one GRU step (numerics.md §8.2-§8.3)
+// over n values (n = batch * n_hidden, or one batch row's range of units), gates in the order r, z, n.
+struct GruGateEpilogue {
+  const int32_t* input[3] = {};      // ax_g: the input matmul results (MBQM'd to Q3.12), [n] per gate
+  const int32_t* recurrent[3] = {};  // ah_g: the recurrent matmul results, [n] per gate
+  int n = 0;
+  const PwlTable* sigmoid = nullptr;  // σ and tanh (§6.1): what the scalar reference evaluates
+  const PwlTable* tanh = nullptr;
+  // The same functions on all 65,536 int16 inputs, indexed by uint16(v), plus 16 padding entries
+  // (PwlLookupTableS16, kernels/pwl_kernels.h): what the SIMD paths read; they require them.
+  const int16_t* sigmoid_table = nullptr;
+  const int16_t* tanh_table = nullptr;
+  QuantizedMultiplier output_scale;  // M_out
+  Rounding rounding = Rounding::kDouble;
+  int32_t output_zp = 0;             // Z_out
+  int16_t* h16 = nullptr;  // [n] the Q0.15 state, updated in place
+  int8_t* h8 = nullptr;    // [n] the new int8 state, written
+  int8_t* out = nullptr;   // [n] a copy of h8 (may be null)
+};
+
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
@@ -168,6 +190,13 @@ struct LstmKernels {
   // streaming step (TfliteLstm::Step) of few rows. A later member: null on the paths without it (the
   // layer composes the kernels above there).
   void (*LstmStreamStepS16)(const LstmStreamStep& s, int cell_begin, int cell_end) = nullptr;
+  // The GRU's gate epilogue in one pass, bit for bit numerics.md §8.2-§8.3 for each i < n:
+  //   r = σ(sat16(in_r + rec_r)), z = σ(sat16(in_z + rec_z))   (exact sums)
+  //   n = tanh(sat16(sat16(in_n) + RDivPOT(r * sat16(rec_n), 15)))
+  //   h16 = sat16(n + RDivPOT(z * (h16 - n), 15)),  h8 = out = sat8(MBQM(h16, M_out) + Z_out)
+  // The reference evaluates σ and tanh by PwlEvaluate; the other paths read e.sigmoid_table and
+  // e.tanh_table (equal to it on every input by construction). A later member, filled on every path.
+  void (*GruGatesS16)(const GruGateEpilogue& e) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
@@ -186,6 +215,11 @@ const LstmKernels* AvxVnniLstmKernelTable();
 // requantization of the packed matmuls, for the AVX-512 path's matmul (which sums into `out` first).
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding);
+// v[r * stride + i] = MBQM(v[r * stride + i], channel[i]) for r < rows, i < n (numerics.md §7.1): the
+// same as RequantizeS32InPlace of each row with `channel`, the per-lane constants made once per 8 lanes
+// for all rows (the AMX matmul's per-channel requantization of many input rows).
+void RequantizeS32RowsInPlace(int32_t* v, int rows, int64_t stride, int n, const QuantizedMultiplier* channel,
+                              Rounding rounding);
 // The AVX2 LstmGatesS16 with its activation-table lookups (v[i] = table[uint16(v[i])], i < n; n a
 // multiple of 16; tables readable 16 entries past 65535) done by `look_up`.
 void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t* table, int16_t* v, int n));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "irnn/kernel_path.h"
 #include "irnn/pwl.h"
@@ -17,6 +18,12 @@ struct PwlKernels {
 };
 
 const PwlKernels& GetPwlKernels(KernelPath resolved);
+
+// PwlEvaluate(table, v) (the scalar reference, numerics.md §6.1) for every int16 v, at index uint16(v),
+// followed by 16 zero entries (a 4-byte gather of the last entry stays inside): 65,552 int16, 128 KiB.
+// The table's output range must lie within int16. For layers that look their activations up
+// (the GRU's gate epilogue, LstmKernels::GruGatesS16).
+std::vector<int16_t> PwlLookupTableS16(const PwlTable& table);
 
 namespace reference {
 const PwlKernels& PwlKernelTable();

@@ -1,10 +1,10 @@
 // The integer GRU (irnn/gru.h): validation, state, Step and Run (numerics.md §8). Integer only: this
 // object file is checked for floating-point instructions by tests/no_float_test.sh. The matmuls run
-// on the LSTM kernel table's packed int8 GEMV (every path), the activations on the PWL kernel table,
-// the r, z sums and the int8 output on the LSTM table's elementwise kernels (which equal the plain
-// formulas of §8.2-§8.3, as noted where they are used); the candidate and the state update are plain
-// loops here. With threads > 1 the matmuls' output rows are split between the layer's pool
-// (layers/row_split.h); the elementwise part runs on the calling thread. The float derivation is
+// on the LSTM kernel table's packed int8 GEMV (every path), the gate arithmetic of §8.2-§8.3 (sums,
+// sigmoid, candidate, tanh, state update, int8 output) on its fused GRU epilogue, GruGatesS16, which on
+// the SIMD paths reads the PWL activations from 64Ki-entry int16 tables made at Create
+// (PwlLookupTableS16). With threads > 1 the matmuls' output rows are split between the layer's pool
+// (layers/row_split.h), and each thread runs the epilogue of its rows. The float derivation is
 // gru_derive.cc.
 
 #include <algorithm>
@@ -22,6 +22,8 @@ namespace irnn {
 struct GruPacked {
   std::array<PackedS8, 3> input;
   std::array<PackedS8, 3> recurrent;
+  // PwlLookupTableS16 of the sigmoid and tanh (SIMD paths only; empty on the scalar path).
+  std::vector<int16_t> sigmoid_table, tanh_table;
 };
 
 namespace {
@@ -132,6 +134,10 @@ Status Gru::Create(GruParams params, KernelPath path, int threads, std::unique_p
     layer->kernels_->PackS8(layer->params_.recurrent_weights[g].data(), c.n_hidden, c.n_hidden,
                             &packed->recurrent[g]);
   }
+  if (resolved != KernelPath::kScalar) {
+    packed->sigmoid_table = PwlLookupTableS16(layer->params_.pwl_sigmoid);
+    packed->tanh_table = PwlLookupTableS16(layer->params_.pwl_tanh);
+  }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
   *out = std::move(layer);
@@ -144,11 +150,11 @@ Status Gru::NewState(int batch, GruState* state) const {
     return Status::InvalidArgument("Gru::NewState: batch is " + std::to_string(batch) + " but must be in [1, " +
                                    std::to_string(kMaxBatch) + "]");
   }
-  // About 33 bytes per hidden unit and stream: refuse states above 1 GiB before allocating.
+  // About 28 bytes per hidden unit and stream: refuse states above 1 GiB before allocating.
   const int64_t n = int64_t{batch} * params_.config.n_hidden;
-  if (n * 33 > (int64_t{1} << 30)) {
+  if (n * 28 > (int64_t{1} << 30)) {
     return Status::OutOfRange("Gru::NewState: batch " + std::to_string(batch) + " x n_hidden " +
-                              std::to_string(params_.config.n_hidden) + " needs " + std::to_string(n * 33) +
+                              std::to_string(params_.config.n_hidden) + " needs " + std::to_string(n * 28) +
                               " bytes of state but must need at most 1 GiB");
   }
   GruState s;
@@ -156,9 +162,7 @@ Status Gru::NewState(int batch, GruState* state) const {
   s.h16_.assign(static_cast<size_t>(n), 0);
   s.h8_.assign(static_cast<size_t>(n), static_cast<int8_t>(params_.output_zp));
   for (auto& r : s.recurrent_) r.assign(static_cast<size_t>(n), 0);
-  s.r_.assign(static_cast<size_t>(n), 0);
-  s.z_.assign(static_cast<size_t>(n), 0);
-  s.n_.assign(static_cast<size_t>(n), 0);
+  s.h8_next_.assign(static_cast<size_t>(n), 0);
   s.step_input_.assign(static_cast<size_t>(3 * n), 0);
   *state = std::move(s);
   return Status::Ok();
@@ -175,8 +179,8 @@ Status Gru::ResetState(GruState* state) const {
 
 Status Gru::CheckState(const GruState& state) const {
   const size_t n = static_cast<size_t>(state.batch_) * params_.config.n_hidden;
-  bool ok = state.batch_ >= 1 && state.h16_.size() == n && state.h8_.size() == n && state.r_.size() == n &&
-            state.z_.size() == n && state.n_.size() == n && state.step_input_.size() == 3 * n;
+  bool ok = state.batch_ >= 1 && state.h16_.size() == n && state.h8_.size() == n && state.h8_next_.size() == n &&
+            state.step_input_.size() == 3 * n;
   for (const auto& r : state.recurrent_) ok = ok && r.size() == n;
   if (!ok) {
     return Status::InvalidArgument("state was not made by NewState of a GRU of this shape (n_hidden = " +
@@ -248,7 +252,22 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
       in[g] = own[g];
     }
   }
-  // The matmuls of all gates first (they read only x and the previous h8), split over output rows.
+  GruGateEpilogue base;
+  base.sigmoid = &params_.pwl_sigmoid;
+  base.tanh = &params_.pwl_tanh;
+  if (!packed_->sigmoid_table.empty()) {
+    base.sigmoid_table = packed_->sigmoid_table.data();
+    base.tanh_table = packed_->tanh_table.data();
+  }
+  base.output_scale = params_.output_scale;
+  base.rounding = c.rounding;
+  base.output_zp = params_.output_zp;
+  // With a pool, threads may still read h8 (their recurrent matmuls) while others write theirs: the
+  // new h8 goes to scratch and is copied when all are done.
+  const bool pooled = pool_ != nullptr;
+  int8_t* const h8_new = pooled ? s->h8_next_.data() : s->h8_.data();
+  // Per range of output rows: the matmuls of all gates (they read only x and the previous h8), then
+  // the epilogue of §8.2-§8.3 on those rows of every stream (elementwise: it reads only those rows).
   const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));
   ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
     for (int g = 0; g < 3; ++g) {
@@ -261,37 +280,25 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
                                      s->h8_.data(), batch, QuantizedMultiplier{}, params_.recurrent_scale[g].data(),
                                      c.rounding, s->recurrent_[g].data());
     }
+    const bool whole = r0 == 0 && r1 == c.n_hidden;
+    for (int b = 0; b < (whole ? 1 : batch); ++b) {  // all rows: the [batch][n_hidden] values as one range
+      const int64_t o = int64_t{b} * c.n_hidden + r0;
+      GruGateEpilogue e = base;
+      e.n = whole ? n : r1 - r0;
+      for (int g = 0; g < 3; ++g) {
+        e.input[g] = in[g] + o;
+        e.recurrent[g] = s->recurrent_[g].data() + o;
+      }
+      e.h16 = s->h16_.data() + o;
+      e.h8 = h8_new + o;
+      e.out = pooled ? nullptr : out + o;
+      kernels_->GruGatesS16(e);
+    }
   });
-  int16_t* r = s->r_.data();
-  int16_t* z = s->z_.data();
-  int16_t* nn = s->n_.data();
-  const int32_t* hn = s->recurrent_[kNewGate].data();
-  // §8.2 gates r, z: sigmoid of the saturated sum on Q3.12, sat16(in + rec), computed as
-  // sat16(sat32(in + rec)) (the same value) by the table's kernels, in place in the recurrent scratch.
-  for (int g : {kResetGate, kUpdateGate}) {
-    kernels_->AddSatS32IntoS32(in[g], n, s->recurrent_[g].data());
-    kernels_->SaturateS32ToS16(s->recurrent_[g].data(), n, g == kResetGate ? r : z);
+  if (pooled) {
+    std::copy(h8_new, h8_new + n, s->h8_.data());
+    std::copy(h8_new, h8_new + n, out);
   }
-  pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, r, n, r);
-  pwl_kernels_->EvaluateS16(params_.pwl_sigmoid, z, n, z);
-  // §8.2 candidate: n = tanh(sat16(a + RDivPOT(r * b, 15))), a and b saturated to int16 first.
-  for (int i = 0; i < n; ++i) {
-    const int32_t a = SaturateToInt16(in[kNewGate][i]);
-    const int32_t b = SaturateToInt16(hn[i]);
-    nn[i] = SaturateToInt16(int64_t{a} + RoundingDivideByPOT(int32_t{r[i]} * b, 15));
-  }
-  pwl_kernels_->EvaluateS16(params_.pwl_tanh, nn, n, nn);
-  // §8.3 state update on Q0.15 and the int8 output.
-  int16_t* h16 = s->h16_.data();
-  int8_t* h8 = s->h8_.data();
-  for (int i = 0; i < n; ++i) {
-    const int32_t d = int32_t{h16[i]} - nn[i];  // |d| <= 65534: z * d fits int32 (z <= 32767)
-    h16[i] = SaturateToInt16(int64_t{nn[i]} + RoundingDivideByPOT(int32_t{z[i]} * d, 15));
-  }
-  // h8 = sat8(MBQM(h16, output_scale) + output_zp): MulRequantS16ToS8 of h16 times ones (r is free now).
-  std::fill(r, r + n, int16_t{1});
-  kernels_->MulRequantS16ToS8(h16, r, n, params_.output_scale, c.rounding, params_.output_zp, h8);
-  std::copy(h8, h8 + n, out);
 }
 
 }  // namespace irnn

@@ -2,9 +2,12 @@
 // (Run == T Steps, chunked or not), AVX2 and AVX-VNNI equal the scalar path bit for bit on odd sizes,
 // an independent scalar transcription of §8 equals the layer, validation errors name the field, the
 // GRU language model's Run equals its Steps, 2 threads equal 1 thread and the scalar path, and the .irnn
-// round trip and malformed GRU files.
+// round trip and malformed GRU files. The fused gate epilogue (LstmKernels::GruGatesS16) of every path
+// against the scalar reference on odd sizes and saturating inputs, and the 64Ki-entry activation
+// tables (PwlLookupTableS16) against PwlEvaluate on every input.
 // sim == int is tests/train/gru_sim_test.cc.
 
+#include <climits>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -16,6 +19,8 @@
 #include "irnn/gru.h"
 #include "irnn/gru_lm.h"
 #include "irnn/model.h"
+#include "kernels/lstm_kernels.h"
+#include "kernels/pwl_kernels.h"
 #include "support/gru_random.h"
 #include "support/paths.h"
 
@@ -289,6 +294,97 @@ TEST(Gru, CallErrorsAreStatusesNotCrashes) {
   GruState other;
   ASSERT_TRUE(wider->NewState(1, &other).ok());
   EXPECT_FALSE(g->Run(x.data(), 1, &other, out.data()).ok());
+}
+
+// The lookup tables the SIMD paths read equal the reference PWL evaluation on all 65,536 inputs, and
+// their 16 padding entries are zero.
+TEST(GruTables, LookupTablesEqualPwlEvaluateOnEveryInput) {
+  const GruParams p = testing::MakeRandomGru(31, 3, 3, Rounding::kDouble, false).params;
+  for (const PwlTable* t : {&p.pwl_sigmoid, &p.pwl_tanh}) {
+    const std::vector<int16_t> table = PwlLookupTableS16(*t);
+    ASSERT_EQ(table.size(), 65536u + 16u);
+    int mismatches = 0;
+    for (int v = -32768; v <= 32767; ++v) {
+      mismatches += table[static_cast<uint16_t>(static_cast<int16_t>(v))] != PwlEvaluate(*t, v);
+    }
+    EXPECT_EQ(mismatches, 0);
+    for (size_t i = 65536; i < table.size(); ++i) EXPECT_EQ(table[i], 0);
+  }
+}
+
+// Every path's GruGatesS16 equals the reference's on odd sizes (1, 3, 17, 33, 255, and batch 17 x 33
+// as one range), both roundings, with int32 inputs near +-2^31 and +-32768, and h16 at its extremes.
+TEST(GruGates, EveryPathEqualsReferenceOnOddSizesAndSaturatingInputs) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  const GruParams p = testing::MakeRandomGru(32, 3, 3, Rounding::kDouble, false).params;
+  const std::vector<int16_t> sigmoid = PwlLookupTableS16(p.pwl_sigmoid), tanh = PwlLookupTableS16(p.pwl_tanh);
+  std::mt19937 rng(33);
+  auto value = [&](uint32_t kind) -> int32_t {
+    const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, INT32_MAX, INT32_MAX - 1, -32769, -32768, -32767,
+                             32766, 32767, 32768, -65536, 65536, 0, 1, -1, 16384, -16384};
+    switch (kind % 4) {
+      case 0: return edges[rng() % (sizeof(edges) / sizeof(edges[0]))];
+      case 1: return static_cast<int32_t>(rng());                          // anywhere in int32
+      case 2: return static_cast<int32_t>(rng() % 131073) - 65536;         // around the int16 range
+      default: return static_cast<int32_t>(rng() % 32769) - 16384;         // Q3.12 gate inputs
+    }
+  };
+  int saturated = 0;
+  for (int n : {1, 3, 17, 33, 255, 17 * 33}) {
+    for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+      for (int trial = 0; trial < 3; ++trial) {
+        SCOPED_TRACE("n " + std::to_string(n) + " rounding " + std::to_string(static_cast<int>(rounding)) +
+                     " trial " + std::to_string(trial));
+        std::vector<std::vector<int32_t>> in(3, std::vector<int32_t>(n)), rec(3, std::vector<int32_t>(n));
+        for (int g = 0; g < 3; ++g) {
+          for (int i = 0; i < n; ++i) {
+            in[g][i] = value(rng() + static_cast<uint32_t>(trial));
+            rec[g][i] = value(rng() + static_cast<uint32_t>(trial));
+          }
+        }
+        std::vector<int16_t> h0(n);
+        for (auto& h : h0) h = static_cast<int16_t>(rng() % 5 == 0 ? (rng() % 2 ? 32767 : -32768) : rng());
+        GruGateEpilogue e;
+        for (int g = 0; g < 3; ++g) {
+          e.input[g] = in[g].data();
+          e.recurrent[g] = rec[g].data();
+        }
+        e.n = n;
+        e.sigmoid = &p.pwl_sigmoid;
+        e.tanh = &p.pwl_tanh;
+        e.sigmoid_table = sigmoid.data();
+        e.tanh_table = tanh.data();
+        // 2^-15 / S_out for S_out around 2^-7 (the layer's), and larger multipliers that saturate.
+        e.output_scale = QuantizedMultiplier{static_cast<int32_t>((1u << 30) + rng() % (1u << 30)),
+                                             -8 + static_cast<int>(rng() % (trial == 2 ? 14 : 4))};
+        e.rounding = rounding;
+        e.output_zp = static_cast<int32_t>(rng() % 256) - 128;
+        std::vector<int16_t> h_want = h0;
+        std::vector<int8_t> h8_want(n, 0x5A), out_want(n, 0x5A);
+        e.h16 = h_want.data();
+        e.h8 = h8_want.data();
+        e.out = out_want.data();
+        reference::LstmKernelTable().GruGatesS16(e);
+        EXPECT_EQ(h8_want, out_want);
+        for (int8_t v : h8_want) saturated += v == -128 || v == 127;
+        for (KernelPath path : paths) {
+          SCOPED_TRACE(KernelPathName(path));
+          for (bool with_out : {true, false}) {
+            std::vector<int16_t> h = h0;
+            std::vector<int8_t> h8(n, 0x5A), out(n, 0x5A);
+            e.h16 = h.data();
+            e.h8 = h8.data();
+            e.out = with_out ? out.data() : nullptr;
+            GetLstmKernels(path).GruGatesS16(e);
+            EXPECT_EQ(h, h_want);
+            EXPECT_EQ(h8, h8_want);
+            EXPECT_EQ(out, with_out ? out_want : std::vector<int8_t>(n, 0x5A));
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(saturated, 0) << "no case saturated the int8 output";
 }
 
 TEST(GruDerive, FoldsBiasesAndZeroPointsAndFitsTables) {

@@ -1,5 +1,5 @@
 // Scalar reference kernels of the integer LSTM: the specification every optimized path must match bit
-// for bit. Plain loops, no tricks. Formulas: docs/numerics.md §3-§4 and §7.1.
+// for bit. Plain loops, no tricks. Formulas: docs/numerics.md §3-§4, §7.1 and §8.2-§8.3.
 
 #include "kernels/lstm_kernels.h"
 #include "kernels/row_major_packed.h"
@@ -9,6 +9,7 @@
 #include "core/fixed_point.h"
 #include "core/fixed_point_math.h"
 #include "core/inv_sqrt.h"
+#include "irnn/pwl.h"
 
 namespace irnn {
 namespace reference {
@@ -163,6 +164,25 @@ void LstmGatesS16(const LstmGateEpilogue& e) {
   }
 }
 
+
+// numerics.md §8.2-§8.3, one value at a time: the scalar primitives of §1 and the reference PWL
+// evaluation of §6.1 (the tables are not read).
+void GruGatesS16(const GruGateEpilogue& e) {
+  for (int i = 0; i < e.n; ++i) {
+    const int32_t r = PwlEvaluate(*e.sigmoid, SaturateToInt16(int64_t{e.input[0][i]} + e.recurrent[0][i]));
+    const int32_t z = PwlEvaluate(*e.sigmoid, SaturateToInt16(int64_t{e.input[1][i]} + e.recurrent[1][i]));
+    const int32_t a = SaturateToInt16(e.input[2][i]);
+    const int32_t c = SaturateToInt16(e.recurrent[2][i]);
+    const int32_t n = PwlEvaluate(*e.tanh, SaturateToInt16(int64_t{a} + RoundingDivideByPOT(r * c, 15)));
+    const int32_t d = int32_t{e.h16[i]} - n;  // |d| <= 65535: z * d fits int32 (0 <= z <= 32767)
+    const int16_t h = SaturateToInt16(int64_t{n} + RoundingDivideByPOT(z * d, 15));
+    e.h16[i] = h;
+    const int8_t h8 = SaturateToInt8(int64_t{MultiplyByQuantizedMultiplier(h, e.output_scale, e.rounding)} + e.output_zp);
+    e.h8[i] = h8;
+    if (e.out != nullptr) e.out[i] = h8;
+  }
+}
+
 }  // namespace
 
 const LstmKernels& LstmKernelTable() {
@@ -171,7 +191,8 @@ const LstmKernels& LstmKernelTable() {
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
-      LstmGatesS16,       nullptr,
+      LstmGatesS16,       nullptr,            nullptr,           nullptr,
+      GruGatesS16,
   };
   return table;
 }

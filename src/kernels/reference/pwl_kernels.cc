@@ -18,4 +18,13 @@ const PwlKernels& PwlKernelTable() {
 }
 
 }  // namespace reference
+
+std::vector<int16_t> PwlLookupTableS16(const PwlTable& table) {
+  std::vector<int16_t> out(65536 + 16, 0);
+  for (int v = -32768; v <= 32767; ++v) {
+    out[static_cast<uint16_t>(static_cast<int16_t>(v))] = static_cast<int16_t>(PwlEvaluate(table, v));
+  }
+  return out;
+}
+
 }  // namespace irnn

@@ -824,6 +824,83 @@ void LstmGatesS16WithLookUp(const LstmGateEpilogue& e, void (*look_up)(const int
 
 void LstmGatesS16(const LstmGateEpilogue& e) { LstmGatesS16WithLookUp(e, LookUp); }
 
+// ---- The GRU's gate epilogue (LstmKernels::GruGatesS16, numerics.md §8.2-§8.3) ---------------------
+// Over chunks of up to 256 values in L1-resident buffers, as LstmGatesS16: the pre-activations of r
+// and z (vector: sat32 sum, then vpackssdw's saturation to int16), their sigmoid by LookUp from the
+// layer's table, the candidate's pre-activation (vector, int32 lanes: a and c clamped to int16, r * c
+// exact, a + RDivPOT(r * c, 15) packed with saturation), its tanh by LookUp, then the state update
+// (int32 lanes: z * (h - n) exact, n + RDivPOT(., 15) packed with saturation) and the int8 output
+// (Requantize of the int16 state, + Z_out with int32 saturation, packed with saturation: MulRequantS16ToS8
+// by 1). A chunk's last partial block reads zero-padded copies; only valid values are stored.
+
+// A 16-element block at p + j of an array of `len` elements: p + j itself, or a zero-padded copy in tmp.
+template <typename T>
+inline const T* Block16(const T* p, int j, int len, T* tmp) {
+  if (j + 16 <= len) return p + j;
+  std::memset(tmp, 0, 16 * sizeof(T));
+  CopyElements(tmp, p + j, len - j);
+  return tmp;
+}
+
+inline __m256i Clamp16(__m256i v) {
+  return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-32768)), _mm256_set1_epi32(32767));
+}
+
+void GruGatesS16(const GruGateEpilogue& e) {
+  constexpr int kChunk = 256;
+  const Requant out_q = MakeRequant(e.output_scale, e.rounding);
+  const __m256i zp = _mm256_set1_epi32(e.output_zp);
+  const RoundingShift32 by15 = MakeRoundingShift32(15);
+  alignas(32) int16_t r[kChunk], z[kChunk], n[kChunk], h[kChunk];
+  alignas(16) int8_t h8[kChunk];
+  alignas(32) int32_t t0[16], t1[16];
+  for (int i0 = 0; i0 < e.n; i0 += kChunk) {
+    const int len = std::min(kChunk, e.n - i0);
+    const int padded = (len + 15) & ~15;
+    for (int g = 0; g < 2; ++g) {
+      int16_t* act = g == 0 ? r : z;
+      for (int j = 0; j < padded; j += 16) {
+        const int32_t* in = Block16(e.input[g] + i0, j, len, t0);
+        const int32_t* rec = Block16(e.recurrent[g] + i0, j, len, t1);
+        Store256(act + j, PackSat32To16(AddSat32(Load256(in), Load256(rec)), AddSat32(Load256(in + 8), Load256(rec + 8))));
+      }
+      LookUp(e.sigmoid_table, act, padded);
+    }
+    for (int j = 0; j < padded; j += 16) {
+      const int32_t* in = Block16(e.input[2] + i0, j, len, t0);
+      const int32_t* rec = Block16(e.recurrent[2] + i0, j, len, t1);
+      const __m256i rv = Load256(r + j);
+      __m256i half[2];
+      for (int k = 0; k < 2; ++k) {
+        const __m256i r32 = _mm256_cvtepi16_epi32(k == 0 ? _mm256_castsi256_si128(rv) : _mm256_extracti128_si256(rv, 1));
+        const __m256i a = Clamp16(Load256(in + 8 * k)), c = Clamp16(Load256(rec + 8 * k));
+        half[k] = _mm256_add_epi32(a, RoundingDivideByPOT32(_mm256_mullo_epi32(r32, c), by15));
+      }
+      Store256(n + j, PackSat32To16(half[0], half[1]));
+    }
+    LookUp(e.tanh_table, n, padded);
+    CopyElements(h, e.h16 + i0, len);
+    for (int j = len; j < padded; ++j) h[j] = 0;
+    for (int j = 0; j < padded; j += 16) {
+      const __m256i hv = Load256(h + j), nv = Load256(n + j), zv = Load256(z + j);
+      __m256i half[2];
+      for (int k = 0; k < 2; ++k) {
+        auto widen = [k](__m256i v) {
+          return _mm256_cvtepi16_epi32(k == 0 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1));
+        };
+        const __m256i n32 = widen(nv);
+        const __m256i kept = RoundingDivideByPOT32(_mm256_mullo_epi32(widen(zv), _mm256_sub_epi32(widen(hv), n32)), by15);
+        half[k] = Clamp16(_mm256_add_epi32(n32, kept));
+      }
+      Store256(h + j, PackSat32To16(half[0], half[1]));
+      Store128(h8 + j, PackSat32To8(AddSat32(Requantize(half[0], out_q), zp), AddSat32(Requantize(half[1], out_q), zp)));
+    }
+    CopyElements(e.h16 + i0, h, len);
+    CopyElements(e.h8 + i0, h8, len);
+    if (e.out != nullptr) CopyElements(e.out + i0, h8, len);
+  }
+}
+
 // ---- Packed matmul, AVX-VNNI -------------------------------------------------------------------------
 // vpdpbusd multiplies unsigned by signed bytes and adds groups of four products into int32 lanes, with
 // no intermediate saturation (unlike vpmaddubsw). The int8 input x is made unsigned as u = x ^ 0x80 =
@@ -973,6 +1050,30 @@ void LstmGatesS16Tables(const LstmGateEpilogue& e, void (*look_up)(const int16_t
   LstmGatesS16WithLookUp(e, look_up);
 }
 
+void RequantizeS32RowsInPlace(int32_t* v, int rows, int64_t stride, int n, const QuantizedMultiplier* channel,
+                              Rounding rounding) {
+  // Lane groups outer, rows inner: each group's per-lane constants are made once for all rows.
+  for (int i = 0; i < n; i += 8) {
+    const int valid = std::min(8, n - i);
+    QuantizedMultiplier lanes[8];
+    if (valid < 8) {
+      for (int j = 0; j < 8; ++j) lanes[j] = channel[i + std::min(j, valid - 1)];
+    }
+    const RequantPerLane q = MakeRequantPerLane(valid == 8 ? channel + i : lanes, rounding);
+    for (int r = 0; r < rows; ++r) {
+      int32_t* p = v + r * stride + i;
+      if (valid == 8) {
+        Store256(p, RequantizePerLane(Load256(p), q));
+      } else {
+        alignas(32) int32_t t[8] = {};
+        CopyElements(t, p, valid);
+        Store256(t, RequantizePerLane(Load256(t), q));
+        CopyElements(p, t, valid);
+      }
+    }
+  }
+}
+
 void RequantizeS32InPlace(int32_t* v, int n, QuantizedMultiplier m, const QuantizedMultiplier* channel,
                           Rounding rounding) {
   if (channel == nullptr) {
@@ -1008,7 +1109,8 @@ const LstmKernels* LstmKernelTable() {
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
-      LstmGatesS16,       nullptr,
+      LstmGatesS16,       nullptr,            nullptr,           nullptr,
+      GruGatesS16,
   };
   return &table;
 }

@@ -2,7 +2,8 @@
 // over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
 // gate epilogue LstmGatesS16 on zmm with gathered activation tables, and LstmRecurrentGatesS16 (one
 // step's four recurrent matmuls feeding that epilogue from registers); LogisticQ3S16 and TanhS16 are
-// fixed_point_simd.cc's 32-lane ones; every other kernel is the AVX-VNNI table's (AVX2 code).
+// fixed_point_simd.cc's 32-lane ones; the GRU's gate epilogue GruGatesS16 with the same gathers;
+// every other kernel is the AVX-VNNI table's (AVX2 code).
 // Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
 // on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
 // flag) and run only after dispatch.cc has checked avx512f, avx512bw, avx512vl and avx512vnni (and AMX,
@@ -185,10 +186,7 @@ struct Finish {
   // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
   void RequantizeRest(int batch, const QuantizedMultiplier* channel, Rounding rounding) const {
     if (requant != nullptr) return;
-    for (int i = 0; i < batch; ++i) {
-      avx2::RequantizeS32InPlace(out + static_cast<int64_t>(i) * rows + row_begin, row_end - row_begin,
-                                 QuantizedMultiplier{}, channel + row_begin, rounding);
-    }
+    avx2::RequantizeS32RowsInPlace(out + row_begin, batch, rows, row_end - row_begin, channel + row_begin, rounding);
   }
 };
 
@@ -398,6 +396,42 @@ IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
     rec[0] = q.cifg ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi32(m, e.recurrent[0] + k);
     for (int g = 1; g < 4; ++g) rec[g] = _mm512_maskz_loadu_epi32(m, e.recurrent[g] + k);
     Gates16(e, q, k, m, rec);
+  }
+}
+
+// ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
+// 16 values at a time in int32 lanes, nothing in between going to memory. r and z: PreActivation512's
+// sat16(sat32(in + rec)) (= sat16 of the exact sum) gathered from the layer's sigmoid table by
+// Activation512; the candidate: a and c clamped to int16, r * c exact (0 <= r <= 32767, |c| <= 32768),
+// a + RDivPOT(r * c, 15) within +-65535 and then clamped, gathered from the tanh table; the state: z *
+// (h - n) exact (0 <= z <= 32767, |h - n| <= 65535), n + RDivPOT(., 15) clamped to int16; the output:
+// sat8(MBQM(h, M_out) + Z_out) as vpmovsdb of clamp(MBQM, +-65536) + Z_out. The tail is masked.
+IRNN_TARGET_AVX512 inline void Gru16(const GruGateEpilogue& e, int64_t k, __mmask16 m, const Requant512& out_q,
+                                     __m512i zp) {
+  const __m512i r = Activation512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, false), e.sigmoid_table);
+  const __m512i z = Activation512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, false), e.sigmoid_table);
+  const __m512i a = Clamp512(_mm512_maskz_loadu_epi32(m, e.input[2] + k), -32768, 32767);
+  const __m512i c = Clamp512(_mm512_maskz_loadu_epi32(m, e.recurrent[2] + k), -32768, 32767);
+  const __m512i pre_n =
+      Clamp512(_mm512_add_epi32(a, RoundingDivideByPOT512(_mm512_mullo_epi32(r, c), 15)), -32768, 32767);
+  const __m512i n = Activation512(pre_n, e.tanh_table);
+  const __m512i h = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.h16 + k));
+  const __m512i kept = RoundingDivideByPOT512(_mm512_mullo_epi32(z, _mm512_sub_epi32(h, n)), 15);
+  const __m512i h_new = Clamp512(_mm512_add_epi32(n, kept), -32768, 32767);
+  _mm256_mask_storeu_epi16(e.h16 + k, m, _mm512_cvtepi32_epi16(h_new));
+  const __m128i h8 =
+      _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(Requantize512(h_new, out_q), -65536, 65536), zp));
+  _mm_mask_storeu_epi8(e.h8 + k, m, h8);
+  if (e.out != nullptr) _mm_mask_storeu_epi8(e.out + k, m, h8);
+}
+
+IRNN_TARGET_AVX512 void GruGatesS16(const GruGateEpilogue& e) {
+  const Requant512 out_q = MakeRequant512(e.output_scale, e.rounding);
+  const __m512i zp = _mm512_set1_epi32(e.output_zp);
+  for (int k = 0; k < e.n; k += 16) {
+    const __mmask16 m = e.n - k >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                      : static_cast<__mmask16>((1u << (e.n - k)) - 1u);
+    Gru16(e, k, m, out_q, zp);
   }
 }
 
@@ -865,6 +899,7 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.PackS8 = PackS8;
     t.GemvPackedRequantS32 = GemvPackedRequantS32;
     t.LstmGatesS16 = LstmGatesS16;
+    t.GruGatesS16 = GruGatesS16;
     t.LstmRecurrentGatesS16 = RecurrentGatesS16;
     t.LogisticQ3S16 = avx512::LogisticQ3S16;  // 32 lanes (fixed_point_avx512.h)
     t.TanhS16 = avx512::TanhS16;
