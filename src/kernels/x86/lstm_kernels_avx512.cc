@@ -293,6 +293,12 @@ IRNN_TARGET_AVX512 inline __m512i Activation512(__m512i v, const int16_t* signed
   return _mm512_srai_epi32(_mm512_i32gather_epi32(v, signed_table, 2), 16);
 }
 
+// table[uint16(v)] sign-extended from a plain 64Ki-entry table indexed by the value's 16 bits (the GRU's
+// per-layer tables, PwlLookupTableS16): Activation512's gather without the reordered layout.
+IRNN_TARGET_AVX512 inline __m512i ActivationPlain512(__m512i v, const int16_t* table) {
+  return SignExtend16(_mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2));
+}
+
 // ActivationTableS16(bits) reordered for Activation512: entries t[1 + 32768 + v] = table[uint16(v)] for
 // v in [-32768, 32767] after one padding entry t[0]; returns t + 32768, where the dword at t + 32768 + v
 // (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. Built once per
@@ -402,19 +408,19 @@ IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
 // ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
 // 16 values at a time in int32 lanes, nothing in between going to memory. r and z: PreActivation512's
 // sat16(sat32(in + rec)) (= sat16 of the exact sum) gathered from the layer's sigmoid table by
-// Activation512; the candidate: a and c clamped to int16, r * c exact (0 <= r <= 32767, |c| <= 32768),
+// ActivationPlain512; the candidate: a and c clamped to int16, r * c exact (0 <= r <= 32767, |c| <= 32768),
 // a + RDivPOT(r * c, 15) within +-65535 and then clamped, gathered from the tanh table; the state: z *
 // (h - n) exact (0 <= z <= 32767, |h - n| <= 65535), n + RDivPOT(., 15) clamped to int16; the output:
 // sat8(MBQM(h, M_out) + Z_out) as vpmovsdb of clamp(MBQM, +-65536) + Z_out. The tail is masked.
 IRNN_TARGET_AVX512 inline void Gru16(const GruGateEpilogue& e, int64_t k, __mmask16 m, const Requant512& out_q,
                                      __m512i zp) {
-  const __m512i r = Activation512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, false), e.sigmoid_table);
-  const __m512i z = Activation512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, false), e.sigmoid_table);
+  const __m512i r = ActivationPlain512(PreActivation512(e.input[0] + k, e.recurrent[0] + k, m, false), e.sigmoid_table);
+  const __m512i z = ActivationPlain512(PreActivation512(e.input[1] + k, e.recurrent[1] + k, m, false), e.sigmoid_table);
   const __m512i a = Clamp512(_mm512_maskz_loadu_epi32(m, e.input[2] + k), -32768, 32767);
   const __m512i c = Clamp512(_mm512_maskz_loadu_epi32(m, e.recurrent[2] + k), -32768, 32767);
   const __m512i pre_n =
       Clamp512(_mm512_add_epi32(a, RoundingDivideByPOT512(_mm512_mullo_epi32(r, c), 15)), -32768, 32767);
-  const __m512i n = Activation512(pre_n, e.tanh_table);
+  const __m512i n = ActivationPlain512(pre_n, e.tanh_table);
   const __m512i h = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.h16 + k));
   const __m512i kept = RoundingDivideByPOT512(_mm512_mullo_epi32(z, _mm512_sub_epi32(h, n)), 15);
   const __m512i h_new = Clamp512(_mm512_add_epi32(n, kept), -32768, 32767);
