@@ -1,7 +1,8 @@
 // The integer GRU language model (irnn/gru_lm.h): validation of the chain embedding -> GRUs -> decoder,
-// the state and the step (numerics.md §7.2, §8, §7.3); the parts shared with the LSTM language model
-// (language_model.cc) are in lm_chain.h. Integer only (part of the no-float check); no allocation after
-// NewState. Not the LSTM language model.
+// the state, the step and the run of several steps, a chunk of steps at a time, layer by layer
+// (numerics.md §7.2, §8, §7.3); the parts shared with the LSTM language model (language_model.cc) are in
+// lm_chain.h. Integer only (part of the no-float check); no allocation after NewState (beyond the
+// layers' own first-call workspaces). Not the LSTM language model.
 
 #include <string>
 
@@ -74,14 +75,17 @@ Status GruLanguageModel::Run(const int32_t* tokens, int steps, GruLanguageModelS
   IRNN_RETURN_IF_ERROR(CheckState(who, state));
   const int batch = state->batch_;
   IRNN_RETURN_IF_ERROR(internal::CheckTokenIds(who, tokens, int64_t{steps} * batch, embedding_.vocab, batch));
-  const size_t logits_per_step = static_cast<size_t>(batch) * embedding_.vocab;
-  for (int t = 0; t < steps; ++t) {
-    int32_t* step_logits = logits + static_cast<size_t>(t) * logits_per_step;
-    IRNN_RETURN_IF_ERROR(internal::LmStepChecked(embedding_, gru_, tokens + static_cast<size_t>(t) * batch, batch,
-                                                 &state->gru_, state->a_.data(), state->b_.data(),
-                                                 [&](const int8_t* x) { return decoder_->Run(x, batch, step_logits); }));
+  if (steps == 1) {
+    return internal::LmStepChecked(embedding_, gru_, tokens, batch, &state->gru_, state->a_.data(), state->b_.data(),
+                                   [&](const int8_t* x) { return decoder_->Run(x, batch, logits); });
   }
-  return Status::Ok();
+  // Chunks of steps layer by layer, the decoder over all of a chunk's rows at once (lm_chain.h): the
+  // same logits as step by step.
+  const size_t vocab = static_cast<size_t>(embedding_.vocab);
+  return internal::LmRunChecked(embedding_, gru_, tokens, steps, batch, &state->gru_, state->a_.data(),
+                                state->b_.data(), [&](const int8_t* x, int rows, int t0) {
+                                  return decoder_->Run(x, rows, logits + static_cast<size_t>(t0) * batch * vocab);
+                                });
 }
 
 }  // namespace irnn

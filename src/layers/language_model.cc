@@ -1,7 +1,8 @@
 // The integer language model (irnn/lm.h): validation of the chain embedding -> LSTMs -> decoder, the
-// state, and the step, which copies embedding rows, runs each TfliteLstm and the Linear decoder on one
-// kernel path. The parts shared with the GRU language model are in lm_chain.h. Integer only (part of the
-// no-float check); no allocation after NewState.
+// state, the step, which copies embedding rows, runs each TfliteLstm and the Linear decoder on one
+// kernel path, and the run of several steps, which does the same a chunk of steps at a time, layer by
+// layer. The parts shared with the GRU language model are in lm_chain.h. Integer only (part of the
+// no-float check); no allocation after NewState (beyond the layers' own first-call workspaces).
 
 #include <string>
 
@@ -77,12 +78,15 @@ Status LanguageModel::RunSteps(const char* who, const int32_t* tokens, int steps
   const int batch = state->batch_;
   // Every token before any step, so that a bad one leaves the state as it was.
   IRNN_RETURN_IF_ERROR(internal::CheckTokenIds(who, tokens, int64_t{steps} * batch, embedding_.vocab, batch));
-  const size_t logits_per_step = static_cast<size_t>(batch) * embedding_.vocab;
-  for (int t = 0; t < steps; ++t) {
-    IRNN_RETURN_IF_ERROR(StepChecked(tokens + static_cast<size_t>(t) * batch, state,
-                                     logits + static_cast<size_t>(t) * logits_per_step));
-  }
-  return Status::Ok();
+  if (steps == 1) return StepChecked(tokens, state, logits);
+  // Chunks of steps layer by layer: each LSTM's Run over the chunk, then the decoder over all its rows
+  // (steps x streams) as one matrix product (lm_chain.h). The same logits as step by step.
+  const size_t vocab = static_cast<size_t>(embedding_.vocab);
+  return internal::LmRunChecked(embedding_, lstm_, tokens, steps, batch, &state->lstm_, state->a_.data(),
+                                state->b_.data(), [&](const int8_t* x, int rows, int t0) {
+                                  decoder_->RunUnchecked(x, rows, logits + static_cast<size_t>(t0) * batch * vocab);
+                                  return Status::Ok();
+                                });
 }
 
 // Embedding rows -> each LSTM -> decoder (lm_chain.h), the decoder without its checks.

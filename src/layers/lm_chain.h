@@ -1,8 +1,8 @@
 // Internal to the runtime: what the two integer language models share around their recurrent layers
 // (LanguageModel in language_model.cc with TfliteLstm layers, GruLanguageModel in
 // gru_language_model.cc with Gru layers): the chain validation embedding -> layers -> decoder, building
-// the layers, the state (layer states and two scratch buffers) and its check, and the step embedding
-// rows -> each layer -> decoder (numerics.md §7.2, §7.3). Templates over the layer type; the messages
+// the layers, the state (layer states and two scratch buffers) and its check, the step embedding
+// rows -> each layer -> decoder, and the run of a chunk of steps layer by layer (numerics.md §7.2-§7.4). Templates over the layer type; the messages
 // name the model through LmNames. Integer only (part of the no-float check). Not a public API
 // (irnn/lm.h, irnn/gru_lm.h) and not the layers themselves.
 #pragma once
@@ -22,6 +22,19 @@
 namespace irnn::internal {
 
 inline constexpr int kMaxLmBatch = 1 << 16;
+
+// Run's chunks: at most this many rows (steps x streams), at least one step. A chunk goes through the
+// chain one layer at a time (each layer's Run over all its steps, then the decoder over all its rows as
+// one matrix product), so the scratch buffers between layers hold a whole chunk.
+inline constexpr int kLmChunkRows = 512;
+
+// Steps per chunk of Run for `batch` streams: kLmChunkRows / batch, at least 1.
+inline int LmChunkSteps(int batch) { return std::max(1, kLmChunkRows / std::max(1, batch)); }
+
+// Elements of each scratch buffer of a state for `batch` streams: one chunk's rows x max_width.
+inline int64_t LmScratchElements(int batch, int32_t max_width) {
+  return int64_t{LmChunkSteps(batch)} * batch * max_width;
+}
 
 inline Status Prefixed(const Status& s, const std::string& prefix) {
   return s.ok() ? s : Status(s.code(), prefix + s.message());
@@ -91,7 +104,8 @@ Status CreateLmLayers(const LmNames& n, std::vector<LayerParams>* params, Kernel
 }
 
 // The parts of a new state for `batch` streams: one reset state per layer and two scratch buffers of
-// batch x max_width. `who` names the caller ("LanguageModel::NewState"). Nothing is written on error.
+// LmScratchElements (one chunk of Run: LmChunkSteps(batch) x batch rows of max_width). `who` names the
+// caller ("LanguageModel::NewState"). Nothing is written on error.
 template <typename Layer, typename LayerState>
 Status NewLmState(const char* who, const LmNames& n, int batch, int32_t max_width,
                   const std::vector<std::unique_ptr<Layer>>& layers, std::vector<LayerState>* states,
@@ -100,10 +114,11 @@ Status NewLmState(const char* who, const LmNames& n, int batch, int32_t max_widt
     return Status::InvalidArgument(std::string(who) + ": batch is " + std::to_string(batch) + " but must be in [1, " +
                                    std::to_string(kMaxLmBatch) + "]");
   }
-  const int64_t scratch = int64_t{batch} * max_width;
+  const int64_t scratch = LmScratchElements(batch, max_width);
   if (scratch > (int64_t{1} << 29)) {
     return Status::OutOfRange(std::string(who) + ": batch " + std::to_string(batch) + " x width " +
-                              std::to_string(max_width) + " needs " + std::to_string(2 * scratch) +
+                              std::to_string(max_width) + " (" + std::to_string(LmChunkSteps(batch)) +
+                              " steps per chunk) needs " + std::to_string(2 * scratch) +
                               " bytes of scratch but must need at most 1 GiB");
   }
   std::vector<LayerState> s(layers.size());
@@ -123,7 +138,7 @@ template <typename Layer, typename LayerState>
 Status CheckLmState(const char* who, const LmNames& n, int batch, int32_t max_width,
                     const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<LayerState>& states,
                     const std::vector<int8_t>& a, const std::vector<int8_t>& b) {
-  const size_t scratch = static_cast<size_t>(batch) * max_width;
+  const size_t scratch = batch >= 1 ? static_cast<size_t>(LmScratchElements(batch, max_width)) : 0;
   bool ok = batch >= 1 && states.size() == layers.size() && a.size() == scratch && b.size() == scratch;
   for (size_t i = 0; ok && i < layers.size(); ++i) {
     ok = states[i].batch() == batch && layers[i]->CheckState(states[i]).ok();
@@ -166,6 +181,37 @@ Status LmStepChecked(const EmbeddingParams& embedding, const std::vector<std::un
     std::swap(in, out);
   }
   return decode(in);
+}
+
+// `steps` steps of checked tokens [steps][batch] on a checked state, in chunks of LmChunkSteps(batch)
+// steps: the chunk's embedding rows -> each layer's Run over the whole chunk (one input-to-gate matrix
+// product per layer and chunk, only the recurrent part step by step) -> decode(x, rows, t0) with x the
+// last layer's outputs for the chunk's rows = len x batch rows, time-major, starting at step t0. The
+// same results as `steps` calls of LmStepChecked, bit for bit (each layer's Run equals its Steps, and
+// the decoder's rows are independent). A chunk of one step takes the layers' Step (their fused
+// streaming kernels for few rows).
+template <typename Layer, typename LayerState, typename Decode>
+Status LmRunChecked(const EmbeddingParams& embedding, const std::vector<std::unique_ptr<Layer>>& layers,
+                    const int32_t* tokens, int steps, int batch, std::vector<LayerState>* states, int8_t* a,
+                    int8_t* b, Decode decode) {
+  const int chunk = LmChunkSteps(batch);
+  for (int t0 = 0; t0 < steps; t0 += chunk) {
+    const int len = std::min(chunk, steps - t0);
+    const int rows = len * batch;  // <= max(batch, kLmChunkRows)
+    int8_t* in = a;
+    int8_t* out = b;
+    EmbeddingLookupUnchecked(embedding, tokens + static_cast<size_t>(t0) * batch, rows, in);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (len == 1) {
+        IRNN_RETURN_IF_ERROR(layers[i]->Step(in, &(*states)[i], out));
+      } else {
+        IRNN_RETURN_IF_ERROR(layers[i]->Run(in, len, &(*states)[i], out));
+      }
+      std::swap(in, out);
+    }
+    IRNN_RETURN_IF_ERROR(decode(static_cast<const int8_t*>(in), rows, t0));
+  }
+  return Status::Ok();
 }
 
 }  // namespace irnn::internal
