@@ -253,7 +253,7 @@ IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_e
 
 // RoundingDivideByPOT(x, e) (round half away from zero) as floor((x + 2^(e-1) - [x < 0]) / 2^e), for
 // |x| + 2^(e-1) < 2^31 (no wrap): the products f*c and i*g of the cell update, |x| <= 32767 * 32768,
-// e <= 21. For x >= 0 it rounds half up; for x < 0, x = 2^e q + r (0 <= r < 2^e) rounds down where
+// e <= 21; the GRU's r*c and z*(h - n), |x| <= 32767 * 65535, e = 15. For x >= 0 it rounds half up; for x < 0, x = 2^e q + r (0 <= r < 2^e) rounds down where
 // r <= 2^(e-1) (r + 2^(e-1) - 1 < 2^e), so ties go away from zero, as the reference's mask/threshold
 // rule does.
 IRNN_TARGET_AVX512 inline __m512i RoundingDivideByPOT512(__m512i x, int e) {
