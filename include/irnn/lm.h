@@ -117,7 +117,7 @@ class LanguageModelState {
   friend class LanguageModel;
   int batch_ = 0;
   std::vector<TfliteLstmState> lstm_;
-  std::vector<int8_t> a_;  // activations between layers, [batch][max width]
+  std::vector<int8_t> a_;  // activations between layers, [chunk steps x batch][max width] (Run's chunks)
   std::vector<int8_t> b_;
 };
 
@@ -143,7 +143,9 @@ class LanguageModel {
   // checked before anything is computed: on error the state is unchanged.
   Status Step(const int32_t* tokens, LanguageModelState* state, int32_t* logits) const;
   // `steps` time steps, time-major: tokens [steps][batch] -> logits [steps][batch][vocab]. All tokens
-  // are checked first; on error the state is unchanged. steps = 0 does nothing.
+  // are checked first; on error the state is unchanged. steps = 0 does nothing. Runs in chunks of
+  // max(1, 512 / batch) steps: each layer's Run over the chunk (one input-projection product), then the
+  // decoder once over all the chunk's rows; the logits equal `steps` calls of Step bit for bit.
   Status Run(const int32_t* tokens, int steps, LanguageModelState* state, int32_t* logits) const;
 
  private:
