@@ -291,6 +291,33 @@ TEST(LanguageModel, RandomModelsEqualTheirCompositionOnEveryPathAndChunking) {
   if (!avx2) GTEST_SKIP() << "AVX2 comparison skipped (IRNN_ALLOW_NO_AVX2=1); scalar checked";
 }
 
+// Run computes whole chunks of max(1, 512 / batch) steps: the decoder then sees steps x batch rows at once
+// (16 or more: the AMX tiles; above 512 rows: several chunks). Long random sequences, every path, Run in
+// one call against the scalar model step by step.
+TEST(LanguageModel, LongRunsInChunksEqualStepByStepOnEveryPath) {
+  if (!Avx2Available()) GTEST_SKIP() << "AVX2 comparison skipped (IRNN_ALLOW_NO_AVX2=1)";
+  testing::LmOptions o;
+  o.max_batch = 7;
+  o.max_steps = 300;
+  int checked = 0;
+  for (uint64_t seed = 1; checked < 4 && seed < 100; ++seed) {
+    const testing::RandomLm r = testing::MakeRandomLm(0x10C5 * seed, o);
+    if (r.steps * r.batch <= 512) continue;  // more than one chunk of rows
+    SCOPED_TRACE(r.description + " steps " + std::to_string(r.steps) + " batch " + std::to_string(r.batch));
+    auto scalar = MakeLm(r.params, KernelPath::kScalar);
+    ASSERT_NE(scalar, nullptr);
+    const std::vector<int32_t> stepwise = RunLm(*scalar, r, 1);
+    ASSERT_EQ(RunLm(*scalar, r, r.steps), stepwise) << "scalar Run in chunks";
+    for (KernelPath path : testing::OptimizedPathsOrNote()) {
+      auto fast = MakeLm(r.params, path);
+      ASSERT_NE(fast, nullptr);
+      ASSERT_EQ(RunLm(*fast, r, r.steps), stepwise) << KernelPathName(path) << " Run differs from scalar Step";
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);
+}
+
 TEST(LanguageModel, RoundTripThroughAModelFileGivesIdenticalLogits) {
   for (const Variant& v : kVariants) {
     const testing::RandomLm r = RandomModel(0xF17E + (v.per_channel ? 1 : 0) + (v.pwl ? 2 : 0), v);
