@@ -30,7 +30,6 @@
 namespace irnn {
 
 struct LstmKernels;  // src/kernels/lstm_kernels.h
-struct PwlKernels;   // src/kernels/pwl_kernels.h
 struct PackedS8;
 
 // Gate index order of every per-gate array below (PyTorch's row order in weight_ih / weight_hh).
@@ -138,7 +137,6 @@ class Gru {
   GruParams params_;
   KernelPath path_ = KernelPath::kScalar;
   const LstmKernels* kernels_ = nullptr;
-  const PwlKernels* pwl_kernels_ = nullptr;
   std::shared_ptr<const GruPacked> packed_;
   std::shared_ptr<SpinPool> pool_;  // null with one thread
 };

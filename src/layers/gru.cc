@@ -126,7 +126,6 @@ Status Gru::Create(GruParams params, KernelPath path, int threads, std::unique_p
   layer->params_ = std::move(params);
   layer->path_ = resolved;
   layer->kernels_ = &GetLstmKernels(resolved);
-  layer->pwl_kernels_ = &GetPwlKernels(resolved);
   auto packed = std::make_shared<GruPacked>();
   const GruConfig& c = layer->params_.config;
   for (int g = 0; g < 3; ++g) {
