@@ -3,7 +3,8 @@
 # PATH_TO_IRNN (built with libtorch). Runs the whole recipe twice, in two processes, with the same
 # (default) seed and --threads 1 on a tiny synthetic dictionary (every 2- and 3-letter word over
 # "abcdeh", a few seconds each) and requires byte-identical float.pt and g2p.irnn and the same losses
-# and error rates in report.json. Two processes matter: libtorch's global generator starts from a
+# and error rates in report.json; a third run with --seed 2 must give a different float.pt (the option
+# reaches the recipe). Two processes matter: libtorch's global generator starts from a
 # different seed in each, so any weights drawn before the recipe seeds it show up here. It is not a
 # quality check (the model is far too briefly trained) and not a test of the integer numerics.
 set -u
@@ -41,9 +42,11 @@ awk 'BEGIN {
 }' >"$work/tiny.dict"
 
 failures=0
-for run in 1 2; do
+for run in 1 2 3; do
+  seed=1
+  [ "$run" -eq 3 ] && seed=2
   if ! "$irnn" recipe g2p --data "$work/tiny.dict" --out "$work/r$run" --epochs 2 --qat-epochs 1 --qat-examples 50 \
-       --test-words 5 --threads 1 </dev/null >"$work/out$run" 2>"$work/err$run"; then
+       --test-words 5 --threads 1 --seed "$seed" </dev/null >"$work/out$run" 2>"$work/err$run"; then
     echo "FAIL: run $run of 'irnn recipe g2p' failed:" >&2
     tail -n 5 "$work/err$run" >&2
     exit 1
@@ -55,6 +58,10 @@ for f in float.pt g2p.irnn; do
     failures=$((failures + 1))
   fi
 done
+if cmp -s "$work/r1/float.pt" "$work/r3/float.pt"; then
+  echo "FAIL: float.pt is the same with --seed 1 and --seed 2 (is --seed ignored?)" >&2
+  failures=$((failures + 1))
+fi
 # report.json without the timings (seconds, words per second).
 strip() { sed -E 's/"[a-z_]*(seconds|_per_s)": [0-9.e+-]+(, )?//g' "$1"; }
 if [ "$(strip "$work/r1/report.json")" != "$(strip "$work/r2/report.json")" ]; then

@@ -42,6 +42,8 @@ std::shared_ptr<G2pCommands> AddG2pCommands(CLI::App* app) {
     c->recipe_cmd->add_option("--test-words", c->recipe.test_words, "g2p: evaluate the first N test words (0: all)");
     c->recipe_cmd->add_option("--qat-examples", c->recipe.qat_examples, "g2p: QAT pronunciations per epoch")
         ->capture_default_str();
+    c->recipe_cmd->add_option("--seed", c->recipe.seed, "g2p: random seed (runs are deterministic for a seed and thread count)")
+        ->capture_default_str();
   }
   return c;
 }

@@ -37,6 +37,7 @@ struct G2pRecipeArgs {
   int64_t max_examples = 0;  // float training pronunciations per epoch (0: all)
   int64_t qat_examples = 40000;  // QAT pronunciations per epoch
   int threads = 0;
+  uint64_t seed = 1;         // libtorch's generator and the example order (runs are deterministic for a seed)
   int64_t test_words = 0;    // evaluate on the first N test words (0: all)
 };
 // Implemented in g2p_recipe.cc (libtorch) or g2p_recipe_none.cc.

@@ -96,6 +96,7 @@ int RunG2pRecipe(const G2pRecipeArgs& a) {
   to.epochs = a.epochs >= 0 ? a.epochs : 5;  // about 3.5 min each on one busy core
   to.max_examples = a.max_examples;
   to.threads = a.threads;
+  to.seed = a.seed;
   // The initial weights come from libtorch's global generator, whose default seed differs from process to
   // process: seed it (and fix the thread count) before the model is built, or two runs with the same
   // seed start from different weights (TrainFloatG2p seeds it again, but only after construction).
