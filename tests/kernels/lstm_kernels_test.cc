@@ -1480,7 +1480,8 @@ TEST(RequantizeRight, MatchesScalarMbqmForEveryRightShift) {
       std::vector<int32_t> x = base;
       if (multiplier != 0) {
         for (int j = -6; j <= 6; ++j) {
-          const __int128 target = (static_cast<__int128>(j) * (int64_t{1} << r) + (int64_t{1} << (r - 1))) << 31;
+          const __int128 target =
+              (static_cast<__int128>(j) * (int64_t{1} << r) + (int64_t{1} << (r - 1))) * (int64_t{1} << 31);
           const __int128 center = target / multiplier;
           for (int d = -2; d <= 2; ++d) {
             const __int128 v = center + d;

@@ -1,8 +1,10 @@
 // The AVX-512 VNNI and AMX paths of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd
 // over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
 // gate epilogue LstmGatesS16 on zmm with gathered activation tables, and LstmRecurrentGatesS16 (one
-// step's four recurrent matmuls feeding that epilogue from registers); LogisticQ3S16 and TanhS16 are
-// fixed_point_simd.cc's 32-lane ones; the GRU's gate epilogue GruGatesS16 with the same gathers;
+// step's four recurrent matmuls feeding that epilogue from registers, in a cheaper right-shift form,
+// Gates16Right with requant_avx512.h's RequantizeRight512, where every scale of the step allows it);
+// LogisticQ3S16 and TanhS16 are fixed_point_simd.cc's 32-lane ones; the GRU's gate epilogue GruGatesS16
+// with the same gathers;
 // every other kernel is the AVX-VNNI table's (AVX2 code).
 // Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
 // on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
