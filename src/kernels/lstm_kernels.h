@@ -237,6 +237,11 @@ const LstmKernels* Avx512VnniLstmKernelTable();
 const LstmKernels* AmxLstmKernelTable();
 // True when the CPU and the OS let this process use AMX int8 tiles (asks Linux for the permission once).
 bool AmxAvailable();
+// For the tests: out[i] = MBQM(x[i], m, rounding) + z (i < n) by the right-shift requantization of the
+// AVX-512 recurrent step (requant_avx512.h's RequantizeRight512), when m and z meet its conditions
+// (shift <= -1, multiplier != INT32_MIN, |z| 2^(31 - shift) <= 2^61); else returns false and writes
+// nothing. Call only where the avx512vnni path is available.
+bool RequantizeRightS32(const int32_t* x, int n, QuantizedMultiplier m, Rounding rounding, int32_t z, int32_t* out);
 // The AVX-512 VNNI table's PackLstmStreamS8 and LstmStreamStepS16 (lstm_stream_avx512.cc); call only
 // where that table is available.
 void PackLstmStreamS8(const int8_t* const* input_w, const int8_t* const* recurrent_w, int n_cell, int n_input,

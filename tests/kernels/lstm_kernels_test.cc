@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fixed_point.h"
 #include "irnn/kernel_path.h"
 #include "kernels/lstm_kernels.h"
 
@@ -1344,6 +1345,173 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
   if (compared == 0) {
     std::printf("[ NOTE     ] no path here has LstmRecurrentGatesS16 (AVX-512 VNNI): nothing was compared\n");
   }
+}
+
+// The recurrent step's right-shift form (every recurrent scale and the hidden scale a right shift, the
+// zero point folded into the hidden requantization; tflite_compat) against edge values: pre-activations
+// sweeping [-40000, 40000] (every gate output of the tables and both saturations), edge cell values
+// (the ties of f*c and i*g: c a multiple of 2^k plus 2^(k-1), the int16 extremes), every gate shift
+// (cell_bits 0-6), with and without clip and CIFG, both roundings, hidden scales whose products o*tanh(c)
+// meet ties, zero points +-128 and 0; 1, 3, 16, 17 and 33 input rows (the zmm kernel below 16, AMX tiles
+// from 16), 33 and 255 cells (masked tails). Equal to the reference's per-gate matmuls and LstmGatesS16.
+TEST(RecurrentGates, RightShiftFormMatchesReferenceOnEdges) {
+  Gen gen(TestSeed());
+  std::vector<int16_t> edges = {-32768, -32767, -16384, -16383, -2, -1, 0, 1, 2, 16383, 16384, 32766, 32767};
+  for (int k = 1; k <= 14; ++k) {
+    edges.push_back(static_cast<int16_t>((1 << k) + (1 << (k - 1))));
+    edges.push_back(static_cast<int16_t>(-((1 << k) + (1 << (k - 1)))));
+  }
+  int compared = 0;
+  const int cols = 19;
+  for (int n_cell : {33, 255}) {
+    for (int batch : {1, 3, 16, 17, 33}) {
+      const int n = n_cell * batch;
+      std::vector<std::vector<int8_t>> w(4);
+      std::vector<std::vector<int32_t>> bias(4), in(4, std::vector<int32_t>(static_cast<size_t>(n))),
+          rec(4, std::vector<int32_t>(static_cast<size_t>(n)));
+      const auto h = gen.VecI8(cols * batch);
+      std::vector<int16_t> c0(static_cast<size_t>(n));
+      for (int v = 0; v < n; ++v) c0[static_cast<size_t>(v)] = edges[static_cast<size_t>(v * 7 + batch) % edges.size()];
+      for (int config = 0; config < 28; ++config) {
+        const bool cifg = config % 2 == 1, clip = config % 4 >= 2;
+        const int cell_bits = config / 4;  // 0-6
+        for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+          QuantizedMultiplier m[4];
+          for (int g = 0; g < 4; ++g) {
+            w[g] = gen.VecI8(n_cell * cols);
+            bias[g] = gen.VecI32(n_cell);
+            for (int32_t& b : bias[g]) b /= 4096;
+            m[g] = QuantizedMultiplier{gen.Int(1 << 30, kI32Max), gen.Int(-12, -1)};
+            Ref().GemvS8S8RequantS32(w[g].data(), n_cell, cols, bias[g].data(), h.data(), batch, m[g], rounding,
+                                     rec[g].data());
+            for (int v = 0; v < n; ++v) in[g][v] = -40000 + static_cast<int32_t>((int64_t{v} * 977 + g * 12345 + config * 71) % 80001);
+          }
+          ExpectedGates want;
+          LstmGateEpilogue& e = want.e;
+          for (int g = cifg ? 1 : 0; g < 4; ++g) {
+            e.input[g] = in[g].data();
+            e.recurrent[g] = rec[g].data();
+          }
+          e.n = n;
+          e.tflite_compat = true;
+          e.cell_integer_bits = cell_bits;
+          e.gate_shift = 15 + cell_bits;
+          e.clip = clip ? static_cast<int16_t>(gen.Int(1, 32767)) : int16_t{0};
+          const int hidden_shift = -(config % 5) - 1;  // -1 .. -5: o * tanh(c) = 2^k multiples are ties
+          e.hidden_scale = QuantizedMultiplier{config % 3 == 0 ? 1 << 30 : gen.Int(1 << 30, kI32Max), hidden_shift};
+          e.rounding = rounding;
+          e.hidden_zp = config % 3 == 0 ? 0 : (config % 3 == 1 ? -128 : 127);
+          want.c0 = c0;
+          want.c = c0;
+          want.out.assign(static_cast<size_t>(n), 0x5A);
+          e.c = want.c.data();
+          e.out = want.out.data();
+          Ref().LstmGatesS16(e);
+          SCOPED_TRACE(::testing::Message() << "n_cell " << n_cell << " batch " << batch << " config " << config
+                                            << " rounding " << RoundingName(rounding));
+          for (KernelPath path : PackedPaths()) {
+            const LstmKernels& k = GetLstmKernels(path);
+            if (k.LstmRecurrentGatesS16 == nullptr) continue;
+            std::vector<PackedS8> packed(4);
+            std::vector<std::vector<int32_t>> scratch(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
+            LstmRecurrentStep s;
+            for (int g = cifg ? 1 : 0; g < 4; ++g) {
+              k.PackS8(w[g].data(), n_cell, cols, &packed[g]);
+              s.w[g] = &packed[g];
+              s.bias[g] = bias[g].data();
+              s.m[g] = m[g];
+              s.scratch[g] = scratch[g].data();
+            }
+            s.rounding = rounding;
+            s.h = h.data();
+            s.batch = batch;
+            s.n_cell = n_cell;
+            s.gates = e;
+            for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
+            std::vector<int16_t> c_actual = c0;
+            std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
+            s.gates.c = c_actual.data();
+            s.gates.out = out_actual.data();
+            k.LstmRecurrentGatesS16(s, 0, 16);  // split as two threads would
+            k.LstmRecurrentGatesS16(s, 16, n_cell);
+            EXPECT_TRUE(SameValues(want.c, c_actual)) << KernelPathName(path) << ": cell";
+            EXPECT_TRUE(SameValues(want.out, out_actual)) << KernelPathName(path) << ": hidden";
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
+// ---- The right-shift requantization of the AVX-512 recurrent step (RequantizeRight512) -------------
+
+// MBQM(x, m) + z by avx512::RequantizeRightS32 equals the scalar MBQM plus z for every right shift
+// (-31..-1), both roundings, multipliers 0, 2^30, 2^30 + 1, 2^31 - 1 and random ones, zero points 0,
+// +-1, -128, 127 and the largest the conditions allow, on every int32 edge value (INT32_MIN and
+// INT32_MAX, +-2^k and their neighbours, 3 * 2^k: with M = 2^30 those are rounding ties of both
+// roundings), values next to exact ties of the double rounding's second step, and random values; sizes
+// 1, 3, 17, 33 and 255 (masked tails). Scales outside the conditions are refused.
+TEST(RequantizeRight, MatchesScalarMbqmForEveryRightShift) {
+  if (!KernelPathAvailable(KernelPath::kAvx512Vnni)) {
+    std::printf("[ NOTE     ] AVX-512 VNNI is not available on this CPU: RequantizeRightS32 is not compared here\n");
+    return;
+  }
+  Gen gen(TestSeed());
+  std::vector<int32_t> base = EdgeInt32();
+  for (int k = 0; k < 600; ++k) base.push_back(gen.I32());
+  for (int k = 0; k < 200; ++k) base.push_back(gen.Int(-70000, 70000));
+  int32_t out[1] = {0};
+  EXPECT_FALSE(avx512::RequantizeRightS32(base.data(), 1, QuantizedMultiplier{1 << 30, 0}, Rounding::kDouble, 0, out));
+  EXPECT_FALSE(avx512::RequantizeRightS32(base.data(), 1, QuantizedMultiplier{1 << 30, 3}, Rounding::kDouble, 0, out));
+  EXPECT_FALSE(avx512::RequantizeRightS32(base.data(), 1, QuantizedMultiplier{kI32Min, -3}, Rounding::kSingle, 0, out));
+  EXPECT_FALSE(avx512::RequantizeRightS32(base.data(), 1, QuantizedMultiplier{1 << 30, -31}, Rounding::kDouble, 1, out));
+  EXPECT_FALSE(avx512::RequantizeRightS32(base.data(), 1, QuantizedMultiplier{1 << 30, -20}, Rounding::kDouble,
+                                          (1 << 10) + 1, out));
+  int compared = 0;
+  for (int shift = -31; shift <= -1; ++shift) {
+    const int r = -shift;
+    const int32_t z_max = r <= 30 ? static_cast<int32_t>(std::min<int64_t>(int64_t{1} << (30 - r), kI32Max)) : 0;
+    for (int32_t multiplier : {0, 1 << 30, (1 << 30) + 1, kI32Max, gen.Int(1 << 30, kI32Max), gen.Int(1 << 30, kI32Max)}) {
+      const QuantizedMultiplier m{multiplier, shift};
+      // Values whose SRDHM with this multiplier lands next to a tie of RoundingDivideByPOT by r: x with
+      // x * M near (j 2^r + 2^(r-1)) 2^31, for small j of both signs.
+      std::vector<int32_t> x = base;
+      if (multiplier != 0) {
+        for (int j = -6; j <= 6; ++j) {
+          const __int128 target =
+              (static_cast<__int128>(j) * (int64_t{1} << r) + (int64_t{1} << (r - 1))) * (int64_t{1} << 31);
+          const __int128 center = target / multiplier;
+          for (int d = -2; d <= 2; ++d) {
+            const __int128 v = center + d;
+            if (v >= kI32Min && v <= kI32Max) x.push_back(static_cast<int32_t>(v));
+          }
+        }
+      }
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        for (int32_t z : {0, 1, -1, -128, 127, z_max, -z_max}) {
+          if (std::abs(int64_t{z}) > z_max) continue;
+          SCOPED_TRACE(::testing::Message() << "multiplier " << multiplier << " shift " << shift << " rounding "
+                                            << RoundingName(rounding) << " z " << z);
+          std::vector<int32_t> want(x.size()), got(x.size(), 0x5A5A5A5A);
+          for (size_t i = 0; i < x.size(); ++i) {
+            want[i] = static_cast<int32_t>(int64_t{MultiplyByQuantizedMultiplier(x[i], m, rounding)} + z);
+          }
+          ASSERT_TRUE(avx512::RequantizeRightS32(x.data(), static_cast<int>(x.size()), m, rounding, z, got.data()));
+          EXPECT_TRUE(SameValues(want, got));
+          for (int n : {1, 3, 17, 33, 255}) {  // masked tails: nothing past n is written
+            std::vector<int32_t> part(static_cast<size_t>(n) + 16, 0x5A5A5A5A);
+            ASSERT_TRUE(avx512::RequantizeRightS32(x.data(), n, m, rounding, z, part.data()));
+            for (int i = 0; i < n; ++i) ASSERT_EQ(part[i], want[i]) << "n " << n << " i " << i << " x " << x[i];
+            for (int i = n; i < n + 16; ++i) ASSERT_EQ(part[i], 0x5A5A5A5A) << "n " << n << " wrote past the end";
+          }
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 0);
 }
 
 // ---- The fused streaming step (PackLstmStreamS8 + LstmStreamStepS16) on every path that has it ------

@@ -1,8 +1,10 @@
 // The AVX-512 VNNI and AMX paths of the integer LSTM: PackS8 and GemvPackedRequantS32 on zmm vpdpbusd
 // over blocks of 16 rows (and, on the amx path, on AMX tiles for 16 or more input rows), and the fused
 // gate epilogue LstmGatesS16 on zmm with gathered activation tables, and LstmRecurrentGatesS16 (one
-// step's four recurrent matmuls feeding that epilogue from registers); LogisticQ3S16 and TanhS16 are
-// fixed_point_simd.cc's 32-lane ones; the GRU's gate epilogue GruGatesS16 with the same gathers;
+// step's four recurrent matmuls feeding that epilogue from registers, in a cheaper right-shift form,
+// Gates16Right with requant_avx512.h's RequantizeRight512, where every scale of the step allows it);
+// LogisticQ3S16 and TanhS16 are fixed_point_simd.cc's 32-lane ones; the GRU's gate epilogue GruGatesS16
+// with the same gathers;
 // every other kernel is the AVX-VNNI table's (AVX2 code).
 // Bit-identical to the reference (src/kernels/reference/lstm_kernels.cc)
 // on every input. The functions carry their ISA in __attribute__((target)) (this file gets no -mavx512
@@ -343,6 +345,11 @@ struct GateConstants {
   Requant512 hidden;
   __m512i zp;
   bool cifg, compat, clipping;
+  // Gates16Right's (made when `right`: the hidden scale and zero point meet RequantRightApplies).
+  bool right;
+  RequantRight512 hidden_right;  // zero point folded
+  __m512i cell_lo, cell_hi;      // the cell's clamp: int16, or +-clip when clipping
+  __m512i gate_shift, gate_nudge;  // e.gate_shift, 2^(gate_shift - 1)
 };
 
 IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue& e) {
@@ -355,6 +362,12 @@ IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue
   q.cifg = e.input[0] == nullptr;
   q.compat = e.tflite_compat;
   q.clipping = e.clip > 0;
+  q.right = RequantRightApplies(e.hidden_scale, e.hidden_zp);
+  if (q.right) q.hidden_right = MakeRequantRight512(e.hidden_scale, e.rounding, e.hidden_zp);
+  q.cell_lo = _mm512_set1_epi32(q.clipping ? -e.clip : -32768);
+  q.cell_hi = _mm512_set1_epi32(q.clipping ? e.clip : 32767);
+  q.gate_shift = _mm512_set1_epi32(e.gate_shift);
+  q.gate_nudge = _mm512_set1_epi32(int32_t{1} << (e.gate_shift - 1));
   return q;
 }
 
@@ -403,6 +416,51 @@ IRNN_TARGET_AVX512 void LstmGatesS16(const LstmGateEpilogue& e) {
     for (int g = 1; g < 4; ++g) rec[g] = _mm512_maskz_loadu_epi32(m, e.recurrent[g] + k);
     Gates16(e, q, k, m, rec);
   }
+}
+
+// Gates16 for recurrent results of RequantizeRight512 (|rec| <= 2^30), tflite_compat, and a hidden scale
+// and zero point that meet RequantRightApplies (q.right): the same values in fewer ops.
+// - pre-activation: sat16(sat16(in) + rec) needs no clamp of rec (|sat16(in) + rec| <= 2^30 + 2^15 does
+//   not wrap, and beyond +-65536 both forms saturate alike).
+// - f*c and i*g rounded (RoundingDivideByPOT, e = 15 and gate_shift) as one vpdpwssd and a shift: with
+//   a = f or i in [0, 32767] and b = c or g int16, a*b < 0 only when b < 0, and for a = 0 the nudge's
+//   -[b < 0] changes nothing (floor((2^(e-1) - 1) / 2^e) = 0), so RDivPOT(a*b, e) = floor((2^(e-1) +
+//   a*b - [b < 0]) / 2^e); vpdpwssd of the words (a, 1) and (b, b's sign extension = -[b < 0]) adds
+//   exactly a*b - [b < 0] to the accumulator 2^(e-1). The results are in [-32767, 32767], so the
+//   reference's int16 casts change nothing; the clamps to int16 and to +-clip are one clamp.
+// - o * tanh(c): vpmaddwd of the words (0, o) and the gathered dword (., tanh(c)), then
+//   RequantizeRight512 with the zero point folded in; vpmovsdb saturates (|MBQM| <= 2^29 and |zp| <=
+//   2^29: no wrap).
+IRNN_TARGET_AVX512 inline __m512i PreActivationRight512(const LstmGateEpilogue& e, int g, int64_t k, __mmask16 m,
+                                                        __m512i rec) {
+  const __m512i in = _mm512_maskz_loadu_epi32(m, e.input[g] + k);
+  return Clamp512(_mm512_add_epi32(Clamp512(in, -32768, 32767), rec), -32768, 32767);
+}
+
+// A gathered dword (., v) of a logistic table as the words (v, 1): v >= 0.
+IRNN_TARGET_AVX512 inline __m512i WithOne(__m512i gathered) {
+  return _mm512_or_si512(_mm512_srli_epi32(gathered, 16), _mm512_set1_epi32(0x10000));
+}
+
+template <bool kDouble>
+IRNN_TARGET_AVX512 inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
+                                            __mmask16 m, const __m512i* rec) {
+  const __m512i f1 = WithOne(_mm512_i32gather_epi32(PreActivationRight512(e, 1, k, m, rec[1]), q.sigmoid, 2));
+  const __m512i g = Activation512(PreActivationRight512(e, 2, k, m, rec[2]), q.tanh_gate);
+  // Under CIFG i = 32767 - f: (32767 - f, 1) = 0x27FFF - (f, 1) as dwords.
+  const __m512i i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), f1)
+                            : WithOne(_mm512_i32gather_epi32(PreActivationRight512(e, 0, k, m, rec[0]), q.sigmoid, 2));
+  const __m512i o = _mm512_and_si512(_mm512_i32gather_epi32(PreActivationRight512(e, 3, k, m, rec[3]), q.sigmoid, 2),
+                                     _mm512_set1_epi32(static_cast<int32_t>(0xFFFF0000u)));
+  const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
+  const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), f1, c), 15);
+  const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, i1, g), q.gate_shift);
+  const __m512i cell = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(kept, added), q.cell_lo), q.cell_hi);
+  const __m512i tanh_cell = _mm512_i32gather_epi32(cell, q.tanh_cell, 2);
+  _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
+  const __m512i x = _mm512_madd_epi16(o, tanh_cell);
+  _mm_mask_storeu_epi8(e.out + k, m,
+                       _mm512_cvtsepi32_epi8(RequantizeRight512<kDouble>(x, _mm512_srli_epi64(x, 32), q.hidden_right)));
 }
 
 // ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
@@ -526,6 +584,55 @@ IRNN_TARGET_AVX512 inline void FinishGates(const LstmRecurrentStep& s, const Gat
   Gates16(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
 }
 
+// The right-shift form of a step (kRight: its rounding is double, kRightSingle: single; kGeneral:
+// FinishGates): when every present gate's scale and the hidden scale and zero point meet
+// RequantRightApplies, RequantizeRight512 and Gates16Right instead of Requantize512 and Gates16.
+enum RecurrentMode { kGeneral = 0, kRight = 1, kRightSingle = 2 };
+
+IRNN_TARGET_AVX512 inline RecurrentMode ChooseRecurrentMode(const LstmRecurrentStep& s) {
+  if (!s.gates.tflite_compat || !RequantRightApplies(s.gates.hidden_scale, s.gates.hidden_zp)) return kGeneral;
+  for (int g = 0; g < 4; ++g) {
+    if (s.w[g] != nullptr && !RequantRightApplies(s.m[g], 0)) return kGeneral;
+  }
+  return s.rounding == Rounding::kDouble ? kRight : kRightSingle;
+}
+
+// The requantizers of a step: rq for kGeneral, right for the right-shift modes (the absent input gate's
+// slot a copy of the forget gate's: its sums are never used).
+struct RecurrentRequant {
+  Requant512 rq[4];
+  RequantRight512 right[4];
+};
+
+template <int kMode>
+IRNN_TARGET_AVX512 inline void MakeRecurrentRequant(const LstmRecurrentStep& s, RecurrentRequant* r) {
+  for (int g = 0; g < 4; ++g) {
+    if (kMode == kGeneral) {
+      r->rq[g] = MakeRequant512(s.m[g], s.rounding);
+    } else {
+      r->right[g] = MakeRequantRight512(s.w[g] != nullptr ? s.m[g] : s.m[1], s.rounding, 0);
+    }
+  }
+}
+
+// FinishGates in mode kMode; sums without fold + bias (they are added here).
+template <int kMode>
+IRNN_TARGET_AVX512 inline void FinishGatesIn(const LstmRecurrentStep& s, const GateConstants& q,
+                                             const RecurrentRequant& r, const RecurrentBlock& blk, const __m512i* sums,
+                                             int b, int r0) {
+  if (kMode == kGeneral) {
+    FinishGates(s, q, r.rq, blk, sums, b, r0);
+    return;
+  }
+  __m512i rec[4];
+  rec[0] = _mm512_setzero_si512();
+  for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
+    const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
+    rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
+  }
+  Gates16Right<kMode == kRight>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+}
+
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
 // of those cells of every input row: GemvPackedRequantS32 and LstmGatesS16 composed, with one call.
 using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*, int, QuantizedMultiplier,
@@ -555,20 +662,16 @@ IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int c
 // B = 1: 4 weight streams of one 16-row block each instead of 8 consecutive blocks).
 constexpr int64_t kMaxFusedGateWeights = int64_t{256} * 256;
 
-IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
-  if (cell_end <= cell_begin) return;
-  if (int64_t{s.n_cell} * s.w[1]->cols > kMaxFusedGateWeights) {
-    ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantS32);
-    return;
-  }
+template <int kMode>
+IRNN_TARGET_AVX512 void RecurrentGatesImpl(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
   const int cols = s.w[1]->cols;
   const int groups = (cols + 3) / 4;
   const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
   const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
   const uint8_t* const unsigned_h = UnsignedInput(s.h, s.batch, cols, 1);
   const GateConstants q = MakeGateConstants(s.gates);
-  Requant512 rq[4];
-  for (int g = 0; g < 4; ++g) rq[g] = MakeRequant512(s.m[g], s.rounding);
+  RecurrentRequant rq;
+  MakeRecurrentRequant<kMode>(s, &rq);
   __m512i sums[16];
   for (int rb = cell_begin / kBlockRows; rb * kBlockRows < cell_end; ++rb) {
     const RecurrentBlock blk = MakeRecurrentBlock(s, rb, block_stride, cell_end);
@@ -577,7 +680,7 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
       const uint8_t* u[4];
       for (int i = 0; i < 4; ++i) u[i] = unsigned_h + padded * (b + i);
       TileGates<4>(blk.wp, groups, u, sums);
-      for (int i = 0; i < 4; ++i) FinishGates(s, q, rq, blk, sums + 4 * i, b + i, rb * kBlockRows);
+      for (int i = 0; i < 4; ++i) FinishGatesIn<kMode>(s, q, rq, blk, sums + 4 * i, b + i, rb * kBlockRows);
     }
     if (s.batch < 4 && (rb + 1) * kBlockRows < cell_end) {  // one row at a time: two cell blocks at once
       const RecurrentBlock next = MakeRecurrentBlock(s, rb + 1, block_stride, cell_end);
@@ -588,16 +691,29 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
       }
       for (; b < s.batch; ++b) {
         TileGatesOneRow<8>(wp, groups, unsigned_h + padded * b, sums);
-        FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
-        FinishGates(s, q, rq, next, sums + 4, b, (rb + 1) * kBlockRows);
+        FinishGatesIn<kMode>(s, q, rq, blk, sums, b, rb * kBlockRows);
+        FinishGatesIn<kMode>(s, q, rq, next, sums + 4, b, (rb + 1) * kBlockRows);
       }
       ++rb;
       continue;
     }
     for (; b < s.batch; ++b) {
       TileGatesOneRow<4>(blk.wp, groups, unsigned_h + padded * b, sums);
-      FinishGates(s, q, rq, blk, sums, b, rb * kBlockRows);
+      FinishGatesIn<kMode>(s, q, rq, blk, sums, b, rb * kBlockRows);
     }
+  }
+}
+
+IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
+  if (cell_end <= cell_begin) return;
+  if (int64_t{s.n_cell} * s.w[1]->cols > kMaxFusedGateWeights) {
+    ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantS32);
+    return;
+  }
+  switch (ChooseRecurrentMode(s)) {
+    case kRight: RecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
+    case kRightSingle: RecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
+    default: RecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }
 
@@ -800,12 +916,8 @@ IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, con
   _tile_dpbusd(3, 4, 5);
 }
 
-IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
-  if (s.batch < 16) {
-    RecurrentGatesS16(s, cell_begin, cell_end);
-    return;
-  }
-  if (cell_end <= cell_begin) return;
+template <int kMode>
+IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
   const int cols = s.w[1]->cols;
   const int k_tiles = PaddedGroups(cols) / 16;
   const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
@@ -813,8 +925,8 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
   const uint8_t* const unsigned_h = UnsignedInput(s.h, s.batch, cols, 16);
   const GateConstants q = MakeGateConstants(s.gates);
   const bool cifg = s.w[0] == nullptr;
-  Requant512 rq[4];
-  for (int g = 0; g < 4; ++g) rq[g] = MakeRequant512(s.m[g], s.rounding);
+  RecurrentRequant rq;
+  MakeRecurrentRequant<kMode>(s, &rq);
   const int8_t* base[4];
   for (int g = 0; g < 4; ++g) base[g] = (s.w[g] != nullptr ? s.w[g] : s.w[1])->data.data();
   const int first_block = cell_begin / kBlockRows, blocks = (cell_end + kBlockRows - 1) / kBlockRows;
@@ -848,7 +960,7 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
         for (int r = 0; r < valid; ++r) {
           __m512i rows[4];
           for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
-          FinishGates(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
+          FinishGatesIn<kMode>(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
           for (credit += k_tiles; credit >= valid; credit -= valid) AmxGateStep(a, row_bytes, b, cifg, issued++);
         }
       }
@@ -867,11 +979,38 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
   for (int r = 0; r < valid; ++r) {
     __m512i rows[4];
     for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
-    FinishGates(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
+    FinishGatesIn<kMode>(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
+  }
+}
+
+IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
+  if (s.batch < 16) {
+    RecurrentGatesS16(s, cell_begin, cell_end);
+    return;
+  }
+  if (cell_end <= cell_begin) return;
+  switch (ChooseRecurrentMode(s)) {
+    case kRight: AmxRecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
+    case kRightSingle: AmxRecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
+    default: AmxRecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }
 
 }  // namespace
+
+IRNN_TARGET_AVX512 bool RequantizeRightS32(const int32_t* x, int n, QuantizedMultiplier m, Rounding rounding,
+                                           int32_t z, int32_t* out) {
+  if (!RequantRightApplies(m, z)) return false;
+  const RequantRight512 q = MakeRequantRight512(m, rounding, z);
+  for (int k = 0; k < n; k += 16) {
+    const __mmask16 mask = n - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - k)) - 1u);
+    const __m512i v = _mm512_maskz_loadu_epi32(mask, x + k);
+    const __m512i r = rounding == Rounding::kDouble ? RequantizeRight512<true>(v, _mm512_srli_epi64(v, 32), q)
+                                                    : RequantizeRight512<false>(v, _mm512_srli_epi64(v, 32), q);
+    _mm512_mask_storeu_epi32(out + k, mask, r);
+  }
+  return true;
+}
 
 // AMX needs the CPU's amx-tile and amx-int8 (CPUID leaf 7: EDX bits 24, 25), the tile state enabled by
 // the OS (XCR0 bits 17, 18), and on Linux the process's permission to use the tile data, asked once
