@@ -116,6 +116,26 @@ struct GruGateEpilogue {
   int8_t* out = nullptr;   // [n] a copy of h8 (may be null)
 };
 
+// The operands of LstmKernels::GruStreamStepS16: one whole GRU step of few batch rows (numerics.md
+// §8.1-§8.3): the input and recurrent matmuls of the gates r, z, n (per-channel multipliers, §7.1) and
+// the gate epilogue. The weights are PackLstmStreamS8's stream of the three gates (input_w = the input
+// weights of r, z, n and null, recurrent_w = the recurrent ones). `gates` is GruGatesS16's operands for
+// all [batch][n_hidden] values (n unused); its `input` and `recurrent` pointers are not read.
+struct GruStreamStep {
+  const PackedLstmStream* w = nullptr;
+  const int32_t* input_bias[3] = {};                // [n_hidden] effective biases (not null)
+  const int32_t* recurrent_bias[3] = {};            // [n_hidden]
+  const QuantizedMultiplier* input_m[3] = {};       // [n_hidden] per-row multipliers
+  const QuantizedMultiplier* recurrent_m[3] = {};   // [n_hidden]
+  Rounding rounding = Rounding::kDouble;
+  const int8_t* x = nullptr;  // [batch][n_input] this step's input
+  const int8_t* h = nullptr;  // [batch][n_hidden] the previous int8 state (read before any is written)
+  int batch = 0;
+  int n_hidden = 0;
+  bool reverse = false;  // walk the cell blocks from the last to the first (LstmStreamStep's reason)
+  GruGateEpilogue gates;
+};
+
 struct LstmKernels {
   // out[b*rows + r] = MBQM(bias[r] + sum_k w[r*cols + k] * x[b*cols + k], m)   (numerics.md §4.1)
   // int8 x int8 products accumulate in int32 with two's-complement wrap. bias may be null (zeros).
@@ -197,6 +217,12 @@ struct LstmKernels {
   // The reference evaluates σ and tanh by PwlEvaluate; the other paths read e.sigmoid_table and
   // e.tanh_table (equal to it on every input by construction). A later member, filled on every path.
   void (*GruGatesS16)(const GruGateEpilogue& e) = nullptr;
+  // One whole GRU step for the hidden units [begin, end) of every batch row (begin a multiple of 16, as
+  // threads split the units), bit for bit GemvPackedRequantS32 of the six matrices (per-channel) and
+  // GruGatesS16 composed: each unit block's input and recurrent weights read as one stream, the
+  // results requantized and put through the epilogue in registers. Gru::Step of few rows. A later
+  // member: null on the paths without it (the layer composes the kernels there).
+  void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
@@ -242,6 +268,7 @@ bool AmxAvailable();
 void PackLstmStreamS8(const int8_t* const* input_w, const int8_t* const* recurrent_w, int n_cell, int n_input,
                       int n_output, PackedLstmStream* out);
 void LstmStreamStepS16(const LstmStreamStep& s, int cell_begin, int cell_end);
+void GruStreamStepS16(const GruStreamStep& s, int begin, int end);
 }  // namespace avx512
 
 }  // namespace irnn
