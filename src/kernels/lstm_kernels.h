@@ -16,6 +16,24 @@ namespace irnn {
 
 struct PwlTable;  // irnn/pwl.h
 
+// A std::vector allocator whose storage starts on a 64-byte boundary (a cache line, one zmm load): packed
+// weights read as 64-byte blocks must not split each load across two lines (measured, amx path, 1
+// thread, B = 1, from the 16 mod 64 address malloc gave: the LSTM's fused streaming step 20-25 % slower
+// at H = 256, its sequence mode about 20 % slower at H = 512).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebinding
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
 // fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
@@ -23,7 +41,7 @@ struct PwlTable;  // irnn/pwl.h
 struct PackedS8 {
   int rows = 0;
   int cols = 0;
-  std::vector<int8_t> data;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> data;
   std::vector<int32_t> row_fold;
 };
 
@@ -58,23 +76,6 @@ struct LstmRecurrentStep {
   int n_cell = 0;
   int32_t* scratch[4] = {};       // [batch * n_cell] per present gate: room a path may use for the results
   LstmGateEpilogue gates;
-};
-
-// A std::vector allocator whose storage starts on a 64-byte boundary (a cache line, one zmm load): a
-// packed stream read as 64-byte blocks must not split each load across two lines (measured: the LSTM's
-// fused streaming step at H = 256, B = 1 read its weights 20-25 % slower from a 16 mod 64 address).
-template <typename T>
-struct CacheLineAllocator {
-  using value_type = T;
-  CacheLineAllocator() = default;
-  template <typename U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebinding
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
-  template <typename U>
-  bool operator==(const CacheLineAllocator<U>&) const { return true; }
-  template <typename U>
-  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
 };
 
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
