@@ -6,9 +6,10 @@
 // composed kernels (per-gate GemvS8S8RequantS32 of the input and of the recurrent weights, then
 // LstmGatesS16), which the reference defines: the two parts keep separate int32 sums and are
 // requantized separately (numerics.md §4.1), and the epilogue is LstmGatesS16's arithmetic (§4.1-§4.4)
-// run on each block's results in registers. It is not a specification, and it does not handle peephole, LayerNorm, PWL activations
-// or per-channel scales (the layer composes other kernels there). The functions carry their ISA in
-// __attribute__((target)) and run only after dispatch.cc has checked AVX-512 VNNI.
+// run on each block's results in registers. It is not a specification, and it does not handle
+// peephole, LayerNorm, PWL activations or per-channel scales (the layer composes other kernels there).
+// The functions carry their ISA in __attribute__((target)) and run only after dispatch.cc has checked
+// AVX-512 VNNI.
 // The GRU's streaming step (GruStreamStepS16, numerics.md §8.1-§8.3 with §7.1's per-row multipliers)
 // walks the same kind of stream (three gates r, z, n) and takes each block's results through the GRU
 // epilogue in registers; bit-identical to GemvPackedRequantS32 (per-channel) and GruGatesS16 composed.
@@ -332,7 +333,8 @@ IRNN_TARGET_STREAM512 inline void GruEpilogue(const GruStreamContext& c, int64_t
 
 // Rows b .. b + NB - 1, the unit blocks [rb0, rb1).
 template <int NB>
-IRNN_TARGET_STREAM512 __attribute__((flatten)) void GruBlocks(const GruStreamContext& c, int b, int rb0, int rb1, int end) {
+IRNN_TARGET_STREAM512 __attribute__((flatten)) void GruBlocks(const GruStreamContext& c, int b, int rb0, int rb1,
+                                                               int end) {
   const GruStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
@@ -466,7 +468,8 @@ IRNN_TARGET_STREAM512 inline void LstmEpilogue(const StreamContext& c, int64_t k
 
 // Rows b .. b + NB - 1, the cell blocks [rb0, rb1): matmuls and epilogue block by block.
 template <int NB, int G>
-IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1, int cell_end) {
+IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
+                                                                int cell_end) {
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
