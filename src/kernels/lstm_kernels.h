@@ -4,7 +4,9 @@
 // validated by the layer before a kernel is called: kernels check nothing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "irnn/kernel_path.h"
@@ -14,6 +16,24 @@ namespace irnn {
 
 struct PwlTable;  // irnn/pwl.h
 
+// A std::vector allocator whose storage starts on a 64-byte boundary (a cache line, one zmm load): packed
+// weights read as 64-byte blocks must not split each load across two lines (measured, amx path, 1
+// thread, B = 1, from the 16 mod 64 address malloc gave: the LSTM's fused streaming step 20-25 % slower
+// at H = 256, its sequence mode about 20 % slower at H = 512).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebinding
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
 // fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
@@ -21,7 +41,7 @@ struct PwlTable;  // irnn/pwl.h
 struct PackedS8 {
   int rows = 0;
   int cols = 0;
-  std::vector<int8_t> data;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> data;
   std::vector<int32_t> row_fold;
 };
 
@@ -66,7 +86,7 @@ struct PackedLstmStream {
   int n_input = 0;
   int n_output = 0;
   int gates = 0;  // 4, or 3 under CIFG (no input gate)
-  std::vector<int8_t> data;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> data;  // 64-byte aligned
   std::vector<int32_t> input_fold;      // [gates][cells padded]
   std::vector<int32_t> recurrent_fold;  // [gates][cells padded]
 };
@@ -87,8 +107,10 @@ struct LstmStreamStep {
   const int8_t* h = nullptr;  // [batch][n_output] the previous hidden state; must not alias gates.out
   int batch = 0;
   int n_cell = 0;
-  int32_t* input_scratch[4] = {};      // [batch * n_cell] per present gate: the input matmul results
-  int32_t* recurrent_scratch[4] = {};  // [batch * n_cell] per present gate: the recurrent matmul results
+  // [batch * n_cell] per present gate: room for the input and the recurrent matmul results (the
+  // AVX-512 VNNI kernel keeps them in registers and does not use it).
+  int32_t* input_scratch[4] = {};
+  int32_t* recurrent_scratch[4] = {};
   // Walk the cell blocks from the last to the first (each cell's arithmetic is independent: the same
   // results). A caller alternating the direction step by step finds the blocks it read last still in
   // cache when the matrix is a little larger than the cache (a cyclic scan would miss on every line).
@@ -114,6 +136,26 @@ struct GruGateEpilogue {
   int16_t* h16 = nullptr;  // [n] the Q0.15 state, updated in place
   int8_t* h8 = nullptr;    // [n] the new int8 state, written
   int8_t* out = nullptr;   // [n] a copy of h8 (may be null)
+};
+
+// The operands of LstmKernels::GruStreamStepS16: one whole GRU step of few batch rows (numerics.md
+// §8.1-§8.3): the input and recurrent matmuls of the gates r, z, n (per-channel multipliers, §7.1) and
+// the gate epilogue. The weights are PackLstmStreamS8's stream of the three gates (input_w = the input
+// weights of r, z, n and null, recurrent_w = the recurrent ones). `gates` is GruGatesS16's operands for
+// all [batch][n_hidden] values (n unused); its `input` and `recurrent` pointers are not read.
+struct GruStreamStep {
+  const PackedLstmStream* w = nullptr;
+  const int32_t* input_bias[3] = {};                // [n_hidden] effective biases (not null)
+  const int32_t* recurrent_bias[3] = {};            // [n_hidden]
+  const QuantizedMultiplier* input_m[3] = {};       // [n_hidden] per-row multipliers
+  const QuantizedMultiplier* recurrent_m[3] = {};   // [n_hidden]
+  Rounding rounding = Rounding::kDouble;
+  const int8_t* x = nullptr;  // [batch][n_input] this step's input
+  const int8_t* h = nullptr;  // [batch][n_hidden] the previous int8 state (read before any is written)
+  int batch = 0;
+  int n_hidden = 0;
+  bool reverse = false;  // walk the cell blocks from the last to the first (LstmStreamStep's reason)
+  GruGateEpilogue gates;
 };
 
 struct LstmKernels {
@@ -197,6 +239,12 @@ struct LstmKernels {
   // The reference evaluates σ and tanh by PwlEvaluate; the other paths read e.sigmoid_table and
   // e.tanh_table (equal to it on every input by construction). A later member, filled on every path.
   void (*GruGatesS16)(const GruGateEpilogue& e) = nullptr;
+  // One whole GRU step for the hidden units [begin, end) of every batch row (begin a multiple of 16, as
+  // threads split the units), bit for bit GemvPackedRequantS32 of the six matrices (per-channel) and
+  // GruGatesS16 composed: each unit block's input and recurrent weights read as one stream, the
+  // results requantized and put through the epilogue in registers. Gru::Step of few rows. A later
+  // member: null on the paths without it (the layer composes the kernels there).
+  void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).
@@ -247,6 +295,7 @@ bool RequantizeRightS32(const int32_t* x, int n, QuantizedMultiplier m, Rounding
 void PackLstmStreamS8(const int8_t* const* input_w, const int8_t* const* recurrent_w, int n_cell, int n_input,
                       int n_output, PackedLstmStream* out);
 void LstmStreamStepS16(const LstmStreamStep& s, int cell_begin, int cell_end);
+void GruStreamStepS16(const GruStreamStep& s, int begin, int end);
 }  // namespace avx512
 
 }  // namespace irnn

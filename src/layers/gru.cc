@@ -4,8 +4,10 @@
 // sigmoid, candidate, tanh, state update, int8 output) on its fused GRU epilogue, GruGatesS16, which on
 // the SIMD paths reads the PWL activations from 64Ki-entry int16 tables made at Create
 // (PwlLookupTableS16). With threads > 1 the matmuls' output rows are split between the layer's pool
-// (layers/row_split.h), and each thread runs the epilogue of its rows. The float derivation is
-// gru_derive.cc.
+// (layers/row_split.h), and each thread runs the epilogue of its rows. Step of fewer than 16 rows runs,
+// where the path has it (AVX-512 VNNI, AMX), the fused streaming kernel GruStreamStepS16 instead: the six
+// matmuls and the epilogue in one pass over one weight stream packed at Create, the same results. The
+// float derivation is gru_derive.cc.
 
 #include <algorithm>
 #include <string>
@@ -24,12 +26,16 @@ struct GruPacked {
   std::array<PackedS8, 3> recurrent;
   // PwlLookupTableS16 of the sigmoid and tanh (SIMD paths only; empty on the scalar path).
   std::vector<int16_t> sigmoid_table, tanh_table;
+  // Step's fused streaming matrix (GruStreamStepS16): the input and recurrent weights of r, z, n again,
+  // as one stream; empty on the paths without that kernel.
+  PackedLstmStream stream;
 };
 
 namespace {
 
 constexpr int32_t kMaxDim = 1 << 16;
 constexpr int kMaxBatch = 1 << 16;
+constexpr int kMaxStreamBatch = 16;  // Step's fused streaming kernel serves fewer rows than this
 constexpr const char* kGateNames[3] = {"r", "z", "n"};
 
 std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
@@ -136,6 +142,16 @@ Status Gru::Create(GruParams params, KernelPath path, int threads, std::unique_p
   if (resolved != KernelPath::kScalar) {
     packed->sigmoid_table = PwlLookupTableS16(layer->params_.pwl_sigmoid);
     packed->tanh_table = PwlLookupTableS16(layer->params_.pwl_tanh);
+  }
+  if (layer->kernels_->GruStreamStepS16 != nullptr && layer->kernels_->PackLstmStreamS8 != nullptr &&
+      !packed->sigmoid_table.empty()) {
+    const int8_t* input_w[4] = {};
+    const int8_t* recurrent_w[4] = {};
+    for (int g = 0; g < 3; ++g) {
+      input_w[g] = layer->params_.input_weights[g].data();
+      recurrent_w[g] = layer->params_.recurrent_weights[g].data();
+    }
+    layer->kernels_->PackLstmStreamS8(input_w, recurrent_w, c.n_hidden, c.n_input, c.n_hidden, &packed->stream);
   }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
@@ -265,6 +281,35 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   // new h8 goes to scratch and is copied when all are done.
   const bool pooled = pool_ != nullptr;
   int8_t* const h8_new = pooled ? s->h8_next_.data() : s->h8_.data();
+  // Step with few rows: the six matmuls and the epilogue in one pass over one weight stream
+  // (GruStreamStepS16, packed at Create); its results equal the composed kernels' below.
+  if (input_part == nullptr && batch < kMaxStreamBatch && !packed_->stream.data.empty()) {
+    GruStreamStep ss;
+    ss.w = &packed_->stream;
+    for (int g = 0; g < 3; ++g) {
+      ss.input_bias[g] = params_.input_effective_bias[g].data();
+      ss.recurrent_bias[g] = params_.recurrent_effective_bias[g].data();
+      ss.input_m[g] = params_.input_scale[g].data();
+      ss.recurrent_m[g] = params_.recurrent_scale[g].data();
+    }
+    ss.rounding = c.rounding;
+    ss.x = x;
+    ss.h = s->h8_.data();
+    ss.batch = batch;
+    ss.n_hidden = c.n_hidden;
+    ss.reverse = (s->stream_steps_++ & 1u) != 0;
+    ss.gates = base;
+    ss.gates.h16 = s->h16_.data();
+    ss.gates.h8 = h8_new;
+    ss.gates.out = pooled ? nullptr : out;
+    const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + c.n_input);
+    ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) { kernels_->GruStreamStepS16(ss, r0, r1); });
+    if (pooled) {
+      std::copy(h8_new, h8_new + n, s->h8_.data());
+      std::copy(h8_new, h8_new + n, out);
+    }
+    return;
+  }
   // Per range of output rows: the matmuls of all gates (they read only x and the previous h8), then
   // the epilogue of §8.2-§8.3 on those rows of every stream (elementwise: it reads only those rows).
   const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));

@@ -181,6 +181,52 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
   }
 }
 
+// Step of fewer than 16 rows runs the fused streaming kernel where the path has one (GruStreamStepS16,
+// AVX-512 VNNI and AMX): every unit block's six matmuls, per-row requantization and epilogue in one pass.
+// Batches 4..15 take its 4-row groups and the 1-3-row tails together; odd sizes; saturating weights and
+// multipliers; single and double rounding; 1 and 2 threads; Step == scalar Run bit for bit.
+TEST(Gru, StreamingStepOfFewRowsEqualsScalarOnEveryPathAndThreadCount) {
+  std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  const int sizes[] = {1, 3, 17, 33, 255};
+  uint32_t seed = 1300;
+  for (int n_in : sizes) {
+    for (int n_hidden : sizes) {
+      ++seed;
+      const int batch = n_hidden == 255 ? 5 + static_cast<int>(seed % 3) * 5 : 4 + static_cast<int>(seed % 12);
+      const int steps = 3;
+      testing::RandomGru r =
+          testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+      // A quarter of the rows get any valid multiplier (shift -31..30, left shifts included, or M = 0):
+      // every lane of the per-row requantization takes its own constants.
+      std::mt19937 rng(seed);
+      for (int g = 0; g < 3; ++g) {
+        for (auto* m : {&r.params.input_scale[g], &r.params.recurrent_scale[g]}) {
+          for (QuantizedMultiplier& q : *m) {
+            if (rng() % 4 != 0) continue;
+            q.shift = static_cast<int32_t>(rng() % 62) - 31;
+            q.multiplier = rng() % 8 == 0 ? 0 : static_cast<int32_t>((1u << 30) + rng() % (1u << 30));
+          }
+        }
+      }
+      SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
+      const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
+      auto scalar = MakeGru(r.params, KernelPath::kScalar);
+      ASSERT_NE(scalar, nullptr);
+      const Outcome want = RunWhole(*scalar, x, steps, batch);
+      ExpectSame(RunSteps(*scalar, x, steps, batch), want);
+      for (KernelPath path : paths) {
+        for (int threads : {1, 2}) {
+          SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
+          std::unique_ptr<Gru> g;
+          const Status st = Gru::Create(r.params, path, threads, &g);
+          ASSERT_TRUE(st.ok()) << st.message();
+          ExpectSame(RunSteps(*g, x, steps, batch), want);
+        }
+      }
+    }
+  }
+}
+
 TEST(Gru, BadThreadCountIsAStatus) {
   const GruParams p = testing::MakeRandomGru(6, 4, 6, Rounding::kDouble, false).params;
   std::unique_ptr<Gru> g;

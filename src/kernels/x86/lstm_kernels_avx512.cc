@@ -1050,6 +1050,7 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.TanhS16 = avx512::TanhS16;
     t.PackLstmStreamS8 = avx512::PackLstmStreamS8;    // lstm_stream_avx512.cc
     t.LstmStreamStepS16 = avx512::LstmStreamStepS16;
+    t.GruStreamStepS16 = avx512::GruStreamStepS16;
     return &t;
   }();
   return table;

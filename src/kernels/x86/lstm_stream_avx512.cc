@@ -5,10 +5,14 @@
 // (sequence mode) keeps its batched input projection and LstmRecurrentGatesS16. Bit-identical to the
 // composed kernels (per-gate GemvS8S8RequantS32 of the input and of the recurrent weights, then
 // LstmGatesS16), which the reference defines: the two parts keep separate int32 sums and are
-// requantized separately (numerics.md §4.1), and the epilogue is the path's own LstmGatesS16
-// (§4.1-§4.4). It is not a specification, and it does not handle peephole, LayerNorm, PWL activations
-// or per-channel scales (the layer composes other kernels there). The functions carry their ISA in
-// __attribute__((target)) and run only after dispatch.cc has checked AVX-512 VNNI.
+// requantized separately (numerics.md §4.1), and the epilogue is LstmGatesS16's arithmetic (§4.1-§4.4)
+// run on each block's results in registers. It is not a specification, and it does not handle
+// peephole, LayerNorm, PWL activations or per-channel scales (the layer composes other kernels there).
+// The functions carry their ISA in __attribute__((target)) and run only after dispatch.cc has checked
+// AVX-512 VNNI.
+// The GRU's streaming step (GruStreamStepS16, numerics.md §8.1-§8.3 with §7.1's per-row multipliers)
+// walks the same kind of stream (three gates r, z, n) and takes each block's results through the GRU
+// epilogue in registers; bit-identical to GemvPackedRequantS32 (per-channel) and GruGatesS16 composed.
 //
 // Arithmetic, as lstm_kernels_avx512.cc's matmul: vpdpbusd of u = x ^ 0x80 (unsigned) by the signed
 // weights, with row_fold = -128 * row sum added back; every sum wraps in int32 as the reference's does.
@@ -17,9 +21,11 @@
 // the present gates' 64-byte blocks in gate order (16 rows x 4 columns, row j's columns at bytes
 // 4j..4j+3). So one block's bytes are read front to back exactly once per input row group, and the
 // hardware prefetcher sees a single forward stream through the whole matrix. Padding rows and columns
-// are zero weights (and zero inputs).
+// are zero weights (and zero inputs). The stream starts on a 64-byte boundary (CacheLineAllocator), so
+// that no 64-byte load spans two cache lines.
 
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 intrinsics (GCC bug 105593)
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 intrinsics (GCC bug 105593)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
@@ -171,6 +177,223 @@ IRNN_TARGET_STREAM512 inline void Part(const int8_t* p, int groups, const uint8_
   }
 }
 
+// ---- GruStreamStepS16: the GRU's streaming step (numerics.md §8.1-§8.3, §7.1) ----------------------
+// The same stream (PackStream of the gates r, z, n: three slots), walked one 16-unit block at a time:
+// the block's input sums, then its recurrent sums, each plus fold and bias and requantized with the
+// rows' own multipliers (RequantLanes512: MakeRequantPerLane / RequantizePerLane of
+// lstm_kernels_avx2.cc on 16 lanes), then the gate epilogue (GruGatesS16's arithmetic) straight from
+// the registers: the int32 results never reach memory.
+
+// MBQM with one (multiplier, shift) per lane, the constants as lstm_kernels_avx2.cc's
+// MakeRequantPerLane defines them: left = max(shift, 0), right = max(-shift, 0), left_lo/left_hi =
+// INT32_MIN/INT32_MAX >> left, right_mask = 2^right - 1, right_half_mask = right_mask >> 1; single
+// rounding per 64-bit product t = 31 - shift, round = 2^(t-1).
+struct RequantLanes512 {
+  bool single;
+  __m512i multiplier;  // the lanes' M (even lanes use it as is in vpmuldq)
+  __m512i multiplier_odd;
+  __m512i left, left_lo, left_hi, right, right_mask, right_half_mask;
+  __m512i round_even, round_odd, t_even, t_odd;
+};
+
+// The multipliers of rows m[0 .. valid - 1] (valid in 1..16; the other lanes get (0, 0)).
+IRNN_TARGET_STREAM512 inline RequantLanes512 MakeRequantLanes512(const QuantizedMultiplier* m, int valid,
+                                                                 bool single) {
+  static_assert(sizeof(QuantizedMultiplier) == 8, "QuantizedMultiplier is (int32 multiplier, int32 shift)");
+  const int pairs_lo = std::min(valid, 8), pairs_hi = std::max(valid - 8, 0);
+  const __mmask16 lo_mask = static_cast<__mmask16>((1u << (2 * pairs_lo)) - 1u);
+  const __mmask16 hi_mask = static_cast<__mmask16>((1u << (2 * pairs_hi)) - 1u);
+  const int32_t* p = reinterpret_cast<const int32_t*>(m);
+  const __m512i lo = _mm512_maskz_loadu_epi32(lo_mask, p);
+  const __m512i hi = _mm512_maskz_loadu_epi32(hi_mask, p + 16);
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i multiplier = _mm512_permutex2var_epi32(lo, even_idx, hi);
+  const __m512i shift = _mm512_permutex2var_epi32(lo, odd_idx, hi);
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  RequantLanes512 q;
+  q.single = single;
+  q.multiplier = multiplier;
+  q.multiplier_odd = _mm512_srli_epi64(multiplier, 32);
+  q.left = _mm512_max_epi32(shift, zero);
+  q.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+  q.left_lo = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MIN), q.left);
+  q.left_hi = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MAX), q.left);
+  q.right_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.right), one);
+  q.right_half_mask = _mm512_srli_epi32(q.right_mask, 1);
+  // t = 31 - shift in [1, 62] (0 lanes: 31), positive: its int32 lanes zero-extend into 64 bits.
+  const __m512i t = _mm512_sub_epi32(_mm512_set1_epi32(31), shift);
+  const __m512i one64 = _mm512_set1_epi64(1);
+  q.t_even = _mm512_and_si512(t, _mm512_set1_epi64(0xFFFFFFFF));
+  q.t_odd = _mm512_srli_epi64(t, 32);
+  q.round_even = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_even, one64));
+  q.round_odd = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_odd, one64));
+  return q;
+}
+
+// Requantize512's two roundings with the per-lane constants.
+IRNN_TARGET_STREAM512 inline __m512i RequantizeLanes512(__m512i x, const RequantLanes512& q) {
+  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
+  if (q.single) {
+    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round_even);
+    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier_odd), q.round_odd);
+    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.t_even), min64), max64);
+    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.t_odd), min64), max64);
+    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+  __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
+  a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier_odd), nudge);
+  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+  // INT32_MIN * INT32_MIN (a multiplier the layer's validation rejects): the reference saturates.
+  const __mmask16 overflow = _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)) &
+                             _mm512_cmpeq_epi32_mask(q.multiplier, _mm512_set1_epi32(INT32_MIN));
+  high = _mm512_mask_mov_epi32(high, overflow, max32);
+  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
+  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
+  const __m512i shifted = _mm512_srav_epi32(high, q.right);
+  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
+                               _mm512_set1_epi32(1));
+}
+
+IRNN_TARGET_STREAM512 inline __m512i Clamp(__m512i v, int32_t lo, int32_t hi) {
+  return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+}
+
+// sat16(sat32(a + b)) (= sat16 of the exact sum: a saturated int32 sum keeps the sign of the exact one).
+IRNN_TARGET_STREAM512 inline __m512i SatSum16(__m512i a, __m512i b) {
+  __m512i sum = _mm512_add_epi32(a, b);
+  const __mmask16 overflow = _mm512_cmplt_epi32_mask(
+      _mm512_and_si512(_mm512_xor_si512(a, sum), _mm512_xor_si512(b, sum)), _mm512_setzero_si512());
+  sum = _mm512_mask_mov_epi32(sum, overflow, _mm512_xor_si512(_mm512_srai_epi32(a, 31), _mm512_set1_epi32(INT32_MAX)));
+  return Clamp(sum, -32768, 32767);
+}
+
+// RoundingDivideByPOT(x, 15) as floor((x + 2^14 - [x < 0]) / 2^15): exact for |x| <= 32767 * 65535
+// (lstm_kernels_avx512.cc's RoundingDivideByPOT512).
+IRNN_TARGET_STREAM512 inline __m512i RoundingDivideBy2Pow15(__m512i x) {
+  const __m512i nudge = _mm512_add_epi32(_mm512_set1_epi32(1 << 14), _mm512_srai_epi32(x, 31));
+  return _mm512_srai_epi32(_mm512_add_epi32(x, nudge), 15);
+}
+
+// table[uint16(v)] sign-extended (the plain 64Ki-entry tables of GruGateEpilogue).
+IRNN_TARGET_STREAM512 inline __m512i Lookup(__m512i v, const int16_t* table) {
+  const __m512i entry = _mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2);
+  return _mm512_srai_epi32(_mm512_slli_epi32(entry, 16), 16);
+}
+
+struct GruStreamContext {
+  const GruStreamStep* s;
+  int gi, gr;
+  int64_t block_bytes, recurrent_offset, padded;
+  size_t in_stride, rec_stride;
+  const uint8_t* ux;
+  const uint8_t* uh;
+  bool single;
+  Requant512 out_q;
+  __m512i zp;
+};
+
+// Adds fold and bias to one part's sums of the block at r0 and requantizes them per row: out[i * 3 + g].
+template <int NB>
+IRNN_TARGET_STREAM512 inline void RequantPart(const GruStreamContext& c, const __m512i* sums, const int32_t* fold,
+                                              const int32_t* const* bias, const QuantizedMultiplier* const* m,
+                                              int r0, int valid, __mmask16 mask, __m512i* out) {
+  for (int g = 0; g < 3; ++g) {
+    const __m512i addend = _mm512_add_epi32(_mm512_loadu_si512(fold + g * c.padded + r0),
+                                            _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
+    const RequantLanes512 q = MakeRequantLanes512(m[g] + r0, valid, c.single);
+    for (int i = 0; i < NB; ++i) out[i * 3 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * 3 + g], addend), q);
+  }
+}
+
+// §8.2-§8.3 on the 16 units at k of the [batch][n_hidden] state (GruGatesS16's Gru16), the matmul results
+// in registers: in = (ax_r, ax_z, ax_n), rec = (ah_r, ah_z, ah_n).
+IRNN_TARGET_STREAM512 inline void GruEpilogue(const GruStreamContext& c, int64_t k, __mmask16 m, const __m512i* in,
+                                              const __m512i* rec) {
+  const GruGateEpilogue& e = c.s->gates;
+  const __m512i r = Lookup(SatSum16(in[0], rec[0]), e.sigmoid_table);
+  const __m512i z = Lookup(SatSum16(in[1], rec[1]), e.sigmoid_table);
+  const __m512i a = Clamp(in[2], -32768, 32767);
+  const __m512i cc = Clamp(rec[2], -32768, 32767);
+  const __m512i pre_n = Clamp(_mm512_add_epi32(a, RoundingDivideBy2Pow15(_mm512_mullo_epi32(r, cc))), -32768, 32767);
+  const __m512i n = Lookup(pre_n, e.tanh_table);
+  const __m512i h = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.h16 + k));
+  const __m512i kept = RoundingDivideBy2Pow15(_mm512_mullo_epi32(z, _mm512_sub_epi32(h, n)));
+  const __m512i h_new = Clamp(_mm512_add_epi32(n, kept), -32768, 32767);
+  _mm256_mask_storeu_epi16(e.h16 + k, m, _mm512_cvtepi32_epi16(h_new));
+  const __m128i h8 =
+      _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp(Requantize512(h_new, c.out_q), -65536, 65536), c.zp));
+  _mm_mask_storeu_epi8(e.h8 + k, m, h8);
+  if (e.out != nullptr) _mm_mask_storeu_epi8(e.out + k, m, h8);
+}
+
+// Rows b .. b + NB - 1, the unit blocks [rb0, rb1).
+template <int NB>
+IRNN_TARGET_STREAM512 __attribute__((flatten)) void GruBlocks(const GruStreamContext& c, int b, int rb0, int rb1,
+                                                               int end) {
+  const GruStreamStep& s = *c.s;
+  const uint8_t* ux[NB];
+  const uint8_t* uh[NB];
+  for (int i = 0; i < NB; ++i) {
+    ux[i] = c.ux + c.in_stride * (b + i);
+    uh[i] = c.uh + c.rec_stride * (b + i);
+  }
+  __m512i sums[NB * 3], in[NB * 3], rec[NB * 3];
+  for (int j = 0; j < rb1 - rb0; ++j) {
+    const int rb = s.reverse ? rb1 - 1 - j : rb0 + j;
+    const int r0 = rb * kBlockRows;
+    const int valid = std::min(kBlockRows, end - r0);
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
+    const int8_t* block = s.w->data.data() + rb * c.block_bytes;
+    Part<NB, 3>(block, c.gi, ux, sums);
+    RequantPart<NB>(c, sums, s.w->input_fold.data(), s.input_bias, s.input_m, r0, valid, mask, in);
+    Part<NB, 3>(block + c.recurrent_offset, c.gr, uh, sums);
+    RequantPart<NB>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, s.recurrent_m, r0, valid, mask, rec);
+    for (int i = 0; i < NB; ++i) GruEpilogue(c, int64_t{b + i} * s.n_hidden + r0, mask, in + i * 3, rec + i * 3);
+  }
+}
+
+IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
+  if (end <= begin) return;
+  const PackedLstmStream& w = *s.w;
+  GruStreamContext c;
+  c.s = &s;
+  c.gi = Groups(w.n_input);
+  c.gr = Groups(w.n_output);
+  c.block_bytes = BlockBytes(w);
+  c.recurrent_offset = int64_t{c.gi} * w.gates * kGroupBytes;
+  c.padded = PaddedCells(w.n_cell);
+  c.in_stride = static_cast<size_t>(c.gi) * 4;
+  c.rec_stride = static_cast<size_t>(c.gr) * 4;
+  c.ux = Unsigned(s.x, s.batch, w.n_input, 0);
+  c.uh = Unsigned(s.h, s.batch, w.n_output, 1);
+  c.single = s.rounding == Rounding::kSingle;
+  c.out_q = MakeRequant512(s.gates.output_scale, s.rounding);
+  c.zp = _mm512_set1_epi32(s.gates.output_zp);
+  const int rb0 = begin / kBlockRows, rb1 = (end + kBlockRows - 1) / kBlockRows;
+  for (int b = 0; b < s.batch; b += 4) {
+    switch (std::min(4, s.batch - b)) {
+      case 1: GruBlocks<1>(c, b, rb0, rb1, end); break;
+      case 2: GruBlocks<2>(c, b, rb0, rb1, end); break;
+      case 3: GruBlocks<3>(c, b, rb0, rb1, end); break;
+      default: GruBlocks<4>(c, b, rb0, rb1, end); break;
+    }
+  }
+}
+
+
+// ---- LstmStreamStepS16 ---------------------------------------------------------------------------
+// One 16-cell block at a time: the block's input sums, then its recurrent sums (each plus fold and bias,
+// requantized per tensor), then the gate epilogue (LstmGatesS16's arithmetic, lstm_kernels_avx512.cc's
+// Gates16) from the registers, while the next block's weights stream in: no int32 result goes to memory
+// (the step's scratch buffers are not used). The activations are gathered from the plain 64Ki-entry
+// tables (avx2::ActivationTableS16, the entry of uint16(v) sign-extended): the only tables a streaming
+// step touches.
+
 // What the loops need, made once per call.
 struct StreamContext {
   const LstmStreamStep* s;
@@ -183,29 +406,70 @@ struct StreamContext {
   const uint8_t* uh;
   int slot_gate[4];         // the gate of each slot
   Requant512 in_q[4], rec_q[4];
+  // The epilogue's constants.
+  const int16_t* sigmoid;
+  const int16_t* tanh_gate;
+  const int16_t* tanh_cell;
+  Requant512 hidden;
+  __m512i zp;
+  bool cifg, compat, clipping;
 };
 
-// Adds fold and bias to one part's sums of block rb (slot order), requantizes them and stores the 16
-// cells of rows b .. b + NB - 1 (masked to the cells below cell_end) into that part's scratch.
+// Adds fold and bias to one part's sums of the block at r0 and requantizes them: out[i * 4 + gate] (the
+// absent input gate's entries under CIFG are left alone).
 template <int NB, int G>
-IRNN_TARGET_STREAM512 inline void StorePart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
-                                            const int32_t* const* bias, const Requant512* q, int32_t* const* scratch,
-                                            int rb, int b, __mmask16 mask) {
-  const int r0 = rb * kBlockRows;
+IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
+                                                  const int32_t* const* bias, const Requant512* q, int r0,
+                                                  __mmask16 mask, __m512i* out) {
   for (int slot = 0; slot < G; ++slot) {
     const int g = c.slot_gate[slot];
     __m512i addend = _mm512_loadu_si512(fold + slot * c.padded_cells + r0);
     if (bias[g] != nullptr) addend = _mm512_add_epi32(addend, _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
-    for (int i = 0; i < NB; ++i) {
-      const __m512i v = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
-      _mm512_mask_storeu_epi32(scratch[g] + static_cast<int64_t>(b + i) * c.s->n_cell + r0, mask, v);
-    }
+    for (int i = 0; i < NB; ++i) out[i * 4 + g] = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
   }
 }
 
-// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): both parts' matmuls into the scratch buffers.
+// A gate's pre-activation: AddSatS32IntoS16(SaturateS32ToS16(in), rec) in tflite_compat mode, else
+// SaturateS32ToS16(AddSatS32IntoS32(in, rec)).
+IRNN_TARGET_STREAM512 inline __m512i PreActivation(__m512i in, __m512i rec, bool compat) {
+  if (compat) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), Clamp(rec, -65536, 65536)), -32768, 32767);
+  return SatSum16(in, rec);
+}
+
+// RoundingDivideByPOT(x, e) as floor((x + 2^(e-1) - [x < 0]) / 2^e), |x| + 2^(e-1) < 2^31 (Gates16's
+// products: |x| <= 32767 * 32768, e <= 21).
+IRNN_TARGET_STREAM512 inline __m512i RoundingDivideByPOT(__m512i x, int e) {
+  const __m512i nudge = _mm512_add_epi32(_mm512_set1_epi32(int32_t{1} << (e - 1)), _mm512_srai_epi32(x, 31));
+  return _mm512_srai_epi32(_mm512_add_epi32(x, nudge), static_cast<unsigned>(e));
+}
+
+IRNN_TARGET_STREAM512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
+
+// Gates16 (lstm_kernels_avx512.cc, numerics.md §4.1-§4.4) of the 16 values at k of the [batch][n_cell]
+// state, both matmul results in registers (in[0], rec[0] unused under CIFG). The products by vpmaddwd
+// are exact: one factor (a logistic output or 32767 - f) is in [0, 32767], its high half zero.
+IRNN_TARGET_STREAM512 inline void LstmEpilogue(const StreamContext& c, int64_t k, __mmask16 m, const __m512i* in,
+                                               const __m512i* rec) {
+  const LstmGateEpilogue& e = c.s->gates;
+  const __m512i f = Lookup(PreActivation(in[1], rec[1], c.compat), c.sigmoid);
+  const __m512i g = Lookup(PreActivation(in[2], rec[2], c.compat), c.tanh_gate);
+  const __m512i ii = c.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
+                            : Lookup(PreActivation(in[0], rec[0], c.compat), c.sigmoid);
+  const __m512i cell_old = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
+  const __m512i kept = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(f, cell_old), 15));
+  const __m512i added = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(ii, g), e.gate_shift));
+  __m512i cell = Clamp(_mm512_add_epi32(kept, added), -32768, 32767);
+  if (c.clipping) cell = Clamp(cell, -e.clip, e.clip);
+  _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
+  const __m512i o = Lookup(PreActivation(in[3], rec[3], c.compat), c.sigmoid);
+  const __m512i r = Requantize512(_mm512_madd_epi16(o, Lookup(cell, c.tanh_cell)), c.hidden);
+  _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp(r, -65536, 65536), c.zp)));
+}
+
+// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): matmuls and epilogue block by block.
 template <int NB, int G>
-IRNN_TARGET_STREAM512 void Matmuls(const StreamContext& c, int b, int rb0, int rb1, int cell_end) {
+IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
+                                                                int cell_end) {
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
@@ -213,34 +477,31 @@ IRNN_TARGET_STREAM512 void Matmuls(const StreamContext& c, int b, int rb0, int r
     ux[i] = c.ux + c.in_stride * (b + i);
     uh[i] = c.uh + c.rec_stride * (b + i);
   }
-  __m512i sums[NB * G];
-  for (int i = 0; i < rb1 - rb0; ++i) {
-    const int rb = s.reverse ? rb1 - 1 - i : rb0 + i;
+  __m512i sums[NB * G], in[NB * 4], rec[NB * 4];
+  for (int i = 0; i < NB * 4; ++i) in[i] = rec[i] = _mm512_setzero_si512();
+  for (int j = 0; j < rb1 - rb0; ++j) {
+    const int rb = s.reverse ? rb1 - 1 - j : rb0 + j;
     const int r0 = rb * kBlockRows;
     const int hi = std::min(kBlockRows, cell_end - r0);
     const __mmask16 mask = static_cast<__mmask16>((1u << hi) - 1u);
     const int8_t* block = s.w->data.data() + rb * c.block_bytes;
     Part<NB, G>(block, c.gi, ux, sums);
-    StorePart<NB, G>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, s.input_scratch, rb, b, mask);
+    RequantLstmPart<NB, G>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, r0, mask, in);
     Part<NB, G>(block + c.recurrent_offset, c.gr, uh, sums);
-    StorePart<NB, G>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, s.recurrent_scratch, rb, b,
-                     mask);
+    RequantLstmPart<NB, G>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, r0, mask, rec);
+    for (int i = 0; i < NB; ++i) LstmEpilogue(c, int64_t{b + i} * s.n_cell + r0, mask, in + i * 4, rec + i * 4);
   }
 }
 
 template <int G>
-IRNN_TARGET_STREAM512 void MatmulsRows(const StreamContext& c, int b, int rows, int rb0, int rb1, int cell_end) {
+IRNN_TARGET_STREAM512 void LstmBlocksRows(const StreamContext& c, int b, int rows, int rb0, int rb1, int cell_end) {
   switch (rows) {
-    case 1: Matmuls<1, G>(c, b, rb0, rb1, cell_end); break;
-    case 2: Matmuls<2, G>(c, b, rb0, rb1, cell_end); break;
-    case 3: Matmuls<3, G>(c, b, rb0, rb1, cell_end); break;
-    default: Matmuls<4, G>(c, b, rb0, rb1, cell_end); break;
+    case 1: LstmBlocks<1, G>(c, b, rb0, rb1, cell_end); break;
+    case 2: LstmBlocks<2, G>(c, b, rb0, rb1, cell_end); break;
+    case 3: LstmBlocks<3, G>(c, b, rb0, rb1, cell_end); break;
+    default: LstmBlocks<4, G>(c, b, rb0, rb1, cell_end); break;
   }
 }
-
-// Cells per chunk: the matmuls of a chunk's blocks, then its epilogue, while the chunk's int32 results
-// (8 x 4 bytes per cell and row) are still in L1.
-constexpr int kChunkBlocks = 4;
 
 IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, int cell_end) {
   if (cell_end <= cell_begin) return;
@@ -262,35 +523,22 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
     c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
     if (w.gates == 4 || g > 0) c.slot_gate[slot++] = g;
   }
-  void (*const epilogue)(const LstmGateEpilogue&) = Avx512VnniLstmKernelTable()->LstmGatesS16;
-  const int first_block = cell_begin / kBlockRows, end_block = (cell_end + kBlockRows - 1) / kBlockRows;
-  const int chunks = (end_block - first_block + kChunkBlocks - 1) / kChunkBlocks;
-  for (int chunk = 0; chunk < chunks; ++chunk) {
-    const int rb0 = first_block + (s.reverse ? chunks - 1 - chunk : chunk) * kChunkBlocks;
-    const int rb1 = std::min(end_block, rb0 + kChunkBlocks);
-    for (int b = 0; b < s.batch; b += 4) {
-      const int rows = std::min(4, s.batch - b);
-      if (w.gates == 4) {
-        MatmulsRows<4>(c, b, rows, rb0, rb1, cell_end);
-      } else {
-        MatmulsRows<3>(c, b, rows, rb0, rb1, cell_end);
-      }
-    }
-    // The chunk's epilogue, row by row: LstmGatesS16 is elementwise, so a sub-range of the cells is the
-    // same call with every pointer moved to it.
-    const int k0 = std::max(cell_begin, rb0 * kBlockRows), k1 = std::min(cell_end, rb1 * kBlockRows);
-    for (int b = 0; b < s.batch; ++b) {
-      const int64_t at = int64_t{b} * s.n_cell + k0;
-      LstmGateEpilogue e = s.gates;
-      for (int g = 0; g < 4; ++g) {
-        const bool present = w.gates == 4 || g > 0;
-        e.input[g] = present ? s.input_scratch[g] + at : nullptr;
-        e.recurrent[g] = present ? s.recurrent_scratch[g] + at : nullptr;
-      }
-      e.n = k1 - k0;
-      e.c = s.gates.c + at;
-      e.out = s.gates.out + at;
-      epilogue(e);
+  const LstmGateEpilogue& e = s.gates;
+  c.sigmoid = avx2::ActivationTableS16(-1);
+  c.tanh_gate = avx2::ActivationTableS16(3);
+  c.tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  c.zp = _mm512_set1_epi32(e.hidden_zp);
+  c.cifg = w.gates == 3;
+  c.compat = e.tflite_compat;
+  c.clipping = e.clip > 0;
+  const int rb0 = cell_begin / kBlockRows, rb1 = (cell_end + kBlockRows - 1) / kBlockRows;
+  for (int b = 0; b < s.batch; b += 4) {
+    const int rows = std::min(4, s.batch - b);
+    if (w.gates == 4) {
+      LstmBlocksRows<4>(c, b, rows, rb0, rb1, cell_end);
+    } else {
+      LstmBlocksRows<3>(c, b, rows, rb0, rb1, cell_end);
     }
   }
 }
@@ -303,6 +551,7 @@ void PackLstmStreamS8(const int8_t* const* input_w, const int8_t* const* recurre
   PackStream(input_w, recurrent_w, n_cell, n_input, n_output, out);
 }
 void LstmStreamStepS16(const LstmStreamStep& s, int cell_begin, int cell_end) { StreamStep(s, cell_begin, cell_end); }
+void GruStreamStepS16(const GruStreamStep& s, int begin, int end) { GruStep(s, begin, end); }
 
 }  // namespace avx512
 }  // namespace irnn
