@@ -285,13 +285,32 @@ IRNN_TARGET_STREAM512 inline __m512i Lookup(__m512i v, const int16_t* table) {
   return _mm512_srai_epi32(_mm512_slli_epi32(entry, 16), 16);
 }
 
-struct GruStreamContext {
-  const GruStreamStep* s;
-  int gi, gr;
-  int64_t block_bytes, recurrent_offset, padded;
-  size_t in_stride, rec_stride;
+// What the LSTM's and the GRU's streaming steps both need of the stream and the step's inputs.
+struct StreamGeometry {
+  int gi, gr;                    // column groups of the input and the recurrent part
+  int64_t block_bytes;           // one 16-cell block of the stream
+  int64_t recurrent_offset;      // where a block's recurrent part starts
+  int64_t padded_cells;
+  size_t in_stride, rec_stride;  // bytes per row of the unsigned inputs
   const uint8_t* ux;
   const uint8_t* uh;
+};
+
+IRNN_TARGET_STREAM512 inline void InitStreamGeometry(const PackedLstmStream& w, const int8_t* x, const int8_t* h,
+                                                     int batch, StreamGeometry* g) {
+  g->gi = Groups(w.n_input);
+  g->gr = Groups(w.n_output);
+  g->block_bytes = BlockBytes(w);
+  g->recurrent_offset = int64_t{g->gi} * w.gates * kGroupBytes;
+  g->padded_cells = PaddedCells(w.n_cell);
+  g->in_stride = static_cast<size_t>(g->gi) * 4;
+  g->rec_stride = static_cast<size_t>(g->gr) * 4;
+  g->ux = Unsigned(x, batch, w.n_input, 0);
+  g->uh = Unsigned(h, batch, w.n_output, 1);
+}
+
+struct GruStreamContext : StreamGeometry {
+  const GruStreamStep* s;
   bool single;
   Requant512 out_q;
   __m512i zp;
@@ -303,7 +322,7 @@ IRNN_TARGET_STREAM512 inline void RequantPart(const GruStreamContext& c, const _
                                               const int32_t* const* bias, const QuantizedMultiplier* const* m,
                                               int r0, int valid, __mmask16 mask, __m512i* out) {
   for (int g = 0; g < 3; ++g) {
-    const __m512i addend = _mm512_add_epi32(_mm512_loadu_si512(fold + g * c.padded + r0),
+    const __m512i addend = _mm512_add_epi32(_mm512_loadu_si512(fold + g * c.padded_cells + r0),
                                             _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
     const RequantLanes512 q = MakeRequantLanes512(m[g] + r0, valid, c.single);
     for (int i = 0; i < NB; ++i) out[i * 3 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * 3 + g], addend), q);
@@ -362,15 +381,7 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
   const PackedLstmStream& w = *s.w;
   GruStreamContext c;
   c.s = &s;
-  c.gi = Groups(w.n_input);
-  c.gr = Groups(w.n_output);
-  c.block_bytes = BlockBytes(w);
-  c.recurrent_offset = int64_t{c.gi} * w.gates * kGroupBytes;
-  c.padded = PaddedCells(w.n_cell);
-  c.in_stride = static_cast<size_t>(c.gi) * 4;
-  c.rec_stride = static_cast<size_t>(c.gr) * 4;
-  c.ux = Unsigned(s.x, s.batch, w.n_input, 0);
-  c.uh = Unsigned(s.h, s.batch, w.n_output, 1);
+  InitStreamGeometry(w, s.x, s.h, s.batch, &c);
   c.single = s.rounding == Rounding::kSingle;
   c.out_q = MakeRequant512(s.gates.output_scale, s.rounding);
   c.zp = _mm512_set1_epi32(s.gates.output_zp);
@@ -395,15 +406,8 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 // step touches.
 
 // What the loops need, made once per call.
-struct StreamContext {
+struct StreamContext : StreamGeometry {
   const LstmStreamStep* s;
-  int gi, gr;               // column groups of the input and the recurrent part
-  int64_t block_bytes;      // one 16-cell block of the stream
-  int64_t recurrent_offset; // where a block's recurrent part starts
-  int64_t padded_cells;
-  size_t in_stride, rec_stride;  // bytes per row of the unsigned inputs
-  const uint8_t* ux;
-  const uint8_t* uh;
   int slot_gate[4];         // the gate of each slot
   Requant512 in_q[4], rec_q[4];
   // The epilogue's constants.
@@ -508,15 +512,7 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   const PackedLstmStream& w = *s.w;
   StreamContext c;
   c.s = &s;
-  c.gi = Groups(w.n_input);
-  c.gr = Groups(w.n_output);
-  c.block_bytes = BlockBytes(w);
-  c.recurrent_offset = int64_t{c.gi} * w.gates * kGroupBytes;
-  c.padded_cells = PaddedCells(w.n_cell);
-  c.in_stride = static_cast<size_t>(c.gi) * 4;
-  c.rec_stride = static_cast<size_t>(c.gr) * 4;
-  c.ux = Unsigned(s.x, s.batch, w.n_input, 0);
-  c.uh = Unsigned(s.h, s.batch, w.n_output, 1);
+  InitStreamGeometry(w, s.x, s.h, s.batch, &c);
   int slot = 0;
   for (int g = 0; g < 4; ++g) {
     c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
