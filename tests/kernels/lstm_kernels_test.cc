@@ -1280,6 +1280,35 @@ TEST(GateEpilogue, EveryPathMatchesReferenceOnCellProductEdges) {
 
 // ---- The fused recurrent step (LstmRecurrentGatesS16) on every path that has it -----------------------
 
+// The weights of one LstmRecurrentStep packed for path k, with its scratch, over epilogue e (whose
+// recurrent inputs the kernel computes itself, so they are cleared).
+struct RecurrentStepFixture {
+  std::vector<PackedS8> packed = std::vector<PackedS8>(4);
+  std::vector<std::vector<int32_t>> scratch;
+  LstmRecurrentStep s;
+};
+
+void SetUpRecurrentStep(const LstmKernels& k, const std::vector<std::vector<int8_t>>& w,
+                        const std::vector<std::vector<int32_t>>& bias, const QuantizedMultiplier* m, bool cifg,
+                        int n_cell, int cols, const std::vector<int8_t>& h, int batch, Rounding rounding,
+                        const LstmGateEpilogue& e, RecurrentStepFixture* f) {
+  f->scratch.assign(4, std::vector<int32_t>(static_cast<size_t>(n_cell) * batch, 0x5A5A5A5A));
+  LstmRecurrentStep& s = f->s;
+  for (int g = cifg ? 1 : 0; g < 4; ++g) {
+    k.PackS8(w[g].data(), n_cell, cols, &f->packed[g]);
+    s.w[g] = &f->packed[g];
+    s.bias[g] = bias[g].data();
+    s.m[g] = m[g];
+    s.scratch[g] = f->scratch[g].data();
+  }
+  s.rounding = rounding;
+  s.h = h.data();
+  s.batch = batch;
+  s.n_cell = n_cell;
+  s.gates = e;
+  for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
+}
+
 // Every path's LstmRecurrentGatesS16, over the whole cell range or split at a 16-cell boundary (as
 // threads split it), equals the reference's per-gate GemvS8S8RequantS32 followed by LstmGatesS16.
 TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
@@ -1310,22 +1339,9 @@ TEST(RecurrentGates, EveryPathMatchesReferenceComposition) {
         for (KernelPath path : PackedPaths()) {
           const LstmKernels& k = GetLstmKernels(path);
           if (k.LstmRecurrentGatesS16 == nullptr) continue;
-          std::vector<PackedS8> packed(4);
-          std::vector<std::vector<int32_t>> scratch(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
-          LstmRecurrentStep s;
-          for (int g = cifg ? 1 : 0; g < 4; ++g) {
-            k.PackS8(w[g].data(), n_cell, cols, &packed[g]);
-            s.w[g] = &packed[g];
-            s.bias[g] = bias[g].data();
-            s.m[g] = m[g];
-            s.scratch[g] = scratch[g].data();
-          }
-          s.rounding = rounding;
-          s.h = h.data();
-          s.batch = batch;
-          s.n_cell = n_cell;
-          s.gates = want.e;
-          for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
+          RecurrentStepFixture f;
+          SetUpRecurrentStep(k, w, bias, m, cifg, n_cell, cols, h, batch, rounding, want.e, &f);
+          LstmRecurrentStep& s = f.s;
           for (int split : {0, 16, 48}) {
             if (split >= n_cell) continue;
             std::vector<int16_t> c_actual = want.c0;
@@ -1412,22 +1428,9 @@ TEST(RecurrentGates, RightShiftFormMatchesReferenceOnEdges) {
           for (KernelPath path : PackedPaths()) {
             const LstmKernels& k = GetLstmKernels(path);
             if (k.LstmRecurrentGatesS16 == nullptr) continue;
-            std::vector<PackedS8> packed(4);
-            std::vector<std::vector<int32_t>> scratch(4, std::vector<int32_t>(static_cast<size_t>(n), 0x5A5A5A5A));
-            LstmRecurrentStep s;
-            for (int g = cifg ? 1 : 0; g < 4; ++g) {
-              k.PackS8(w[g].data(), n_cell, cols, &packed[g]);
-              s.w[g] = &packed[g];
-              s.bias[g] = bias[g].data();
-              s.m[g] = m[g];
-              s.scratch[g] = scratch[g].data();
-            }
-            s.rounding = rounding;
-            s.h = h.data();
-            s.batch = batch;
-            s.n_cell = n_cell;
-            s.gates = e;
-            for (int g = 0; g < 4; ++g) s.gates.recurrent[g] = nullptr;
+            RecurrentStepFixture f;
+            SetUpRecurrentStep(k, w, bias, m, cifg, n_cell, cols, h, batch, rounding, e, &f);
+            LstmRecurrentStep& s = f.s;
             std::vector<int16_t> c_actual = c0;
             std::vector<int8_t> out_actual(static_cast<size_t>(n), 0x5A);
             s.gates.c = c_actual.data();
