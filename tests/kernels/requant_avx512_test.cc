@@ -45,6 +45,7 @@ std::vector<int32_t> Inputs(int32_t m, int r, std::mt19937* gen) {
     // x near (h * 2^31 - 2^30) / m for h on the divide's ties: the product on SRDHM's tie or next to it.
     for (int64_t j = -40; j <= 40; ++j) {
       const int64_t h = j * (int64_t{1} << r) + (int64_t{1} << (r - 1));
+      if (h > INT32_MAX || h < INT32_MIN) continue;  // SRDHM's results are int32 (and h * 2^31 fits int64)
       for (int64_t base : {(h * (int64_t{1} << 31) - (int64_t{1} << 30)) / m, (h * (int64_t{1} << 31)) / m}) {
         for (int64_t d = -2; d <= 2; ++d) {
           const int64_t v = base + d;
