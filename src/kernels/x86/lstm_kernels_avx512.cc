@@ -906,11 +906,12 @@ IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end
 // The two forms by depth: up to 256 columns (4 depth tiles) the phased one, deeper the pipelined one
 // (measured against main's pipelined kernel, 4 gates' matmuls of one chunk, 1 thread, amx: phased
 // 0.78x / 0.84x its time at H = 128 / 256, B = 16; pipelined 0.80x and 0.72x at H = 512 / 1024, where
-// the phased one was 0.91x / 0.96x).
+// the phased one was 0.91x / 0.96x). Raw sums (per-channel multipliers, the GRU's) always pipelined:
+// with no requantization to hide, the phased form was 1.07-1.14x main's time at H = 128 / 256.
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, const AmxOut<kMode>& o) {
-  if (PaddedGroups(w.cols) <= 64) {
+  if (kMode != AmxRequant::kRaw && PaddedGroups(w.cols) <= 64) {
     AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
   } else {
     AmxGemm(w, row_begin, row_end, bias, x, batch, o);
