@@ -161,6 +161,7 @@ class TfliteLstmState {
   std::vector<int8_t> hidden_;
   std::array<std::vector<int32_t>, 4> recurrent_;  // [batch * n_cell] per gate: recurrent matmul results
   std::vector<int32_t> sequence_input_;  // Run's workspace: input-to-gate results of a chunk of steps
+  std::vector<int8_t> sequence_x_;       // Run's copy of a chunk's inputs at a 64-byte boundary
   uint32_t stream_steps_ = 0;  // Step's fused streaming calls so far: their parity sets the walk direction
 };
 

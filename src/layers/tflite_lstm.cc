@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -355,6 +357,18 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
     const int8_t* xc = x + t0 * in_stride;
+    // The matmul's inputs at a 64-byte boundary: the amx path reads them as tiles, whose rows straddled
+    // two cache lines otherwise (its kernel would copy them itself, once per gate). Rows that are not
+    // whole tiles deep (n_input % 64 != 0) are copied by that kernel anyway.
+    const int8_t* xm = xc;
+    if ((reinterpret_cast<uintptr_t>(xc) & 63) != 0 && c.n_input % 64 == 0) {
+      const size_t bytes = static_cast<size_t>(len) * in_stride;
+      if (state->sequence_x_.size() < bytes + 64) state->sequence_x_.resize(bytes + 64);
+      int8_t* aligned = state->sequence_x_.data();
+      aligned += (64 - (reinterpret_cast<uintptr_t>(aligned) & 63)) & 63;
+      std::memcpy(aligned, xc, bytes);
+      xm = aligned;
+    }
     int32_t* parts[4] = {};
     for (int g = 0; g < 4; ++g) {
       if (params_.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
@@ -365,7 +379,7 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
     ForRowRanges(c.n_cell, int64_t{4} * len * batch * c.n_cell * c.n_input, [&](int r0, int r1) {
       for (int g = 0; g < 4; ++g) {
         if (parts[g] == nullptr) continue;
-        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), xc, len * batch,
+        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), xm, len * batch,
                params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], parts[g]);
       }
     });

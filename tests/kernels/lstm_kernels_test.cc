@@ -1093,6 +1093,51 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnAmxTileEdges) {
   }
 }
 
+// The AMX path's input projection has two forms, chosen by depth (phased up to 256 columns, pipelined
+// deeper), and reads the inputs straight from x when x starts on a 64-byte boundary and its rows are
+// whole tiles deep (a copy otherwise, and for a partial last tile of rows). Both forms, x at a 64-byte
+// boundary and 16 bytes past one, batches around multiples of 16; every path against the reference.
+TEST(PackedGemv, EveryPathMatchesReferenceOnBothAmxFormsAndInputAlignments) {
+  Gen gen(TestSeed());
+  for (int cols : {64, 128, 192, 256, 257, 320, 512}) {
+    for (int rows : {1, 17, 33, 64}) {
+      for (int batch : {16, 17, 31, 48, 50}) {
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const QuantizedMultiplier m = gen.Multiplier(-20, -5);
+        const std::vector<QuantizedMultiplier> channel = RandomMultipliers(gen, rows, -20, -5);
+        const bool per_channel = gen.Int(0, 3) == 0;
+        const QuantizedMultiplier* ch = per_channel ? channel.data() : nullptr;
+        std::vector<int32_t> expected(static_cast<size_t>(rows) * batch);
+        if (per_channel) {
+          Ref().GemvS8S8RequantPerChannelS32(w.data(), rows, cols, bias.data(), x.data(), batch, ch, rounding,
+                                             expected.data());
+        } else {
+          Ref().GemvS8S8RequantS32(w.data(), rows, cols, bias.data(), x.data(), batch, m, rounding, expected.data());
+        }
+        std::vector<int8_t> storage(x.size() + 128);
+        const size_t aligned = (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+        for (size_t offset : {aligned, aligned + 16}) {
+          std::copy(x.begin(), x.end(), storage.begin() + static_cast<std::ptrdiff_t>(offset));
+          for (KernelPath path : PackedPaths()) {
+            const LstmKernels& k = GetLstmKernels(path);
+            PackedS8 packed;
+            k.PackS8(w.data(), rows, cols, &packed);
+            std::vector<int32_t> actual(expected.size(), 0x5A5A5A5A);
+            k.GemvPackedRequantS32(packed, 0, rows, bias.data(), storage.data() + offset, batch, m, ch, rounding,
+                                   actual.data());
+            EXPECT_TRUE(SameValues(expected, actual))
+                << KernelPathName(path) << " rows " << rows << " cols " << cols << " batch " << batch << " x at "
+                << (offset == aligned ? "a 64-byte boundary" : "16 bytes past one") << " per-channel " << per_channel;
+          }
+        }
+      }
+    }
+  }
+}
+
 // ---- The fused gate epilogue (LstmGatesS16) on every path --------------------------------------------
 
 // Every path's LstmGatesS16 equals the reference's (which is the separate reference kernels composed).

@@ -725,7 +725,8 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
 // vpdpbusd, so the same fold makes the sums exact. K is padded to 64 columns by the packing (zero
 // weights) and by UnsignedInput (zero inputs); input rows to whole tiles by zero rows (their results
 // are never stored). Every kernel loads the tile configuration (8 tiles of 16 x 64 bytes) once per
-// call and releases the tiles at its end.
+// call and releases the tiles at its end. The input projection (AmxGemvPackedRequantS32) uses tdpbssd
+// on the signed inputs instead, with the bias as the C tiles' start (see SignedInput and GemmBlock).
 //
 // Software pipeline: the C tiles of one block of work are stored to a 4 KB buffer, and the tile
 // steps (loads + tdpbusd, one depth tile k at a time) of the NEXT block are issued between the rows
@@ -756,54 +757,112 @@ IRNN_TARGET_AMX inline void LoadTileConfig() {
   _tile_loadconfig(&config);
 }
 
+// The input projection's A tiles are the int8 inputs themselves, multiplied by the signed weights with
+// tdpbssd (signed x signed bytes, the same wrapping int32 sums as vpdpbusd): no unsigned copy and no
+// fold. Where x starts on a 64-byte boundary and its rows are whole tiles deep (cols a multiple of 64),
+// the A tiles are loaded straight from x (row stride cols) and only a last, partial tile of rows (batch
+// not a multiple of 16) comes from a copy padded with zero rows, so no tile load reads past x.
+// Otherwise every row is copied to a 64-byte aligned buffer, padded with zero columns (they meet zero
+// weights) and zero rows: tile rows that straddle two cache lines made the whole matmul about 10 %
+// slower (measured, H = 128, 128 input rows, x 16 bytes past a 64-byte boundary).
+struct AmxInput {
+  const int8_t* x;     // tiles [0, full_tiles): 16 rows each from here, row stride `stride`
+  const int8_t* tail;  // tile full_tiles, if batch is not a multiple of 16 (zero rows after the last)
+  int64_t stride;
+  int full_tiles;
+  const int8_t* Tile(int mt) const { return mt < full_tiles ? x + int64_t{mt} * 16 * stride : tail; }
+};
+
+// A per-thread buffer of at least `bytes` bytes starting on a 64-byte boundary.
+inline int8_t* AlignedBuffer(size_t bytes) {
+  thread_local std::vector<int8_t> buffer;
+  if (buffer.size() < bytes + 64) buffer.resize(bytes + 64);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - (address & 63)) & 63);
+}
+
+IRNN_TARGET_AVX512 AmxInput SignedInput(const int8_t* x, int batch, int cols) {
+  const int full = batch / 16, rest = batch % 16;
+  if (cols % 64 == 0 && (reinterpret_cast<uintptr_t>(x) & 63) == 0) {
+    AmxInput in{x, nullptr, cols, full};
+    if (rest != 0) {
+      int8_t* tail = AlignedBuffer(static_cast<size_t>(16) * cols);
+      std::memcpy(tail, x + int64_t{full} * 16 * cols, static_cast<size_t>(rest) * cols);
+      std::memset(tail + int64_t{rest} * cols, 0, static_cast<size_t>(16 - rest) * cols);
+      in.tail = tail;
+    }
+    return in;
+  }
+  const int64_t padded = int64_t{PaddedGroups(cols)} * 4;
+  const int tiles = (batch + 15) / 16;
+  int8_t* copy = AlignedBuffer(static_cast<size_t>(padded * tiles * 16));
+  if (padded == cols) {
+    std::memcpy(copy, x, static_cast<size_t>(batch) * cols);
+  } else {
+    for (int b = 0; b < batch; ++b) {
+      std::memcpy(copy + padded * b, x + int64_t{b} * cols, cols);
+      std::memset(copy + padded * b + cols, 0, static_cast<size_t>(padded - cols));
+    }
+  }
+  std::memset(copy + padded * batch, 0, static_cast<size_t>(padded * (tiles * 16 - batch)));
+  return AmxInput{copy, nullptr, padded, tiles};
+}
+
 // One depth step k of the C tiles (tmm0..tmm3) of NM input-row tiles x NN row blocks (NM, NN in {1, 2};
 // C index i * NN + j): A tiles in tmm4/tmm5, B tiles in tmm6/tmm7, each loaded tile used NN or NM
-// times. a: the first input row tile; b: the first block's k = 0 tile.
+// times. a0, a1: the input-row tiles; b: the first block's k = 0 tile.
 template <int NM, int NN>
-IRNN_TARGET_AMX inline void AmxStep(const uint8_t* a, int64_t row_bytes, const int8_t* b, int64_t block_stride,
-                                    int k) {
-  _tile_loadd(4, a + k * 64, row_bytes);
+IRNN_TARGET_AMX inline void AmxStep(const int8_t* a0, const int8_t* a1, int64_t stride, const int8_t* b,
+                                    int64_t block_stride, int k) {
+  _tile_loadd(4, a0 + k * 64, stride);
   _tile_loadd(6, b + k * 1024, 64);
-  _tile_dpbusd(0, 4, 6);
+  _tile_dpbssd(0, 4, 6);
   if (NN == 2) {
     _tile_loadd(7, b + block_stride + k * 1024, 64);
-    _tile_dpbusd(1, 4, 7);
+    _tile_dpbssd(1, 4, 7);
   }
   if (NM == 2) {
-    _tile_loadd(5, a + 16 * row_bytes + k * 64, row_bytes);
+    _tile_loadd(5, a1 + k * 64, stride);
     if (NN == 2) {
-      _tile_dpbusd(2, 5, 6);
-      _tile_dpbusd(3, 5, 7);
+      _tile_dpbssd(2, 5, 6);
+      _tile_dpbssd(3, 5, 7);
     } else {
-      _tile_dpbusd(1, 5, 6);
+      _tile_dpbssd(1, 5, 6);
     }
   }
 }
 
 // A block of GEMM work: NM x NN tiles (shape = 2 * (NM - 1) + (NN - 1)) at input row b0 and row block
-// rb. Zero, Step and Store run its tile instructions; Finish requantizes its stored sums.
+// rb. Init, Step and Store run its tile instructions; the caller requantizes its stored sums.
 struct GemmBlock {
-  const uint8_t* a;
+  const int8_t* a0;
+  const int8_t* a1;
   const int8_t* b;
   int b0, rb, nm, nn;
 
-  IRNN_TARGET_AMX inline void Zero() const {
-    _tile_zero(0);  // (the tile numbers are literals: the intrinsics paste them into the instruction)
-    if (nm * nn >= 2) _tile_zero(1);
-    if (nm * nn == 4) {
-      _tile_zero(2);
-      _tile_zero(3);
+  // The C tiles start at the bias: every row of a C tile is the 16 biases of its row block (a tile
+  // load with row stride 0), so the sums need no vector addition after.
+  IRNN_TARGET_AMX inline void Init(const int32_t* addend) const {
+    const int32_t* first = addend + rb * kBlockRows;
+    const int32_t* second = first + kBlockRows;
+    _tile_loadd(0, first, 0);  // (the tile numbers are literals: the intrinsics paste them into the instruction)
+    if (nn == 2) _tile_loadd(1, second, 0);
+    if (nm == 2 && nn == 2) {
+      _tile_loadd(2, first, 0);
+      _tile_loadd(3, second, 0);
+    } else if (nm == 2) {
+      _tile_loadd(1, first, 0);
     }
   }
-  IRNN_TARGET_AMX inline void Step(int64_t row_bytes, int64_t block_stride, int k) const {
+  IRNN_TARGET_AMX inline void Step(int64_t stride, int64_t block_stride, int k) const {
     if (nm == 2 && nn == 2) {
-      AmxStep<2, 2>(a, row_bytes, b, block_stride, k);
+      AmxStep<2, 2>(a0, a1, stride, b, block_stride, k);
     } else if (nm == 2) {
-      AmxStep<2, 1>(a, row_bytes, b, block_stride, k);
+      AmxStep<2, 1>(a0, a1, stride, b, block_stride, k);
     } else if (nn == 2) {
-      AmxStep<1, 2>(a, row_bytes, b, block_stride, k);
+      AmxStep<1, 2>(a0, a1, stride, b, block_stride, k);
     } else {
-      AmxStep<1, 1>(a, row_bytes, b, block_stride, k);
+      AmxStep<1, 1>(a0, a1, stride, b, block_stride, k);
     }
   }
   IRNN_TARGET_AMX inline void Store(int32_t (*sums)[16][16]) const {
@@ -816,29 +875,50 @@ struct GemmBlock {
   }
 };
 
+// How the AMX matmul finishes its sums (bias already in them): the short double-rounding form
+// (RequantizeDoubleRight512), the general per-tensor Requantize512, or raw (per-channel multipliers:
+// requantized afterwards by Finish::RequantizeRest).
+enum class AmxRequant { kDoubleRight, kGeneral, kRaw };
+
+template <AmxRequant kMode>
+struct AmxOut {
+  int32_t* out;
+  int rows, row_begin, row_end;
+  const RequantDoubleRight512* double_right;
+  const Requant512* general;
+
+  IRNN_TARGET_AVX512 inline __mmask16 Mask(int rb) const {
+    const int r0 = rb * kBlockRows;
+    const int lo = std::max(0, row_begin - r0), hi = std::min(kBlockRows, row_end - r0);
+    return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  }
+  IRNN_TARGET_AVX512 inline void Store(__m512i sums, __mmask16 mask, int rb, int b) const {
+    if (kMode == AmxRequant::kDoubleRight) sums = RequantizeDoubleRight512(sums, *double_right);
+    if (kMode == AmxRequant::kGeneral) sums = Requantize512(sums, *general);
+    _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
+  }
+};
+
 // GemvPackedRequantS32 with 16 or more input rows: blocks of 2 input-row tiles (32 rows) x 2 row blocks
 // (32 output rows) (2 x 1, 1 x 2, 1 x 1 at the edges). The 32-row input panel (32 x K bytes) stays in
 // L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
-// issued between the requantizations of block i - 1's stored sums (fold + bias, Requantize512,
-// stores, one 16-lane row at a time), so the tdpbusd chains (no vector port) run under that vector
-// work instead of after it (the out-of-order window is far shorter than one block's vector work).
-IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
-                                             const int8_t* x, int batch, QuantizedMultiplier m,
-                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
-  if (batch < 16) {  // a tile would be mostly padding
-    GemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out);
-    return;
-  }
-  if (row_end <= row_begin) return;
-  const int rows = w.rows, cols = w.cols;
+// issued between the requantizations of block i - 1's stored sums (Requantize, stores, one 16-lane
+// row at a time), so the tdpbssd chains (no vector port) run under that vector work instead of after
+// it (the out-of-order window is far shorter than one block's vector work).
+template <AmxRequant kMode>
+IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                             int batch, const AmxOut<kMode>& o) {
+  const int cols = w.cols;
   const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
   const int k_tiles = PaddedGroups(cols) / 16;
   const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
-  const int64_t row_bytes = int64_t{PaddedGroups(cols)} * 4;
-  const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 16);
+  const AmxInput in = SignedInput(x, batch, cols);
   const int8_t* const data = w.data.data();
-  const Requant512 per_tensor = MakeRequant512(m, rounding);
-  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
+  // The C tiles' start: the bias of the requested rows, zero elsewhere (those results are not stored).
+  thread_local std::vector<int32_t> addend_buffer;
+  addend_buffer.assign(static_cast<size_t>(blocks) * kBlockRows, 0);
+  if (bias != nullptr) std::memcpy(addend_buffer.data() + row_begin, bias + row_begin, sizeof(int32_t) * (row_end - row_begin));
+  const int32_t* const addend = addend_buffer.data();
 
   LoadTileConfig();
   alignas(64) int32_t sums[4][16][16];  // [C tile][input row][output row] of the previous block
@@ -847,53 +927,134 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const int m_tiles = (batch + 15) / 16;
   for (int mt = 0; mt < m_tiles; mt += 2) {
     for (int rb = first_block; rb < blocks; rb += 2) {
-      const GemmBlock current{unsigned_x + int64_t{mt} * 16 * row_bytes, data + rb * block_stride, mt * 16, rb,
+      const GemmBlock current{in.Tile(mt), in.Tile(mt + 1), data + rb * block_stride, mt * 16, rb,
                               std::min(2, m_tiles - mt), std::min(2, blocks - rb)};
       if (!have_previous) {
-        current.Zero();
-        for (int k = 0; k < k_tiles; ++k) current.Step(row_bytes, block_stride, k);
+        current.Init(addend);
+        for (int k = 0; k < k_tiles; ++k) current.Step(in.stride, block_stride, k);
         previous = current;
         have_previous = true;
         continue;
       }
       previous.Store(sums);
-      current.Zero();
+      current.Init(addend);
       // The previous block's 16-lane rows (units), with the current block's k steps spread among them.
       const int units = previous.nn * previous.nm * 16;
       // Step `issued` is due after unit floor((issued + 1) * units / k_tiles) - 1: a running remainder
       // instead of a division per unit.
       int issued = 0, credit = 0;
       for (int j = 0; j < previous.nn; ++j) {
-        const __m512i addend = finish.Addend(previous.rb + j);
-        const __mmask16 mask = finish.Mask(previous.rb + j);
+        const __mmask16 mask = o.Mask(previous.rb + j);
         for (int i = 0; i < previous.nm; ++i) {
           const int b = previous.b0 + 16 * i;
           const int valid = std::min(16, batch - b);
           const int32_t(*tile)[16] = sums[i * previous.nn + j];
           for (int r = 0; r < 16; ++r) {
-            if (r < valid) finish.Store(_mm512_load_si512(tile[r]), addend, mask, previous.rb + j, b + r);
-            for (credit += k_tiles; credit >= units; credit -= units) current.Step(row_bytes, block_stride, issued++);
+            if (r < valid) o.Store(_mm512_load_si512(tile[r]), mask, previous.rb + j, b + r);
+            for (credit += k_tiles; credit >= units; credit -= units) current.Step(in.stride, block_stride, issued++);
           }
         }
       }
-      for (; issued < k_tiles; ++issued) current.Step(row_bytes, block_stride, issued);
+      for (; issued < k_tiles; ++issued) current.Step(in.stride, block_stride, issued);
       previous = current;
     }
   }
   previous.Store(sums);
   _tile_release();
   for (int j = 0; j < previous.nn; ++j) {
-    const __m512i addend = finish.Addend(previous.rb + j);
-    const __mmask16 mask = finish.Mask(previous.rb + j);
+    const __mmask16 mask = o.Mask(previous.rb + j);
     for (int i = 0; i < previous.nm; ++i) {
       const int b = previous.b0 + 16 * i;
       const int valid = std::min(16, batch - b);
       for (int r = 0; r < valid; ++r) {
-        finish.Store(_mm512_load_si512(sums[i * previous.nn + j][r]), addend, mask, previous.rb + j, b + r);
+        o.Store(_mm512_load_si512(sums[i * previous.nn + j][r]), mask, previous.rb + j, b + r);
       }
     }
   }
-  finish.RequantizeRest(batch, channel, rounding);
+}
+
+// Phased form: for each panel of (up to) 32 input rows, first every block's tile work (C tiles stored
+// to a per-thread buffer, one 4 KB slot per block of 2 x 2 tiles), then the vector work on all of them.
+template <AmxRequant kMode>
+IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                                   int batch, const AmxOut<kMode>& o) {
+  const int cols = w.cols;
+  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
+  const int k_tiles = PaddedGroups(cols) / 16;
+  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
+  const AmxInput in = SignedInput(x, batch, cols);
+  const int8_t* const data = w.data.data();
+  thread_local std::vector<int32_t> addend_buffer;
+  addend_buffer.assign(static_cast<size_t>(blocks) * kBlockRows, 0);
+  if (bias != nullptr) std::memcpy(addend_buffer.data() + row_begin, bias + row_begin, sizeof(int32_t) * (row_end - row_begin));
+  const int32_t* const addend = addend_buffer.data();
+  const int pairs = (blocks - first_block + 1) / 2;
+  thread_local std::vector<int32_t> sums_buffer;
+  if (sums_buffer.size() < static_cast<size_t>(pairs) * 1024 + 16) sums_buffer.resize(static_cast<size_t>(pairs) * 1024 + 16);
+  int32_t(*const sums)[4][16][16] = reinterpret_cast<int32_t(*)[4][16][16]>(
+      sums_buffer.data() + ((16 - (reinterpret_cast<uintptr_t>(sums_buffer.data()) / 4) % 16) % 16));
+  LoadTileConfig();
+  const int m_tiles = (batch + 15) / 16;
+  for (int mt = 0; mt < m_tiles; mt += 2) {
+    const int nm = std::min(2, m_tiles - mt);
+    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
+      const GemmBlock blk{in.Tile(mt), in.Tile(mt + 1), data + rb * block_stride, mt * 16, rb, nm, std::min(2, blocks - rb)};
+      blk.Init(addend);
+      for (int k = 0; k < k_tiles; ++k) blk.Step(in.stride, block_stride, k);
+      blk.Store(sums[p]);
+    }
+    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
+      const int nn = std::min(2, blocks - rb);
+      for (int j = 0; j < nn; ++j) {
+        const __mmask16 mask = o.Mask(rb + j);
+        for (int i = 0; i < nm; ++i) {
+          const int b = mt * 16 + 16 * i;
+          const int valid = std::min(16, batch - b);
+          const int32_t(*tile)[16] = sums[p][i * nn + j];
+          for (int r = 0; r < valid; ++r) o.Store(_mm512_load_si512(tile[r]), mask, rb + j, b + r);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+// The two forms by depth: up to 256 columns (4 depth tiles) the phased one, deeper the pipelined one
+// (measured against main's pipelined kernel, 4 gates' matmuls of one chunk, 1 thread, amx: phased
+// 0.78x / 0.84x its time at H = 128 / 256, B = 16; pipelined 0.80x and 0.72x at H = 512 / 1024, where
+// the phased one was 0.91x / 0.96x). Raw sums (per-channel multipliers, the GRU's) always pipelined:
+// with no requantization to hide, the phased form was 1.07-1.14x main's time at H = 128 / 256.
+template <AmxRequant kMode>
+IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                               int batch, const AmxOut<kMode>& o) {
+  if (kMode != AmxRequant::kRaw && PaddedGroups(w.cols) <= 64) {
+    AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
+  } else {
+    AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+  }
+}
+
+IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                             const int8_t* x, int batch, QuantizedMultiplier m,
+                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  if (batch < 16) {  // a tile would be mostly padding
+    GemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out);
+    return;
+  }
+  if (row_end <= row_begin) return;
+  if (channel != nullptr) {
+    const AmxOut<AmxRequant::kRaw> o{out, w.rows, row_begin, row_end, nullptr, nullptr};
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+    avx2::RequantizeS32RowsInPlace(out + row_begin, batch, w.rows, row_end - row_begin, channel + row_begin, rounding);
+  } else if (RequantDoubleRight512::Applies(m, rounding)) {
+    const RequantDoubleRight512 q = MakeRequantDoubleRight512(m);
+    const AmxOut<AmxRequant::kDoubleRight> o{out, w.rows, row_begin, row_end, &q, nullptr};
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+  } else {
+    const Requant512 q = MakeRequant512(m, rounding);
+    const AmxOut<AmxRequant::kGeneral> o{out, w.rows, row_begin, row_end, nullptr, &q};
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+  }
 }
 
 // LstmRecurrentGatesS16 with 16 or more input rows: for each tile of 16 input rows and each block of
