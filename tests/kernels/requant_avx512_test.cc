@@ -1,7 +1,9 @@
 // Tests of the zmm requantization forms of src/kernels/x86/requant_avx512.h on their own: the short
-// double-rounding form RequantizeDoubleRight512 (used by the AMX input projection) against the scalar
-// MultiplyByQuantizedMultiplier (docs/numerics.md §1.3) for every right shift 1..31, edge and tie inputs
-// and random ones, several multipliers (normalized, 0, 1, negative); and where the form applies.
+// right-shift form RequantizeRight512 (used by the AVX-512 recurrent step and the AMX input projection),
+// with both roundings and z = 0, against the scalar MultiplyByQuantizedMultiplier (docs/numerics.md §1.3)
+// for every right shift 1..31, edge and tie inputs and random ones, several multipliers (normalized, 0,
+// 1, negative); and where the form applies. (Its zero-point folding is tested in lstm_kernels_test.cc,
+// RequantizeRight.)
 // Skipped with a note on stdout where the CPU lacks AVX-512 VNNI (tests/support/paths.h). Not a test of
 // the kernels that use it (tests/kernels/lstm_kernels_test.cc, PackedGemv).
 
@@ -23,13 +25,15 @@
 namespace irnn {
 namespace {
 
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) void ApplyDoubleRight(
-    const std::vector<int32_t>& x, QuantizedMultiplier m, std::vector<int32_t>* out) {
-  const avx512::RequantDoubleRight512 q = avx512::MakeRequantDoubleRight512(m);
+__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) void ApplyRight(
+    const std::vector<int32_t>& x, QuantizedMultiplier m, Rounding rounding, std::vector<int32_t>* out) {
+  const avx512::RequantRight512 q = avx512::MakeRequantRight512(m, rounding, 0);
   out->assign(x.size(), 0);
   for (size_t i = 0; i + 16 <= x.size(); i += 16) {
     const __m512i v = _mm512_loadu_si512(x.data() + i);
-    _mm512_storeu_si512(out->data() + i, avx512::RequantizeDoubleRight512(v, q));
+    const __m512i odd = _mm512_shuffle_epi32(v, _MM_PERM_DDBB);
+    _mm512_storeu_si512(out->data() + i, rounding == Rounding::kDouble ? avx512::RequantizeRight512<true>(v, odd, q)
+                                                                        : avx512::RequantizeRight512<false>(v, odd, q));
   }
 }
 
@@ -66,7 +70,7 @@ std::vector<int32_t> Inputs(int32_t m, int r, std::mt19937* gen) {
   return x;
 }
 
-TEST(RequantAvx512, DoubleRightEqualsReferenceForEveryRightShift) {
+TEST(RequantAvx512, RightEqualsReferenceForEveryRightShiftAndRounding) {
   if (!testing::Avx512VnniAvailableOrNote()) return;  // noted on stdout
   std::mt19937 gen(20261123);
   std::uniform_int_distribution<int32_t> normalized(1 << 30, INT32_MAX);
@@ -77,32 +81,36 @@ TEST(RequantAvx512, DoubleRightEqualsReferenceForEveryRightShift) {
     for (int i = 0; i < 4; ++i) multipliers.push_back(normalized(gen));
     for (int32_t mv : multipliers) {
       const QuantizedMultiplier m{mv, -r};
-      ASSERT_TRUE(avx512::RequantDoubleRight512::Applies(m, Rounding::kDouble));
+      ASSERT_TRUE(avx512::RequantRightApplies(m, 0));
       const std::vector<int32_t> x = Inputs(mv, r, &gen);
-      std::vector<int32_t> actual;
-      ApplyDoubleRight(x, m, &actual);
-      int bad = 0;
-      for (size_t i = 0; i < x.size(); ++i) {
-        const int32_t expected = MultiplyByQuantizedMultiplier(x[i], m, Rounding::kDouble);
-        if (actual[i] != expected && ++bad <= 5) {
-          ADD_FAILURE() << "x " << x[i] << " multiplier " << mv << " shift " << -r << ": reference " << expected
-                        << ", vector " << actual[i] << " (lane " << i % 16 << ")";
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        std::vector<int32_t> actual;
+        ApplyRight(x, m, rounding, &actual);
+        int bad = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+          const int32_t expected = MultiplyByQuantizedMultiplier(x[i], m, rounding);
+          if (actual[i] != expected && ++bad <= 5) {
+            ADD_FAILURE() << "x " << x[i] << " multiplier " << mv << " shift " << -r << " rounding "
+                          << (rounding == Rounding::kDouble ? "double" : "single") << ": reference " << expected
+                          << ", vector " << actual[i] << " (lane " << i % 16 << ")";
+          }
         }
+        EXPECT_EQ(bad, 0);
+        compared += static_cast<int64_t>(x.size());
       }
-      EXPECT_EQ(bad, 0);
-      compared += static_cast<int64_t>(x.size());
     }
   }
-  EXPECT_GT(compared, 1000000);
+  EXPECT_GT(compared, 2000000);
 }
 
-TEST(RequantAvx512, DoubleRightAppliesOnlyToDoubleRoundingWithRightShift) {
-  EXPECT_TRUE(avx512::RequantDoubleRight512::Applies({1 << 30, -1}, Rounding::kDouble));
-  EXPECT_TRUE(avx512::RequantDoubleRight512::Applies({INT32_MAX, -31}, Rounding::kDouble));
-  EXPECT_FALSE(avx512::RequantDoubleRight512::Applies({1 << 30, 0}, Rounding::kDouble));
-  EXPECT_FALSE(avx512::RequantDoubleRight512::Applies({1 << 30, 5}, Rounding::kDouble));
-  EXPECT_FALSE(avx512::RequantDoubleRight512::Applies({1 << 30, -5}, Rounding::kSingle));
-  EXPECT_FALSE(avx512::RequantDoubleRight512::Applies({INT32_MIN, -5}, Rounding::kDouble));
+TEST(RequantAvx512, RightAppliesOnlyToRightShiftsAndBoundedZeroPoints) {
+  EXPECT_TRUE(avx512::RequantRightApplies({1 << 30, -1}, 0));
+  EXPECT_TRUE(avx512::RequantRightApplies({INT32_MAX, -31}, 0));
+  EXPECT_FALSE(avx512::RequantRightApplies({1 << 30, 0}, 0));
+  EXPECT_FALSE(avx512::RequantRightApplies({1 << 30, 5}, 0));
+  EXPECT_FALSE(avx512::RequantRightApplies({INT32_MIN, -5}, 0));
+  EXPECT_TRUE(avx512::RequantRightApplies({1 << 30, -1}, 1 << 20));   // |z| 2^32 <= 2^61
+  EXPECT_FALSE(avx512::RequantRightApplies({1 << 30, -31}, 1 << 20));  // |z| 2^62 > 2^61
 }
 
 }  // namespace

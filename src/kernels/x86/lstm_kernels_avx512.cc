@@ -875,16 +875,16 @@ struct GemmBlock {
   }
 };
 
-// How the AMX matmul finishes its sums (bias already in them): the short double-rounding form
-// (RequantizeDoubleRight512), the general per-tensor Requantize512, or raw (per-channel multipliers:
-// requantized afterwards by Finish::RequantizeRest).
-enum class AmxRequant { kDoubleRight, kGeneral, kRaw };
+// How the AMX matmul finishes its sums (bias already in them): the short right-shift form
+// (RequantizeRight512, double or single rounding), the general per-tensor Requantize512, or raw
+// (per-channel multipliers: requantized afterwards by Finish::RequantizeRest).
+enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw };
 
 template <AmxRequant kMode>
 struct AmxOut {
   int32_t* out;
   int rows, row_begin, row_end;
-  const RequantDoubleRight512* double_right;
+  const RequantRight512* right;
   const Requant512* general;
 
   IRNN_TARGET_AVX512 inline __mmask16 Mask(int rb) const {
@@ -893,7 +893,10 @@ struct AmxOut {
     return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
   }
   IRNN_TARGET_AVX512 inline void Store(__m512i sums, __mmask16 mask, int rb, int b) const {
-    if (kMode == AmxRequant::kDoubleRight) sums = RequantizeDoubleRight512(sums, *double_right);
+    if (kMode == AmxRequant::kRightDouble || kMode == AmxRequant::kRightSingle) {
+      sums = RequantizeRight512<kMode == AmxRequant::kRightDouble>(sums, _mm512_shuffle_epi32(sums, _MM_PERM_DDBB),
+                                                                   *right);
+    }
     if (kMode == AmxRequant::kGeneral) sums = Requantize512(sums, *general);
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
@@ -1046,10 +1049,15 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     const AmxOut<AmxRequant::kRaw> o{out, w.rows, row_begin, row_end, nullptr, nullptr};
     AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
     avx2::RequantizeS32RowsInPlace(out + row_begin, batch, w.rows, row_end - row_begin, channel + row_begin, rounding);
-  } else if (RequantDoubleRight512::Applies(m, rounding)) {
-    const RequantDoubleRight512 q = MakeRequantDoubleRight512(m);
-    const AmxOut<AmxRequant::kDoubleRight> o{out, w.rows, row_begin, row_end, &q, nullptr};
-    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+  } else if (RequantRightApplies(m, 0)) {
+    const RequantRight512 q = MakeRequantRight512(m, rounding, 0);
+    if (rounding == Rounding::kDouble) {
+      AmxMatmul(w, row_begin, row_end, bias, x, batch,
+                AmxOut<AmxRequant::kRightDouble>{out, w.rows, row_begin, row_end, &q, nullptr});
+    } else {
+      AmxMatmul(w, row_begin, row_end, bias, x, batch,
+                AmxOut<AmxRequant::kRightSingle>{out, w.rows, row_begin, row_end, &q, nullptr});
+    }
   } else {
     const Requant512 q = MakeRequant512(m, rounding);
     const AmxOut<AmxRequant::kGeneral> o{out, w.rows, row_begin, row_end, nullptr, &q};

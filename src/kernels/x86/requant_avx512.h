@@ -2,8 +2,8 @@
 // AVX-512 VNNI/AMX kernels (lstm_kernels_avx512.cc) and the fused streaming step (lstm_stream_avx512.cc).
 // Bit for bit the scalar reference's MBQM; tested through every kernel that uses it. Internal to
 // src/kernels/x86/ (an anonymous namespace: each file gets its own inline copies).
-// RequantizeDoubleRight512 (first below) is a shorter exact form for the common case of double rounding
-// with a right shift (shift <= -1), used by the AMX input projection.
+// RequantizeRight512 (last below) is a shorter exact form for the common case of a right shift (shift <=
+// -1), used by the AVX-512 recurrent step and the AMX input projection.
 // Not here: the ymm form (lstm_kernels_avx2.cc's Requant) or per-lane multipliers.
 #pragma once
 
@@ -19,54 +19,6 @@
 namespace irnn {
 namespace avx512 {
 namespace {
-
-// MultiplyByQuantizedMultiplier with double rounding and a right shift r = -shift in [1, 31] (no left
-// shift), on 16 int32 lanes, for every multiplier but INT32_MIN (the one SRDHM overflow; the
-// constructor's caller checks Applies()). With P = x*M (64 bits, |P| <= 2^62), SRDHM is
-// h = floor((P + 2^30) / 2^31) (its nudge 1 - 2^30 for negative products and truncation toward zero
-// give the same floor), and RoundingDivideByPOT(h, r) = floor((h + 2^(r-1) - [h < 0]) / 2^r) (round half
-// away from zero). Nested floors of integer divisions compose, and h < 0 iff P < -2^30, so
-//   result = floor((P + 2^30 + 2^(30+r) - [P < -2^30] * 2^31) / 2^(31+r)),
-// one 64-bit sum and one arithmetic shift per lane (|sum| < 2^63). Even lanes: vpmuldq, shift by 31 + r,
-// the result in the low dword. Odd lanes (moved down by vpshufd): shift by r - 1 only, which leaves
-// floor(sum / 2^(31+r)) in the HIGH dword (the result fits in int32), so one blend joins them: 12
-// instructions instead of Requantize512's 15.
-struct RequantDoubleRight512 {
-  __m512i multiplier;
-  __m512i constant;  // 2^30 + 2^(30+r), per qword
-  __m512i limit;     // -2^30
-  __m512i two31;     // 2^31
-  __m512i shift_even;  // 31 + r
-  __m512i shift_odd;   // r - 1
-
-  static bool Applies(QuantizedMultiplier m, Rounding rounding) {
-    return rounding == Rounding::kDouble && m.shift <= -1 && m.shift >= -31 && m.multiplier != INT32_MIN;
-  }
-};
-
-IRNN_TARGET_REQUANT512 inline RequantDoubleRight512 MakeRequantDoubleRight512(QuantizedMultiplier m) {
-  const int r = -m.shift;
-  RequantDoubleRight512 q;
-  q.multiplier = _mm512_set1_epi32(m.multiplier);
-  q.constant = _mm512_set1_epi64((int64_t{1} << 30) + (int64_t{1} << (30 + r)));
-  q.limit = _mm512_set1_epi64(-(int64_t{1} << 30));
-  q.two31 = _mm512_set1_epi64(int64_t{1} << 31);
-  q.shift_even = _mm512_set1_epi64(31 + r);
-  q.shift_odd = _mm512_set1_epi64(r - 1);
-  return q;
-}
-
-IRNN_TARGET_REQUANT512 inline __m512i RequantizeDoubleRight512(__m512i x, const RequantDoubleRight512& q) {
-  const __m512i p_even = _mm512_mul_epi32(x, q.multiplier);
-  const __m512i p_odd = _mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), q.multiplier);
-  __m512i even = _mm512_add_epi64(p_even, q.constant);
-  __m512i odd = _mm512_add_epi64(p_odd, q.constant);
-  even = _mm512_mask_sub_epi64(even, _mm512_cmplt_epi64_mask(p_even, q.limit), even, q.two31);
-  odd = _mm512_mask_sub_epi64(odd, _mm512_cmplt_epi64_mask(p_odd, q.limit), odd, q.two31);
-  even = _mm512_srav_epi64(even, q.shift_even);
-  odd = _mm512_srav_epi64(odd, q.shift_odd);
-  return _mm512_mask_blend_epi32(0xAAAA, even, odd);
-}
 
 // MultiplyByQuantizedMultiplier on 16 int32 lanes (numerics.md §1.3), the zmm form of the AVX2 file's
 // Requant (see there for why each step is exact): double rounding = saturating x << left, SRDHM as
