@@ -26,7 +26,9 @@
 
 #include <cpuid.h>
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_epi32() (`__m512i __Y = __Y;`) as the unused
-// pass-through operand, which -Wmaybe-uninitialized reports at every use (GCC bug 105593).
+// pass-through operand, which -Wmaybe-uninitialized (and, once inlined, -Wuninitialized) reports at
+// every use (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #if defined(__linux__)
@@ -255,9 +257,9 @@ IRNN_TARGET_AVX512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_e
 
 // RoundingDivideByPOT(x, e) (round half away from zero) as floor((x + 2^(e-1) - [x < 0]) / 2^e), for
 // |x| + 2^(e-1) < 2^31 (no wrap): the products f*c and i*g of the cell update, |x| <= 32767 * 32768,
-// e <= 21; the GRU's r*c and z*(h - n), |x| <= 32767 * 65535, e = 15. For x >= 0 it rounds half up; for x < 0, x = 2^e q + r (0 <= r < 2^e) rounds down where
-// r <= 2^(e-1) (r + 2^(e-1) - 1 < 2^e), so ties go away from zero, as the reference's mask/threshold
-// rule does.
+// e <= 21; the GRU's r*c and z*(h - n), |x| <= 32767 * 65535, e = 15. For x >= 0 it rounds half up;
+// for x < 0, x = 2^e q + r (0 <= r < 2^e) rounds down where r <= 2^(e-1) (r + 2^(e-1) - 1 < 2^e), so
+// ties go away from zero, as the reference's mask/threshold rule does.
 IRNN_TARGET_AVX512 inline __m512i RoundingDivideByPOT512(__m512i x, int e) {
   const __m512i nudge = _mm512_add_epi32(_mm512_set1_epi32(int32_t{1} << (e - 1)), _mm512_srai_epi32(x, 31));
   return _mm512_srai_epi32(_mm512_add_epi32(x, nudge), e);
