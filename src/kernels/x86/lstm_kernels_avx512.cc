@@ -904,6 +904,34 @@ struct AmxOut {
   }
 };
 
+// What both AMX matmul forms below start from: the row blocks and depth tiles, the signed input tiles,
+// and the C tiles' start (the bias of the requested rows, zero elsewhere: those results are not stored).
+struct AmxGemmSetup {
+  int first_block, blocks, k_tiles;
+  int64_t block_stride;
+  AmxInput in;
+  const int8_t* data;
+  const int32_t* addend;  // a per-thread buffer
+};
+
+IRNN_TARGET_AVX512 inline AmxGemmSetup MakeAmxGemmSetup(const PackedS8& w, int row_begin, int row_end,
+                                                        const int32_t* bias, const int8_t* x, int batch) {
+  AmxGemmSetup g;
+  g.first_block = row_begin / kBlockRows;
+  g.blocks = (row_end + kBlockRows - 1) / kBlockRows;
+  g.k_tiles = PaddedGroups(w.cols) / 16;
+  g.block_stride = int64_t{PaddedGroups(w.cols)} * kBlockBytes;
+  g.in = SignedInput(x, batch, w.cols);
+  g.data = w.data.data();
+  thread_local std::vector<int32_t> addend_buffer;
+  addend_buffer.assign(static_cast<size_t>(g.blocks) * kBlockRows, 0);
+  if (bias != nullptr) {
+    std::memcpy(addend_buffer.data() + row_begin, bias + row_begin, sizeof(int32_t) * (row_end - row_begin));
+  }
+  g.addend = addend_buffer.data();
+  return g;
+}
+
 // GemvPackedRequantS32 with 16 or more input rows: blocks of 2 input-row tiles (32 rows) x 2 row blocks
 // (32 output rows) (2 x 1, 1 x 2, 1 x 1 at the edges). The 32-row input panel (32 x K bytes) stays in
 // L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
@@ -913,17 +941,12 @@ struct AmxOut {
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                              int batch, const AmxOut<kMode>& o) {
-  const int cols = w.cols;
-  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
-  const int k_tiles = PaddedGroups(cols) / 16;
-  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
-  const AmxInput in = SignedInput(x, batch, cols);
-  const int8_t* const data = w.data.data();
-  // The C tiles' start: the bias of the requested rows, zero elsewhere (those results are not stored).
-  thread_local std::vector<int32_t> addend_buffer;
-  addend_buffer.assign(static_cast<size_t>(blocks) * kBlockRows, 0);
-  if (bias != nullptr) std::memcpy(addend_buffer.data() + row_begin, bias + row_begin, sizeof(int32_t) * (row_end - row_begin));
-  const int32_t* const addend = addend_buffer.data();
+  const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
+  const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
+  const int64_t block_stride = g.block_stride;
+  const AmxInput& in = g.in;
+  const int8_t* const data = g.data;
+  const int32_t* const addend = g.addend;
 
   LoadTileConfig();
   alignas(64) int32_t sums[4][16][16];  // [C tile][input row][output row] of the previous block
@@ -983,16 +1006,12 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                    int batch, const AmxOut<kMode>& o) {
-  const int cols = w.cols;
-  const int first_block = row_begin / kBlockRows, blocks = (row_end + kBlockRows - 1) / kBlockRows;
-  const int k_tiles = PaddedGroups(cols) / 16;
-  const int64_t block_stride = int64_t{PaddedGroups(cols)} * kBlockBytes;
-  const AmxInput in = SignedInput(x, batch, cols);
-  const int8_t* const data = w.data.data();
-  thread_local std::vector<int32_t> addend_buffer;
-  addend_buffer.assign(static_cast<size_t>(blocks) * kBlockRows, 0);
-  if (bias != nullptr) std::memcpy(addend_buffer.data() + row_begin, bias + row_begin, sizeof(int32_t) * (row_end - row_begin));
-  const int32_t* const addend = addend_buffer.data();
+  const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
+  const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
+  const int64_t block_stride = g.block_stride;
+  const AmxInput& in = g.in;
+  const int8_t* const data = g.data;
+  const int32_t* const addend = g.addend;
   const int pairs = (blocks - first_block + 1) / 2;
   thread_local std::vector<int32_t> sums_buffer;
   if (sums_buffer.size() < static_cast<size_t>(pairs) * 1024 + 16) sums_buffer.resize(static_cast<size_t>(pairs) * 1024 + 16);
