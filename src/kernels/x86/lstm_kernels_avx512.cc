@@ -944,7 +944,7 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
   const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
   const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
   const int64_t block_stride = g.block_stride;
-  const AmxInput& in = g.in;
+  const AmxInput in = g.in;  // a copy: stores of int32 sums could alias the setup's fields
   const int8_t* const data = g.data;
   const int32_t* const addend = g.addend;
 
@@ -1009,7 +1009,7 @@ IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end
   const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
   const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
   const int64_t block_stride = g.block_stride;
-  const AmxInput& in = g.in;
+  const AmxInput in = g.in;  // a copy: stores of int32 sums could alias the setup's fields
   const int8_t* const data = g.data;
   const int32_t* const addend = g.addend;
   const int pairs = (blocks - first_block + 1) / 2;
