@@ -99,6 +99,7 @@ class GruState {
   std::vector<int8_t> h8_next_;                    // [batch * n_hidden] the new h8 while threads read h8
   std::vector<int32_t> step_input_;                // Step's input parts, 3 * batch * n_hidden
   std::vector<int32_t> sequence_input_;            // Run's workspace for a chunk of steps
+  std::vector<int8_t> sequence_x_;                 // Run's copy of a chunk's inputs at a 64-byte boundary
   uint32_t stream_steps_ = 0;  // Step's fused streaming calls so far: their parity sets the walk direction
 };
 

@@ -17,6 +17,7 @@
 #include "core/spin_pool.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
+#include "layers/aligned_chunk.h"
 #include "layers/row_split.h"
 
 namespace irnn {
@@ -233,13 +234,15 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
     const int8_t* xc = x + t0 * in_stride;
+    // The matmul's inputs at a 64-byte boundary (aligned_chunk.h).
+    const int8_t* xm = AlignedChunk(xc, static_cast<size_t>(len) * in_stride, c.n_input, &state->sequence_x_);
     int32_t* parts[3];
     for (int g = 0; g < 3; ++g) parts[g] = state->sequence_input_.data() + g * per_step * chunk;
     // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
     // input rows at once; the threads split its output rows (the same rows of all three gates).
     ForRowRanges(pool_.get(), c.n_hidden, int64_t{3} * len * batch * c.n_hidden * c.n_input, [&](int r0, int r1) {
       for (int g = 0; g < 3; ++g) {
-        kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), xc,
+        kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), xm,
                                        len * batch, QuantizedMultiplier{}, params_.input_scale[g].data(),
                                        c.rounding, parts[g]);
       }

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <string>
 
 #include "irnn/tflite_lstm.h"
 #include "core/spin_pool.h"
+#include "layers/aligned_chunk.h"
 #include "layers/row_split.h"
 #include "kernels/lstm_kernels.h"
 #include "kernels/pwl_kernels.h"
@@ -357,18 +357,8 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
     const int8_t* xc = x + t0 * in_stride;
-    // The matmul's inputs at a 64-byte boundary: the amx path reads them as tiles, whose rows straddled
-    // two cache lines otherwise (its kernel would copy them itself, once per gate). Rows that are not
-    // whole tiles deep (n_input % 64 != 0) are copied by that kernel anyway.
-    const int8_t* xm = xc;
-    if ((reinterpret_cast<uintptr_t>(xc) & 63) != 0 && c.n_input % 64 == 0) {
-      const size_t bytes = static_cast<size_t>(len) * in_stride;
-      if (state->sequence_x_.size() < bytes + 64) state->sequence_x_.resize(bytes + 64);
-      int8_t* aligned = state->sequence_x_.data();
-      aligned += (64 - (reinterpret_cast<uintptr_t>(aligned) & 63)) & 63;
-      std::memcpy(aligned, xc, bytes);
-      xm = aligned;
-    }
+    // The matmul's inputs at a 64-byte boundary (aligned_chunk.h).
+    const int8_t* xm = AlignedChunk(xc, static_cast<size_t>(len) * in_stride, c.n_input, &state->sequence_x_);
     int32_t* parts[4] = {};
     for (int g = 0; g < 4; ++g) {
       if (params_.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)

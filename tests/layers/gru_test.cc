@@ -7,7 +7,9 @@
 // tables (PwlLookupTableS16) against PwlEvaluate on every input.
 // sim == int is tests/train/gru_sim_test.cc.
 
+#include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -244,6 +246,41 @@ TEST(Gru, LongSequenceRunsInChunksEqualSteps) {
   const int batch = 457, steps = 10;
   const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * 5, 10);
   ExpectSame(RunWhole(*g, x, steps, batch), RunSteps(*g, x, steps, batch));
+}
+
+// Run copies a chunk's inputs to a 64-byte boundary when they are not on one and n_input is whole AMX
+// tiles deep (src/layers/aligned_chunk.h): inputs at offsets 0, 1 and 16 from a 64-byte boundary give
+// the scalar path's results on every path (batch 17: the amx path's tiles).
+TEST(Gru, RunOnInputsAtAnyAlignmentEqualsScalarOnEveryPath) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  int compared = 0;
+  for (int n_in : {64, 128}) {
+    const testing::RandomGru r = testing::MakeRandomGru(static_cast<uint32_t>(800 + n_in), n_in, 33, Rounding::kDouble,
+                                                        false);
+    const int batch = 17, steps = 3;
+    const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, 801);
+    auto scalar = MakeGru(r.params, KernelPath::kScalar);
+    ASSERT_NE(scalar, nullptr);
+    const Outcome want = RunWhole(*scalar, x, steps, batch);
+    std::vector<int8_t> buffer(x.size() + 128);
+    const uintptr_t base = reinterpret_cast<uintptr_t>(buffer.data());
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{16}}) {
+      int8_t* at = buffer.data() + ((64 - base % 64) % 64) + offset;
+      std::copy(x.begin(), x.end(), at);
+      for (KernelPath path : paths) {
+        SCOPED_TRACE(::testing::Message() << KernelPathName(path) << " n_input " << n_in << " offset " << offset);
+        auto fast = MakeGru(r.params, path);
+        GruState state;
+        ASSERT_TRUE(fast->NewState(batch, &state).ok());
+        std::vector<int8_t> out(want.out.size());
+        ASSERT_TRUE(fast->Run(at, steps, &state, out.data()).ok());
+        EXPECT_EQ(out, want.out);
+        EXPECT_EQ(state.h16(), want.h16);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 6 * static_cast<int>(paths.size()));
 }
 
 TEST(Gru, ResetStateAndStreamsAreIndependent) {
