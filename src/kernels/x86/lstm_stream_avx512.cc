@@ -231,32 +231,14 @@ IRNN_TARGET_STREAM512 inline RequantLanes512 MakeRequantLanes512(const Quantized
   return q;
 }
 
-// Requantize512's two roundings with the per-lane constants.
+// Requantize512's two roundings with the per-lane constants (requant_avx512.h's shared cores).
 IRNN_TARGET_STREAM512 inline __m512i RequantizeLanes512(__m512i x, const RequantLanes512& q) {
-  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
   if (q.single) {
-    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round_even);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier_odd), q.round_odd);
-    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.t_even), min64), max64);
-    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.t_odd), min64), max64);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    return SingleRoundingCore512(x, q.multiplier, q.multiplier_odd, q.round_even, q.round_odd, q.t_even, q.t_odd);
   }
-  __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
-  a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
-  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier_odd), nudge);
-  __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-  // INT32_MIN * INT32_MIN (a multiplier the layer's validation rejects): the reference saturates.
-  const __mmask16 overflow = _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)) &
-                             _mm512_cmpeq_epi32_mask(q.multiplier, _mm512_set1_epi32(INT32_MIN));
-  high = _mm512_mask_mov_epi32(high, overflow, max32);
-  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
-  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
-  const __m512i shifted = _mm512_srav_epi32(high, q.right);
-  return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
-                               _mm512_set1_epi32(1));
+  // A multiplier of INT32_MIN (which the layer's validation rejects) is still handled as the reference does.
+  return DoubleRoundingCore512<true>(SaturatingLeftShift512(x, q.left, q.left_lo, q.left_hi), q.multiplier,
+                                     q.multiplier_odd, q.right, q.right_mask, q.right_half_mask);
 }
 
 IRNN_TARGET_STREAM512 inline __m512i Clamp(__m512i v, int32_t lo, int32_t hi) {

@@ -4,7 +4,8 @@
 // src/kernels/x86/ (an anonymous namespace: each file gets its own inline copies).
 // RequantizeRight512 (last below) is a shorter exact form for the common case of a right shift (shift <=
 // -1), used by the AVX-512 recurrent step and the AMX input projection.
-// Not here: the ymm form (lstm_kernels_avx2.cc's Requant) or per-lane multipliers.
+// The per-lane form's constants (one multiplier per lane) live with their one user, lstm_stream_avx512.cc,
+// which shares this file's arithmetic cores. Not here: the ymm form (lstm_kernels_avx2.cc's Requant).
 #pragma once
 
 #include <immintrin.h>
@@ -60,33 +61,56 @@ IRNN_TARGET_REQUANT512 inline Requant512 MakeRequant512(QuantizedMultiplier m, R
   return q;
 }
 
-IRNN_TARGET_REQUANT512 inline __m512i Requantize512(__m512i x, const Requant512& q) {
-  const __m512i max32 = _mm512_set1_epi32(INT32_MAX);
-  if (q.single) {
-    const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, q.multiplier), q.round64);
-    __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier), q.round64);
-    even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, q.total_shift), min64), max64);
-    odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, q.total_shift), min64), max64);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  }
-  __m512i a = x;
-  if (q.left_shift) {
-    a = _mm512_sllv_epi32(_mm512_max_epi32(x, q.left_lo), q.left);
-    a = _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, q.left_hi), max32);
-  }
+// The arithmetic the uniform form (Requantize512) and the per-lane one (lstm_stream_avx512.cc's
+// RequantizeLanes512) share once their constants are vectors. m_odd holds the odd lanes' multipliers in
+// the low dwords of its qwords (a set1_epi32 vector serves as is).
+// Single rounding: (x*M + round) >> t in 64 bits, round and t per qword, then sat32.
+IRNN_TARGET_REQUANT512 inline __m512i SingleRoundingCore512(__m512i x, __m512i m_even, __m512i m_odd, __m512i round_even,
+                                                            __m512i round_odd, __m512i t_even, __m512i t_odd) {
+  const __m512i min64 = _mm512_set1_epi64(INT32_MIN), max64 = _mm512_set1_epi64(INT32_MAX);
+  __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m_even), round_even);
+  __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), m_odd), round_odd);
+  even = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(even, t_even), min64), max64);
+  odd = _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(odd, t_odd), min64), max64);
+  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
+// Double rounding's saturating x << left (per-lane counts; lo/hi = INT32_MIN/INT32_MAX >> left).
+IRNN_TARGET_REQUANT512 inline __m512i SaturatingLeftShift512(__m512i x, __m512i left, __m512i lo, __m512i hi) {
+  const __m512i a = _mm512_sllv_epi32(_mm512_max_epi32(x, lo), left);
+  return _mm512_mask_mov_epi32(a, _mm512_cmpgt_epi32_mask(x, hi), _mm512_set1_epi32(INT32_MAX));
+}
+
+// Double rounding after the left shift: SRDHM of a as floor((a*M + 2^30) / 2^31) from two vpmuldq
+// halves (with kOverflowCheck, the lanes where a == M == INT32_MIN saturate to INT32_MAX, as the
+// reference does), then RoundingDivideByPOT by the per-lane right shift.
+template <bool kOverflowCheck>
+IRNN_TARGET_REQUANT512 inline __m512i DoubleRoundingCore512(__m512i a, __m512i m_even, __m512i m_odd, __m512i right,
+                                                            __m512i right_mask, __m512i right_half_mask) {
   const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, q.multiplier), nudge);
-  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), q.multiplier), nudge);
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, m_even), nudge);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), nudge);
   __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
-  if (q.srdhm_overflow) {  // INT32_MIN * INT32_MIN: the reference saturates to INT32_MAX
-    high = _mm512_mask_mov_epi32(high, _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(INT32_MIN)), max32);
+  if (kOverflowCheck) {
+    const __m512i min32 = _mm512_set1_epi32(INT32_MIN);
+    const __mmask16 overflow = _mm512_cmpeq_epi32_mask(a, min32) & _mm512_cmpeq_epi32_mask(m_even, min32);
+    high = _mm512_mask_mov_epi32(high, overflow, _mm512_set1_epi32(INT32_MAX));
   }
-  const __m512i remainder = _mm512_and_si512(high, q.right_mask);
-  const __m512i threshold = _mm512_sub_epi32(q.right_half_mask, _mm512_srai_epi32(high, 31));
-  const __m512i shifted = _mm512_srav_epi32(high, q.right);
+  const __m512i remainder = _mm512_and_si512(high, right_mask);
+  const __m512i threshold = _mm512_sub_epi32(right_half_mask, _mm512_srai_epi32(high, 31));
+  const __m512i shifted = _mm512_srav_epi32(high, right);
   return _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted,
                                _mm512_set1_epi32(1));
+}
+
+IRNN_TARGET_REQUANT512 inline __m512i Requantize512(__m512i x, const Requant512& q) {
+  if (q.single) {
+    return SingleRoundingCore512(x, q.multiplier, q.multiplier, q.round64, q.round64, q.total_shift, q.total_shift);
+  }
+  const __m512i a = q.left_shift ? SaturatingLeftShift512(x, q.left, q.left_lo, q.left_hi) : x;
+  return q.srdhm_overflow  // M == INT32_MIN
+             ? DoubleRoundingCore512<true>(a, q.multiplier, q.multiplier, q.right, q.right_mask, q.right_half_mask)
+             : DoubleRoundingCore512<false>(a, q.multiplier, q.multiplier, q.right, q.right_mask, q.right_half_mask);
 }
 
 // MBQM (numerics.md §1.3) for a right shift only (shift <= -1, r = -shift >= 1) and a multiplier other
