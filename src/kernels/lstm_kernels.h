@@ -61,6 +61,13 @@ struct LstmGateEpilogue {
   int32_t hidden_zp = 0;
   int16_t* c = nullptr;   // [n] the cell state, updated in place
   int8_t* out = nullptr;  // [n] the hidden state, int8
+  // PWL activations (numerics.md §6.1) instead of the fixed-point ones: the layer's sigmoid, gate tanh
+  // and cell tanh on all 65,536 int16 inputs, indexed by uint16(v), padded by 16 entries
+  // (PwlLookupTableS16). All three or none (null: the fixed-point activations). Read by the AVX-512
+  // paths' LstmGatesS16 and LstmRecurrentGatesS16 only; the layer passes them to no other kernel.
+  const int16_t* sigmoid_table = nullptr;
+  const int16_t* tanh_gate_table = nullptr;
+  const int16_t* tanh_cell_table = nullptr;
 };
 
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
@@ -76,6 +83,14 @@ struct LstmRecurrentStep {
   int n_cell = 0;
   int32_t* scratch[4] = {};       // [batch * n_cell] per present gate: room a path may use for the results
   LstmGateEpilogue gates;
+  // Per-channel recurrent multipliers (numerics.md §7.1): [n_cell] per present gate, or null (that gate
+  // uses its per-tensor m[g]).
+  const QuantizedMultiplier* channel[4] = {};
+  // Set by the layer only where every present gate's recurrent multipliers (per row, or per tensor) are
+  // powers of two, M = 2^30 with shift <= -1, and the rounding is single: then MBQM(x) is exactly
+  // (x + 2^(k-1)) >> k with k = 1 - shift (numerics.md §1.3), and pot_right[g][r] = -shift = k - 1 of
+  // row r, [n_cell rounded up to 16] per present gate (null under CIFG). Null: no such guarantee.
+  const int32_t* pot_right[4] = {};
 };
 
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
@@ -213,7 +228,7 @@ struct LstmKernels {
   //   out = MulRequantS16ToS8(o, TanhS16(c, cell_integer_bits), hidden_scale, rounding, hidden_zp)
   // (numerics.md §4.1-§4.4, §5 Q5). A later member: tables are filled whole by this folder.
   void (*LstmGatesS16)(const LstmGateEpilogue& e);
-  // The recurrent matmuls of the four gates (GemvPackedRequantS32 of s.w[g], per-tensor s.m[g]) and
+  // The recurrent matmuls of the four gates (GemvPackedRequantS32 of s.w[g], s.m[g] or s.channel[g]) and
   // LstmGatesS16 fused, for the cells [cell_begin, cell_end) of every batch row, bit for bit the same
   // as those kernels composed; cell_begin is a multiple of 16 (threads split the cells). Null on the
   // paths without it (the layer composes the two kernels there). A later member, as LstmGatesS16.

@@ -25,6 +25,13 @@ struct TfliteLstmPacked {
   // Step's fused streaming matrix (LstmStreamStepS16): the input and recurrent weights again, as one
   // stream; empty where the path has no such kernel or the layer's options need the composed step.
   PackedLstmStream stream;
+  // The PWL activations on all 65,536 int16 inputs (PwlLookupTableS16), for the SIMD paths' fused gate
+  // epilogue: filled when activation == kPwl on a path other than scalar, else empty.
+  std::vector<int16_t> pwl_sigmoid_table, pwl_tanh_gate_table, pwl_tanh_cell_table;
+  // Where every present gate's recurrent multipliers (per row or per tensor) are powers of two for
+  // single rounding (M = 2^30, shift in [-31, -1]): per gate, -shift of each row, padded with 1 to a
+  // multiple of 16 rows (LstmRecurrentStep::pot_right); else all empty.
+  std::array<std::vector<int32_t>, 4> recurrent_pot_right;
 };
 
 namespace {
@@ -33,6 +40,11 @@ constexpr int32_t kMaxDim = 1 << 16;    // n_input, n_cell, n_output
 constexpr int kMaxBatch = 1 << 16;
 constexpr int kMaxStreamBatch = 16;  // Step's fused streaming kernel serves fewer rows than this
 constexpr const char* kGateNames[4] = {"input", "forget", "cell", "output"};
+
+// MBQM by m is exactly (x + 2^(k-1)) >> k, k = 1 - shift >= 2 (numerics.md §1.3, single rounding).
+bool PotRecurrentMultiplier(QuantizedMultiplier m, Rounding rounding) {
+  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= -1 && m.shift >= -31;
+}
 
 std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
 
@@ -254,6 +266,29 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
       recurrent_w[g] = w.recurrent_to_gate[g].data();
     }
     layer->kernels_->PackLstmStreamS8(input_w, recurrent_w, c.n_cell, c.n_input, c.n_output, &packed->stream);
+  }
+  if (c.activation == LstmActivation::kPwl && resolved != KernelPath::kScalar) {
+    packed->pwl_sigmoid_table = PwlLookupTableS16(layer->params_.pwl_sigmoid);
+    packed->pwl_tanh_gate_table = PwlLookupTableS16(layer->params_.pwl_tanh_gate);
+    packed->pwl_tanh_cell_table = PwlLookupTableS16(layer->params_.pwl_tanh_cell);
+  }
+  {
+    bool pot = layer->kernels_->LstmRecurrentGatesS16 != nullptr;
+    const size_t padded = static_cast<size_t>(c.n_cell + 15) / 16 * 16;
+    for (int g = 0; g < 4 && pot; ++g) {
+      if (w.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+      const std::vector<QuantizedMultiplier>& channel = layer->params_.recurrent_to_gate_channel_scale[g];
+      std::vector<int32_t>& right = packed->recurrent_pot_right[g];
+      right.assign(padded, 1);
+      for (int r = 0; r < c.n_cell && pot; ++r) {
+        const QuantizedMultiplier m = channel.empty() ? layer->params_.recurrent_to_gate_scale[g] : channel[r];
+        pot = PotRecurrentMultiplier(m, c.rounding);
+        right[static_cast<size_t>(r)] = -m.shift;
+      }
+    }
+    if (!pot) {
+      for (auto& right : packed->recurrent_pot_right) right.clear();
+    }
   }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
@@ -499,11 +534,13 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
   const int batch = s->batch_;
   const int n = batch * c.n_cell;
   const int n_out = batch * c.n_output;
-  const bool fused_epilogue =
-      !c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint && trace == nullptr;
-  // The recurrent matmuls and the epilogue in one kernel where the path has one (per-tensor scales).
-  bool fused_recurrent = fused_epilogue && k.LstmRecurrentGatesS16 != nullptr;
-  for (int g = 0; g < 4; ++g) fused_recurrent = fused_recurrent && params_.recurrent_to_gate_channel_scale[g].empty();
+  // PWL activations only where the fused recurrent kernel reads the layer's tables (the AVX-512 paths).
+  const bool pwl_tables = !packed_->pwl_sigmoid_table.empty() && k.LstmRecurrentGatesS16 != nullptr;
+  const bool fused_epilogue = !c.use_peephole && !c.use_layer_norm && trace == nullptr &&
+                              (c.activation == LstmActivation::kFixedPoint || pwl_tables);
+  // The recurrent matmuls and the epilogue in one kernel where the path has one (per-tensor or
+  // per-channel scales).
+  const bool fused_recurrent = fused_epilogue && k.LstmRecurrentGatesS16 != nullptr;
   LstmGateEpilogue e;
   if (fused_epilogue) {
     // The whole gate epilogue in one pass (the same as the kernels below composed, numerics.md §4.1-§4.4).
@@ -523,6 +560,11 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     // TFLite stores the pre-projection vector with the negated hidden zero point (numerics.md §5 Q2).
     e.hidden_zp = c.use_projection && c.tflite_compat ? -params_.hidden_zp : params_.hidden_zp;
     e.out = c.use_projection ? s->hidden_.data() : out;
+    if (c.activation == LstmActivation::kPwl) {
+      e.sigmoid_table = packed_->pwl_sigmoid_table.data();
+      e.tanh_gate_table = packed_->pwl_tanh_gate_table.data();
+      e.tanh_cell_table = packed_->pwl_tanh_cell_table.data();
+    }
   }
   // Step with few rows: the input and recurrent matmuls and the epilogue in one pass over one weight
   // stream (LstmStreamStepS16, packed at Create where the options allow it). 16 or more rows take the
@@ -560,6 +602,9 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
       rs.bias[g] = params_.recurrent_to_gate_effective_bias[g].data();
       rs.m[g] = params_.recurrent_to_gate_scale[g];
       rs.scratch[g] = s->recurrent_[g].data();
+      const std::vector<QuantizedMultiplier>& channel = params_.recurrent_to_gate_channel_scale[g];
+      rs.channel[g] = channel.empty() ? nullptr : channel.data();
+      if (!packed_->recurrent_pot_right[g].empty()) rs.pot_right[g] = packed_->recurrent_pot_right[g].data();
     }
     rs.rounding = c.rounding;
     rs.h = s->h_.data();

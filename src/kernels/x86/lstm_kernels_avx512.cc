@@ -158,6 +158,7 @@ struct Finish {
   int32_t* out;
   int rows, row_begin, row_end;
   const Requant512* requant;  // per-tensor: requantized here; null (per-channel): by RequantizeRest
+  const int32_t* pot_right;   // PotRights' (then requant is null): RequantizePot512 here, by absolute row
 
   // fold + bias of block rb's rows (bias masked to the requested rows).
   IRNN_TARGET_AVX512 inline __m512i Addend(int rb) const {
@@ -174,6 +175,7 @@ struct Finish {
   IRNN_TARGET_AVX512 inline void Store(__m512i sums, __m512i addend, __mmask16 mask, int rb, int b) const {
     sums = _mm512_add_epi32(sums, addend);
     if (requant != nullptr) sums = Requantize512(sums, *requant);
+    if (pot_right != nullptr) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
 
@@ -184,15 +186,34 @@ struct Finish {
     sums = _mm512_add_epi32(sums, _mm512_loadu_si512(fold + r0));
     if (bias != nullptr) sums = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(mask, bias + r0));
     if (requant != nullptr) sums = Requantize512(sums, *requant);
+    if (pot_right != nullptr) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + r0));
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + r0, mask, sums);
   }
 
   // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
   void RequantizeRest(int batch, const QuantizedMultiplier* channel, Rounding rounding) const {
-    if (requant != nullptr) return;
+    if (requant != nullptr || pot_right != nullptr) return;
     avx2::RequantizeS32RowsInPlace(out + row_begin, batch, rows, row_end - row_begin, channel + row_begin, rounding);
   }
 };
+
+// Where every multiplier of the rows [row_begin, row_end) (channel's, or m for all when channel is null)
+// is a power of two for the rounding (requant_avx512.h's PotMultiplier), their right shifts -shift in a
+// per-thread buffer indexed by the absolute row, whole 16-row blocks (other rows 1); else null. O(rows)
+// per call: a scan of the multipliers against a matmul of rows x cols x batch.
+inline const int32_t* PotRights(QuantizedMultiplier m, const QuantizedMultiplier* channel, int row_begin, int row_end,
+                                Rounding rounding) {
+  if (rounding != Rounding::kSingle) return nullptr;
+  if (channel == nullptr && !PotMultiplier(m, rounding)) return nullptr;
+  thread_local std::vector<int32_t> right;
+  right.assign(static_cast<size_t>(row_end + kBlockRows - 1) / kBlockRows * kBlockRows, 1);
+  for (int r = row_begin; r < row_end; ++r) {
+    const QuantizedMultiplier mr = channel != nullptr ? channel[r] : m;
+    if (!PotMultiplier(mr, rounding)) return nullptr;
+    right[static_cast<size_t>(r)] = -mr.shift;
+  }
+  return right.data();
+}
 
 IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                              const int8_t* x, int batch, QuantizedMultiplier m,
@@ -206,7 +227,9 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
   const Requant512 per_tensor = MakeRequant512(m, rounding);
-  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, channel == nullptr ? &per_tensor : nullptr};
+  const int32_t* const pot_right = PotRights(m, channel, row_begin, row_end, rounding);
+  const Requant512* const requant = channel == nullptr && pot_right == nullptr ? &per_tensor : nullptr;
+  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, requant, pot_right};
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
@@ -339,11 +362,18 @@ const int16_t* SignedTable(int tanh_integer_bits) {
 // the epilogue has a gate output of the logistic (in [0, 32767]) or 32767 - f (CIFG) as a.
 IRNN_TARGET_AVX512 inline __m512i MulNonNegative16(__m512i a, __m512i b) { return _mm512_madd_epi16(a, b); }
 
+// An activation (table[uint16(v)] sign-extended) from the signed-layout fixed-point tables
+// (Activation512) or, `plain`, from the layer's PWL tables (ActivationPlain512).
+IRNN_TARGET_AVX512 inline __m512i Act512(__m512i v, const int16_t* table, bool plain) {
+  return plain ? ActivationPlain512(v, table) : Activation512(v, table);
+}
+
 // The constants of the gate epilogue, made once per call.
 struct GateConstants {
   const int16_t* sigmoid;
   const int16_t* tanh_gate;
   const int16_t* tanh_cell;
+  bool plain;  // the tables are the layer's PWL tables (plain layout), not SignedTable's
   Requant512 hidden;
   __m512i zp;
   bool cifg, compat, clipping;
@@ -352,13 +382,21 @@ struct GateConstants {
   RequantRight512 hidden_right;  // zero point folded
   __m512i cell_lo, cell_hi;      // the cell's clamp: int16, or +-clip when clipping
   __m512i gate_shift, gate_nudge;  // e.gate_shift, 2^(gate_shift - 1)
+  // The pot forms' (Gates16Right with kPot): the input contribution's clamp before the recurrent one is
+  // added (int16 in tflite_compat mode, +-2^30 in intended mode, see there) ...
+  __m512i in_lo, in_hi;
+  // ... and, where the hidden scale is a power of two (hidden_pot: single rounding, M = 2^30, shift <=
+  // 0, k = 1 - shift), its right shift k - 1 and the addend 1 + 2 zp.
+  bool hidden_pot;
+  __m512i hidden_pot_right, hidden_pot_add;
 };
 
 IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue& e) {
   GateConstants q;
-  q.sigmoid = SignedTable(-1);
-  q.tanh_gate = SignedTable(3);
-  q.tanh_cell = SignedTable(e.cell_integer_bits);
+  q.plain = e.sigmoid_table != nullptr;
+  q.sigmoid = q.plain ? e.sigmoid_table : SignedTable(-1);
+  q.tanh_gate = q.plain ? e.tanh_gate_table : SignedTable(3);
+  q.tanh_cell = q.plain ? e.tanh_cell_table : SignedTable(e.cell_integer_bits);
   q.hidden = MakeRequant512(e.hidden_scale, e.rounding);
   q.zp = _mm512_set1_epi32(e.hidden_zp);
   q.cifg = e.input[0] == nullptr;
@@ -370,6 +408,12 @@ IRNN_TARGET_AVX512 inline GateConstants MakeGateConstants(const LstmGateEpilogue
   q.cell_hi = _mm512_set1_epi32(q.clipping ? e.clip : 32767);
   q.gate_shift = _mm512_set1_epi32(e.gate_shift);
   q.gate_nudge = _mm512_set1_epi32(int32_t{1} << (e.gate_shift - 1));
+  q.in_lo = _mm512_set1_epi32(e.tflite_compat ? -32768 : -(int32_t{1} << 30));
+  q.in_hi = _mm512_set1_epi32(e.tflite_compat ? 32767 : int32_t{1} << 30);
+  q.hidden_pot = e.rounding == Rounding::kSingle && e.hidden_scale.multiplier == (int32_t{1} << 30) &&
+                 e.hidden_scale.shift <= 0 && e.hidden_scale.shift >= -31;
+  q.hidden_pot_right = _mm512_set1_epi32(q.hidden_pot ? -e.hidden_scale.shift : 0);
+  q.hidden_pot_add = _mm512_set1_epi32(1 + 2 * e.hidden_zp);
   return q;
 }
 
@@ -393,18 +437,18 @@ IRNN_TARGET_AVX512 inline __m512i PreActivationRec512(const LstmGateEpilogue& e,
 // (rec[0] unused under CIFG).
 IRNN_TARGET_AVX512 inline void Gates16(const LstmGateEpilogue& e, const GateConstants& q, int64_t k, __mmask16 m,
                                        const __m512i* rec) {
-  const __m512i f = Activation512(PreActivationRec512(e, 1, k, m, rec[1], q.compat), q.sigmoid);
-  const __m512i g = Activation512(PreActivationRec512(e, 2, k, m, rec[2], q.compat), q.tanh_gate);
+  const __m512i f = Act512(PreActivationRec512(e, 1, k, m, rec[1], q.compat), q.sigmoid, q.plain);
+  const __m512i g = Act512(PreActivationRec512(e, 2, k, m, rec[2], q.compat), q.tanh_gate, q.plain);
   const __m512i ii = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
-                            : Activation512(PreActivationRec512(e, 0, k, m, rec[0], q.compat), q.sigmoid);
+                            : Act512(PreActivationRec512(e, 0, k, m, rec[0], q.compat), q.sigmoid, q.plain);
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
   const __m512i kept = SignExtend16(RoundingDivideByPOT512(MulNonNegative16(f, c), 15));
   const __m512i added = SignExtend16(RoundingDivideByPOT512(MulNonNegative16(ii, g), e.gate_shift));
   __m512i cell = Clamp512(_mm512_add_epi32(kept, added), -32768, 32767);
   if (q.clipping) cell = Clamp512(cell, -e.clip, e.clip);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-  const __m512i o = Activation512(PreActivationRec512(e, 3, k, m, rec[3], q.compat), q.sigmoid);
-  const __m512i r = Requantize512(MulNonNegative16(o, Activation512(cell, q.tanh_cell)), q.hidden);
+  const __m512i o = Act512(PreActivationRec512(e, 3, k, m, rec[3], q.compat), q.sigmoid, q.plain);
+  const __m512i r = Requantize512(MulNonNegative16(o, Act512(cell, q.tanh_cell, q.plain)), q.hidden);
   _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp512(r, -65536, 65536), q.zp)));
 }
 
@@ -439,30 +483,79 @@ IRNN_TARGET_AVX512 inline __m512i PreActivationRight512(const LstmGateEpilogue& 
   return Clamp512(_mm512_add_epi32(Clamp512(in, -32768, 32767), rec), -32768, 32767);
 }
 
+// The pot forms' pre-activation, rec = RequantizePot512's (|rec| <= 2^29, every row's k >= 2): the input
+// contribution clamped to [in_lo, in_hi], rec added (no wrap: |sum| <= 2^30 + 2^29), clamped to int16.
+// tflite_compat (in_lo/in_hi = int16): sat16(sat16(in) + rec) as PreActivationRight512. Intended mode
+// (+-2^30): sat16(sat32(in + rec)); where |in| <= 2^30 the sum does not wrap and is unchanged; where in >
+// 2^30 both in + rec and 2^30 + rec exceed 2^29 > 32767 (both saturate to 32767), and alike below -2^30.
+IRNN_TARGET_AVX512 inline __m512i PreActivationPot512(const LstmGateEpilogue& e, const GateConstants& q, int g,
+                                                      int64_t k, __mmask16 m, __m512i rec) {
+  const __m512i in = _mm512_maskz_loadu_epi32(m, e.input[g] + k);
+  const __m512i bounded = _mm512_min_epi32(_mm512_max_epi32(in, q.in_lo), q.in_hi);
+  return Clamp512(_mm512_add_epi32(bounded, rec), -32768, 32767);
+}
+
 // A gathered dword (., v) of a logistic table as the words (v, 1): v >= 0.
 IRNN_TARGET_AVX512 inline __m512i WithOne(__m512i gathered) {
   return _mm512_or_si512(_mm512_srli_epi32(gathered, 16), _mm512_set1_epi32(0x10000));
 }
 
-template <bool kDouble>
+// The gathered dword of v: SignedTable's layout holds the entry in the high word (index v); the plain
+// PWL tables hold it in the low word (index uint16(v)).
+template <bool kPlain>
+IRNN_TARGET_AVX512 inline __m512i Gather512(__m512i v, const int16_t* table) {
+  if (kPlain) return _mm512_i32gather_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), table, 2);
+  return _mm512_i32gather_epi32(v, table, 2);
+}
+
+// The logistic value v >= 0 of a gathered dword as the words (v, 1).
+template <bool kPlain>
+IRNN_TARGET_AVX512 inline __m512i GateWithOne(__m512i gathered) {
+  if (kPlain) return _mm512_or_si512(_mm512_and_si512(gathered, _mm512_set1_epi32(0xFFFF)), _mm512_set1_epi32(0x10000));
+  return WithOne(gathered);
+}
+
+// The entry of a gathered dword sign-extended.
+template <bool kPlain>
+IRNN_TARGET_AVX512 inline __m512i Entry512(__m512i gathered) {
+  return kPlain ? SignExtend16(gathered) : _mm512_srai_epi32(gathered, 16);
+}
+
+// kPot: rec from RequantizePot512 (the pot forms: PreActivationPot512, any mode); else tflite_compat,
+// rec from RequantizeRight512. kPlain: the layer's PWL tables. kHiddenPot: the hidden scale is a power
+// of two (q.hidden_pot), so MBQM(x) + zp = floor((x + 2^(k-1) + zp 2^k) / 2^k) = floor((floor(x /
+// 2^(k-1)) + 1 + 2 zp) / 2) (nested floors merge), with x = o * tanh(c), |x| < 2^30: no wrap.
+template <bool kPot>
+IRNN_TARGET_AVX512 inline __m512i PreRight512(const LstmGateEpilogue& e, const GateConstants& q, int g, int64_t k,
+                                              __mmask16 m, const __m512i* rec) {
+  return kPot ? PreActivationPot512(e, q, g, k, m, rec[g]) : PreActivationRight512(e, g, k, m, rec[g]);
+}
+
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot>
 IRNN_TARGET_AVX512 inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
                                             __mmask16 m, const __m512i* rec) {
-  const __m512i f1 = WithOne(_mm512_i32gather_epi32(PreActivationRight512(e, 1, k, m, rec[1]), q.sigmoid, 2));
-  const __m512i g = Activation512(PreActivationRight512(e, 2, k, m, rec[2]), q.tanh_gate);
+  const __m512i f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 1, k, m, rec), q.sigmoid));
+  const __m512i g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 2, k, m, rec), q.tanh_gate));
   // Under CIFG i = 32767 - f: (32767 - f, 1) = 0x27FFF - (f, 1) as dwords.
   const __m512i i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), f1)
-                            : WithOne(_mm512_i32gather_epi32(PreActivationRight512(e, 0, k, m, rec[0]), q.sigmoid, 2));
-  const __m512i o = _mm512_and_si512(_mm512_i32gather_epi32(PreActivationRight512(e, 3, k, m, rec[3]), q.sigmoid, 2),
-                                     _mm512_set1_epi32(static_cast<int32_t>(0xFFFF0000u)));
+                            : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 0, k, m, rec), q.sigmoid));
+  // o as the words (0, o) (SignedTable: matching tanh(c) in the high word) or (o, 0) (plain: low word).
+  const __m512i o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot>(e, q, 3, k, m, rec), q.sigmoid),
+                                     _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
   const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), f1, c), 15);
   const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, i1, g), q.gate_shift);
   const __m512i cell = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(kept, added), q.cell_lo), q.cell_hi);
-  const __m512i tanh_cell = _mm512_i32gather_epi32(cell, q.tanh_cell, 2);
+  const __m512i tanh_cell = Gather512<kPlain>(cell, q.tanh_cell);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
   const __m512i x = _mm512_madd_epi16(o, tanh_cell);
-  _mm_mask_storeu_epi8(e.out + k, m,
-                       _mm512_cvtsepi32_epi8(RequantizeRight512<kDouble>(x, _mm512_srli_epi64(x, 32), q.hidden_right)));
+  __m512i r;
+  if (kHiddenPot) {
+    r = _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(x, q.hidden_pot_right), q.hidden_pot_add), 1);
+  } else {
+    r = RequantizeRight512<kDouble>(x, _mm512_srli_epi64(x, 32), q.hidden_right);
+  }
+  _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(r));
 }
 
 // ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
@@ -555,13 +648,29 @@ IRNN_TARGET_AVX512 inline void TileGatesOneRow(const int8_t* const* wp, int grou
   for (int j = 0; j < NG; ++j) out[j] = _mm512_add_epi32(even[j], odd[j]);
 }
 
-// What every row block needs: the gates' weights, addends (fold + bias, bias masked) and masks.
+// The forms of a step (FinishGatesIn): kGeneral: Requantize512 (per-tensor) and Gates16; kRight (double
+// rounding) and kRightSingle (single): RequantizeRight512 and Gates16Right, where every present gate's
+// scale and the hidden scale and zero point meet RequantRightApplies (tflite_compat, fixed-point
+// activations); kRows / kRowsSingle: per-row multipliers (s.channel) by RequantizeRows512 and Gates16;
+// kPot and its variants (+ kPotPlain: PWL tables, + kPotHidden: a pot hidden scale): s.pot_right's
+// RequantizePot512 and Gates16Right<kPot> (the hidden scale pot or meeting RequantRightApplies).
+enum RecurrentMode { kGeneral = 0, kRight = 1, kRightSingle = 2, kRows = 3, kRowsSingle = 4, kPot = 8 };
+constexpr int kPotPlain = 1, kPotHidden = 2;
+
+constexpr bool IsPotMode(int mode) { return mode >= kPot; }
+constexpr bool IsRowsMode(int mode) { return mode == kRows || mode == kRowsSingle; }
+
+// What every row block needs: the gates' weights, addends (fold + bias, bias masked) and masks, and the
+// per-row requantization constants of the kRows modes (rows) or the pot modes (right).
 struct RecurrentBlock {
   const int8_t* wp[4];
   __m512i addend[4];
   __mmask16 mask;
+  __m512i right[4];
+  RequantRows512 rows[4];
 };
 
+template <int kMode = kGeneral>
 IRNN_TARGET_AVX512 inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentStep& s, int rb, int64_t block_stride,
                                                             int cell_end) {
   RecurrentBlock blk;
@@ -574,6 +683,19 @@ IRNN_TARGET_AVX512 inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentS
     blk.wp[g] = w->data.data() + rb * block_stride;
     const __m512i f = _mm512_loadu_si512(w->row_fold.data() + r0);
     blk.addend[g] = bias != nullptr ? _mm512_add_epi32(f, _mm512_maskz_loadu_epi32(blk.mask, bias + r0)) : f;
+    if (IsPotMode(kMode)) {
+      blk.right[g] = _mm512_maskz_loadu_epi32(blk.mask, (s.w[g] != nullptr ? s.pot_right[g] : s.pot_right[1]) + r0);
+    }
+    if (IsRowsMode(kMode)) {
+      const int gg = s.w[g] != nullptr ? g : 1;
+      if (s.channel[gg] != nullptr) {
+        blk.rows[g] = MakeRequantRows512(s.channel[gg] + r0, hi);
+      } else {
+        QuantizedMultiplier same[16];
+        for (int j = 0; j < 16; ++j) same[j] = s.m[gg];
+        blk.rows[g] = MakeRequantRows512(same, 16);
+      }
+    }
   }
   return blk;
 }
@@ -586,13 +708,19 @@ IRNN_TARGET_AVX512 inline void FinishGates(const LstmRecurrentStep& s, const Gat
   Gates16(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
 }
 
-// The right-shift form of a step (kRight: its rounding is double, kRightSingle: single; kGeneral:
-// FinishGates): when every present gate's scale and the hidden scale and zero point meet
-// RequantRightApplies, RequantizeRight512 and Gates16Right instead of Requantize512 and Gates16.
-enum RecurrentMode { kGeneral = 0, kRight = 1, kRightSingle = 2 };
-
-IRNN_TARGET_AVX512 inline RecurrentMode ChooseRecurrentMode(const LstmRecurrentStep& s) {
-  if (!s.gates.tflite_compat || !RequantRightApplies(s.gates.hidden_scale, s.gates.hidden_zp)) return kGeneral;
+IRNN_TARGET_AVX512 inline int ChooseRecurrentMode(const LstmRecurrentStep& s) {
+  const LstmGateEpilogue& e = s.gates;
+  const bool plain = e.sigmoid_table != nullptr;
+  const bool hidden_right = RequantRightApplies(e.hidden_scale, e.hidden_zp);
+  if (s.pot_right[1] != nullptr) {
+    const bool hidden_pot = e.rounding == Rounding::kSingle && e.hidden_scale.multiplier == (int32_t{1} << 30) &&
+                            e.hidden_scale.shift <= 0 && e.hidden_scale.shift >= -31;
+    if (hidden_pot || hidden_right) return kPot + (plain ? kPotPlain : 0) + (hidden_pot ? kPotHidden : 0);
+  }
+  for (int g = 0; g < 4; ++g) {
+    if (s.w[g] != nullptr && s.channel[g] != nullptr) return s.rounding == Rounding::kSingle ? kRowsSingle : kRows;
+  }
+  if (!e.tflite_compat || plain || !hidden_right) return kGeneral;
   for (int g = 0; g < 4; ++g) {
     if (s.w[g] != nullptr && !RequantRightApplies(s.m[g], 0)) return kGeneral;
   }
@@ -611,7 +739,7 @@ IRNN_TARGET_AVX512 inline void MakeRecurrentRequant(const LstmRecurrentStep& s, 
   for (int g = 0; g < 4; ++g) {
     if (kMode == kGeneral) {
       r->rq[g] = MakeRequant512(s.m[g], s.rounding);
-    } else {
+    } else if (kMode == kRight || kMode == kRightSingle) {
       r->right[g] = MakeRequantRight512(s.w[g] != nullptr ? s.m[g] : s.m[1], s.rounding, 0);
     }
   }
@@ -628,11 +756,24 @@ IRNN_TARGET_AVX512 inline void FinishGatesIn(const LstmRecurrentStep& s, const G
   }
   __m512i rec[4];
   rec[0] = _mm512_setzero_si512();
+  if (IsRowsMode(kMode)) {
+    for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
+      rec[g] = RequantizeRows512<kMode == kRowsSingle>(_mm512_add_epi32(sums[g], blk.addend[g]), blk.rows[g]);
+    }
+    Gates16(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+    return;
+  }
+  if (IsPotMode(kMode)) {
+    for (int g = q.cifg ? 1 : 0; g < 4; ++g) rec[g] = RequantizePot512(_mm512_add_epi32(sums[g], blk.addend[g]), blk.right[g]);
+    Gates16Right<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0>(
+        s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+    return;
+  }
   for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
     const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
     rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
   }
-  Gates16Right<kMode == kRight>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+  Gates16Right<kMode == kRight, false, false, false>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
 }
 
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
@@ -644,7 +785,7 @@ IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int c
   const LstmGateEpilogue& e = s.gates;
   for (int g = 0; g < 4; ++g) {
     if (s.w[g] == nullptr) continue;
-    gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], nullptr, s.rounding, s.scratch[g]);
+    gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], s.channel[g], s.rounding, s.scratch[g]);
   }
   const GateConstants q = MakeGateConstants(e);
   for (int b = 0; b < s.batch; ++b) {
@@ -676,7 +817,7 @@ IRNN_TARGET_AVX512 void RecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
   MakeRecurrentRequant<kMode>(s, &rq);
   __m512i sums[16];
   for (int rb = cell_begin / kBlockRows; rb * kBlockRows < cell_end; ++rb) {
-    const RecurrentBlock blk = MakeRecurrentBlock(s, rb, block_stride, cell_end);
+    const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, rb, block_stride, cell_end);
     int b = 0;
     for (; b + 4 <= s.batch; b += 4) {
       const uint8_t* u[4];
@@ -685,7 +826,7 @@ IRNN_TARGET_AVX512 void RecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
       for (int i = 0; i < 4; ++i) FinishGatesIn<kMode>(s, q, rq, blk, sums + 4 * i, b + i, rb * kBlockRows);
     }
     if (s.batch < 4 && (rb + 1) * kBlockRows < cell_end) {  // one row at a time: two cell blocks at once
-      const RecurrentBlock next = MakeRecurrentBlock(s, rb + 1, block_stride, cell_end);
+      const RecurrentBlock next = MakeRecurrentBlock<kMode>(s, rb + 1, block_stride, cell_end);
       const int8_t* wp[8];
       for (int g = 0; g < 4; ++g) {
         wp[g] = blk.wp[g];
@@ -715,6 +856,12 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
   switch (ChooseRecurrentMode(s)) {
     case kRight: RecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
     case kRightSingle: RecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
+    case kRows: RecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
+    case kRowsSingle: RecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
+    case kPot: RecurrentGatesImpl<kPot>(s, cell_begin, cell_end); break;
+    case kPot + kPotPlain: RecurrentGatesImpl<kPot + kPotPlain>(s, cell_begin, cell_end); break;
+    case kPot + kPotHidden: RecurrentGatesImpl<kPot + kPotHidden>(s, cell_begin, cell_end); break;
+    case kPot + kPotPlain + kPotHidden: RecurrentGatesImpl<kPot + kPotPlain + kPotHidden>(s, cell_begin, cell_end); break;
     default: RecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }
@@ -880,7 +1027,7 @@ struct GemmBlock {
 // How the AMX matmul finishes its sums (bias already in them): the short right-shift form
 // (RequantizeRight512, double or single rounding), the general per-tensor Requantize512, or raw
 // (per-channel multipliers: requantized afterwards by Finish::RequantizeRest).
-enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw };
+enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw, kPot };
 
 template <AmxRequant kMode>
 struct AmxOut {
@@ -888,6 +1035,7 @@ struct AmxOut {
   int rows, row_begin, row_end;
   const RequantRight512* right;
   const Requant512* general;
+  const int32_t* pot_right = nullptr;  // kPot: PotRights' shifts by absolute row
 
   IRNN_TARGET_AVX512 inline __mmask16 Mask(int rb) const {
     const int r0 = rb * kBlockRows;
@@ -900,6 +1048,7 @@ struct AmxOut {
                                                                    *right);
     }
     if (kMode == AmxRequant::kGeneral) sums = Requantize512(sums, *general);
+    if (kMode == AmxRequant::kPot) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
 };
@@ -1066,7 +1215,10 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     return;
   }
   if (row_end <= row_begin) return;
-  if (channel != nullptr) {
+  if (const int32_t* pot_right = PotRights(m, channel, row_begin, row_end, rounding)) {
+    const AmxOut<AmxRequant::kPot> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot_right};
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+  } else if (channel != nullptr) {
     const AmxOut<AmxRequant::kRaw> o{out, w.rows, row_begin, row_end, nullptr, nullptr};
     AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
     avx2::RequantizeS32RowsInPlace(out + row_begin, batch, w.rows, row_end - row_begin, channel + row_begin, rounding);
@@ -1144,7 +1296,7 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
       _tile_zero(2);
       _tile_zero(3);
       if (prev_b0 >= 0) {
-        const RecurrentBlock blk = MakeRecurrentBlock(s, prev_rb, block_stride, cell_end);
+        const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, prev_rb, block_stride, cell_end);
         const int valid = std::min(16, s.batch - prev_b0);
         int credit = 0;  // k_tiles steps spread over the valid rows, as in AmxGemvPackedRequantS32
         for (int r = 0; r < valid; ++r) {
@@ -1164,7 +1316,7 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
   _tile_stored(2, sums[2], 64);
   _tile_stored(3, sums[3], 64);
   _tile_release();
-  const RecurrentBlock blk = MakeRecurrentBlock(s, prev_rb, block_stride, cell_end);
+  const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, prev_rb, block_stride, cell_end);
   const int valid = std::min(16, s.batch - prev_b0);
   for (int r = 0; r < valid; ++r) {
     __m512i rows[4];
@@ -1182,6 +1334,14 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
   switch (ChooseRecurrentMode(s)) {
     case kRight: AmxRecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
     case kRightSingle: AmxRecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
+    case kRows: AmxRecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
+    case kRowsSingle: AmxRecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
+    case kPot: AmxRecurrentGatesImpl<kPot>(s, cell_begin, cell_end); break;
+    case kPot + kPotPlain: AmxRecurrentGatesImpl<kPot + kPotPlain>(s, cell_begin, cell_end); break;
+    case kPot + kPotHidden: AmxRecurrentGatesImpl<kPot + kPotHidden>(s, cell_begin, cell_end); break;
+    case kPot + kPotPlain + kPotHidden:
+      AmxRecurrentGatesImpl<kPot + kPotPlain + kPotHidden>(s, cell_begin, cell_end);
+      break;
     default: AmxRecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }

@@ -177,6 +177,77 @@ IRNN_TARGET_REQUANT512 inline __m512i RequantizeRight512(__m512i even, __m512i o
   return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(ae, q.shift_even), _mm512_srav_epi64(ao, q.shift_odd));
 }
 
+// ---- Per-row multipliers (numerics.md §7.1) for the sequence-mode kernels (lstm_kernels_avx512.cc) ----
+// (lstm_stream_avx512.cc keeps its own RequantLanes512, the same arithmetic; one of the two can go.)
+
+// MBQM with one (multiplier, shift) per lane, Requantize512's arithmetic with per-lane constants:
+// left = max(shift, 0), right = max(-shift, 0), left_lo/left_hi = INT32_MIN/INT32_MAX >> left,
+// right_mask = 2^right - 1, right_half_mask = right_mask >> 1; single rounding per 64-bit product with
+// t = 31 - shift, round = 2^(t-1).
+struct RequantRows512 {
+  __m512i multiplier;      // the lanes' M (even lanes use it as is in vpmuldq)
+  __m512i multiplier_odd;  // the odd lanes' M in the low dwords of the qwords
+  __m512i left, left_lo, left_hi, right, right_mask, right_half_mask;
+  __m512i round_even, round_odd, t_even, t_odd;
+};
+
+// The multipliers of rows m[0 .. valid - 1] (valid in 1..16; the other lanes get (0, 0)).
+IRNN_TARGET_REQUANT512 inline RequantRows512 MakeRequantRows512(const QuantizedMultiplier* m, int valid) {
+  static_assert(sizeof(QuantizedMultiplier) == 8, "QuantizedMultiplier is (int32 multiplier, int32 shift)");
+  const int pairs_lo = valid < 8 ? valid : 8, pairs_hi = valid > 8 ? valid - 8 : 0;
+  const __mmask16 lo_mask = static_cast<__mmask16>((1u << (2 * pairs_lo)) - 1u);
+  const __mmask16 hi_mask = static_cast<__mmask16>((1u << (2 * pairs_hi)) - 1u);
+  const int32_t* p = reinterpret_cast<const int32_t*>(m);
+  const __m512i lo = _mm512_maskz_loadu_epi32(lo_mask, p);
+  const __m512i hi = _mm512_maskz_loadu_epi32(hi_mask, p + 16);
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i multiplier = _mm512_permutex2var_epi32(lo, even_idx, hi);
+  const __m512i shift = _mm512_permutex2var_epi32(lo, odd_idx, hi);
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  RequantRows512 q;
+  q.multiplier = multiplier;
+  q.multiplier_odd = _mm512_srli_epi64(multiplier, 32);
+  q.left = _mm512_max_epi32(shift, zero);
+  q.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+  q.left_lo = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MIN), q.left);
+  q.left_hi = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MAX), q.left);
+  q.right_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.right), one);
+  q.right_half_mask = _mm512_srli_epi32(q.right_mask, 1);
+  // t = 31 - shift in [1, 62] (0 lanes: 31), positive: its int32 lanes zero-extend into 64 bits.
+  const __m512i t = _mm512_sub_epi32(_mm512_set1_epi32(31), shift);
+  const __m512i one64 = _mm512_set1_epi64(1);
+  q.t_even = _mm512_and_si512(t, _mm512_set1_epi64(0xFFFFFFFF));
+  q.t_odd = _mm512_srli_epi64(t, 32);
+  q.round_even = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_even, one64));
+  q.round_odd = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_odd, one64));
+  return q;
+}
+
+template <bool kSingle>
+IRNN_TARGET_REQUANT512 inline __m512i RequantizeRows512(__m512i x, const RequantRows512& q) {
+  if (kSingle) {
+    return SingleRoundingCore512(x, q.multiplier, q.multiplier_odd, q.round_even, q.round_odd, q.t_even, q.t_odd);
+  }
+  return DoubleRoundingCore512<true>(SaturatingLeftShift512(x, q.left, q.left_lo, q.left_hi), q.multiplier,
+                                     q.multiplier_odd, q.right, q.right_mask, q.right_half_mask);
+}
+
+// The power-of-two case (the lead's "pot" models): single rounding with M = 2^30 and shift <= -1 is
+// sat32((x 2^30 + 2^(t-1)) >> t), t = 31 - shift, that is floor((x + 2^(k-1)) / 2^k) with k = 1 - shift
+// >= 2 (|result| <= 2^29: sat32 never acts). Nested floors merge, floor((floor(x / 2^r) + 1) / 2) =
+// floor((x + 2^r) / 2^(r+1)), so with r = k - 1 = -shift per lane it is y = x >> r, then (y + 1) >> 1:
+// three ops, no overflow (|y| <= 2^30; the nudge is added after the first shift, never to x itself).
+// right: r per lane, r >= 1.
+IRNN_TARGET_REQUANT512 inline __m512i RequantizePot512(__m512i x, __m512i right) {
+  return _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(x, right), _mm512_set1_epi32(1)), 1);
+}
+
+// True when m is such a power of two for single rounding (M = 2^30, shift in [-31, -1]).
+inline bool PotMultiplier(QuantizedMultiplier m, Rounding rounding) {
+  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= -1 && m.shift >= -31;
+}
+
 }  // namespace
 }  // namespace avx512
 }  // namespace irnn
