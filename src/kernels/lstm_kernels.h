@@ -43,6 +43,9 @@ struct PackedS8 {
   int cols = 0;
   std::vector<int8_t, CacheLineAllocator<int8_t>> data;
   std::vector<int32_t> row_fold;
+  // 128 * sum_k |w[r][k]|, the largest |sum_k w[r][k] x[k]| over int8 x (filled by the AVX-512 VNNI
+  // PackS8 only, else empty): lets the kernel prove that bias + sum + a rounding nudge never wraps.
+  std::vector<int64_t> row_bound;
 };
 
 // The operands of LstmKernels::LstmGatesS16: the gate epilogue of one step of an LSTM without peephole
@@ -91,6 +94,12 @@ struct LstmRecurrentStep {
   // (x + 2^(k-1)) >> k with k = 1 - shift (numerics.md §1.3), and pot_right[g][r] = -shift = k - 1 of
   // row r, [n_cell rounded up to 16] per present gate (null under CIFG). Null: no such guarantee.
   const int32_t* pot_right[4] = {};
+  // With pot_right, optionally: 2^(k-1) of each row where the layer proved |bias[r]| + 128 sum_k
+  // |w[r][k]| + 2^(k-1) <= INT32_MAX for every row of every present gate, so that the matmul result
+  // plus this nudge never wraps and MBQM is one shift of it (null: not proved).
+  const int32_t* pot_nudge[4] = {};
+  // Every input-to-gate multiplier is pot as well (k >= 2): |gates.input[g][i]| <= 2^29.
+  bool input_pot = false;
 };
 
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step

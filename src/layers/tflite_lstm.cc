@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,12 @@ struct TfliteLstmPacked {
   // single rounding (M = 2^30, shift in [-31, -1]): per gate, -shift of each row, padded with 1 to a
   // multiple of 16 rows (LstmRecurrentStep::pot_right); else all empty.
   std::array<std::vector<int32_t>, 4> recurrent_pot_right;
+  // With recurrent_pot_right, where |bias_h[r]| + 128 sum_k |Wh[r][k]| + 2^(k-1) <= INT32_MAX for every
+  // row of every present gate (the matmul result plus the rounding nudge never wraps): 2^(k-1) per row,
+  // padded with 0 (LstmRecurrentStep::pot_nudge); else all empty.
+  std::array<std::vector<int32_t>, 4> recurrent_pot_nudge;
+  // Every input-to-gate multiplier pot as well (LstmRecurrentStep::input_pot).
+  bool input_pot = false;
 };
 
 namespace {
@@ -289,6 +296,33 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
     if (!pot) {
       for (auto& right : packed->recurrent_pot_right) right.clear();
     }
+    bool fold = pot;
+    bool input_pot = pot;
+    for (int g = 0; g < 4 && pot; ++g) {
+      if (w.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+      const std::vector<QuantizedMultiplier>& in_channel = layer->params_.input_to_gate_channel_scale[g];
+      for (int r = 0; r < c.n_cell; ++r) {
+        input_pot = input_pot && PotRecurrentMultiplier(in_channel.empty() ? layer->params_.input_to_gate_scale[g]
+                                                                           : in_channel[r], c.rounding);
+      }
+      std::vector<int32_t>& nudge = packed->recurrent_pot_nudge[g];
+      nudge.assign(packed->recurrent_pot_right[g].size(), 0);
+      const int8_t* wr = w.recurrent_to_gate[g].data();
+      const std::vector<int32_t>& bias = layer->params_.recurrent_to_gate_effective_bias[g];
+      for (int r = 0; r < c.n_cell && fold; ++r) {
+        int64_t bound = 0;
+        for (int k = 0; k < c.n_output; ++k) bound += 128 * std::abs(int64_t{wr[int64_t{r} * c.n_output + k]});
+        const int64_t b = bias[static_cast<size_t>(r)];
+        const int right = packed->recurrent_pot_right[g][static_cast<size_t>(r)];
+        bound += (b < 0 ? -b : b) + (int64_t{1} << right);
+        fold = bound <= INT32_MAX;
+        if (fold) nudge[static_cast<size_t>(r)] = int32_t{1} << right;
+      }
+    }
+    if (!fold) {
+      for (auto& nudge : packed->recurrent_pot_nudge) nudge.clear();
+    }
+    packed->input_pot = input_pot;
   }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);
@@ -605,7 +639,9 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
       const std::vector<QuantizedMultiplier>& channel = params_.recurrent_to_gate_channel_scale[g];
       rs.channel[g] = channel.empty() ? nullptr : channel.data();
       if (!packed_->recurrent_pot_right[g].empty()) rs.pot_right[g] = packed_->recurrent_pot_right[g].data();
+      if (!packed_->recurrent_pot_nudge[g].empty()) rs.pot_nudge[g] = packed_->recurrent_pot_nudge[g].data();
     }
+    rs.input_pot = packed_->input_pot;
     rs.rounding = c.rounding;
     rs.h = s->h_.data();
     rs.batch = batch;

@@ -64,15 +64,19 @@ void PackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   out->cols = cols;
   out->data.assign(static_cast<size_t>(blocks * groups * kBlockBytes), 0);
   out->row_fold.assign(static_cast<size_t>(blocks * kBlockRows), 0);
+  out->row_bound.assign(static_cast<size_t>(rows), 0);
   for (int r = 0; r < rows; ++r) {
     uint32_t sum = 0;
+    int64_t abs_sum = 0;
     for (int k = 0; k < cols; ++k) {
       const int8_t v = w[static_cast<int64_t>(r) * cols + k];
+      abs_sum += v < 0 ? -int64_t{v} : int64_t{v};
       out->data[static_cast<size_t>(((r / kBlockRows) * groups + k / 4) * kBlockBytes + (r % kBlockRows) * 4 +
                                     k % 4)] = v;
       sum += static_cast<uint32_t>(int32_t{v});
     }
     out->row_fold[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);  // wraps, as the sums do
+    out->row_bound[static_cast<size_t>(r)] = 128 * abs_sum;
   }
 }
 
@@ -159,6 +163,7 @@ struct Finish {
   int rows, row_begin, row_end;
   const Requant512* requant;  // per-tensor: requantized here; null (per-channel): by RequantizeRest
   const int32_t* pot_right;   // PotRights' (then requant is null): RequantizePot512 here, by absolute row
+  bool pot_folded;            // PotRights' folded form: the nudge is in bias, one shift by pot_right
 
   // fold + bias of block rb's rows (bias masked to the requested rows).
   IRNN_TARGET_AVX512 inline __m512i Addend(int rb) const {
@@ -175,7 +180,7 @@ struct Finish {
   IRNN_TARGET_AVX512 inline void Store(__m512i sums, __m512i addend, __mmask16 mask, int rb, int b) const {
     sums = _mm512_add_epi32(sums, addend);
     if (requant != nullptr) sums = Requantize512(sums, *requant);
-    if (pot_right != nullptr) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
+    if (pot_right != nullptr) sums = Pot(sums, rb * kBlockRows);
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
 
@@ -186,8 +191,13 @@ struct Finish {
     sums = _mm512_add_epi32(sums, _mm512_loadu_si512(fold + r0));
     if (bias != nullptr) sums = _mm512_add_epi32(sums, _mm512_maskz_loadu_epi32(mask, bias + r0));
     if (requant != nullptr) sums = Requantize512(sums, *requant);
-    if (pot_right != nullptr) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + r0));
+    if (pot_right != nullptr) sums = Pot(sums, r0);
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + r0, mask, sums);
+  }
+
+  IRNN_TARGET_AVX512 inline __m512i Pot(__m512i sums, int r0) const {
+    const __m512i right = _mm512_loadu_si512(pot_right + r0);
+    return pot_folded ? _mm512_srav_epi32(sums, right) : RequantizePot512(sums, right);
   }
 
   // Per-channel multipliers: the stored sums requantized in place, 8 lanes at a time (AVX2 code).
@@ -201,18 +211,43 @@ struct Finish {
 // is a power of two for the rounding (requant_avx512.h's PotMultiplier), their right shifts -shift in a
 // per-thread buffer indexed by the absolute row, whole 16-row blocks (other rows 1); else null. O(rows)
 // per call: a scan of the multipliers against a matmul of rows x cols x batch.
-inline const int32_t* PotRights(QuantizedMultiplier m, const QuantizedMultiplier* channel, int row_begin, int row_end,
-                                Rounding rounding) {
-  if (rounding != Rounding::kSingle) return nullptr;
-  if (channel == nullptr && !PotMultiplier(m, rounding)) return nullptr;
-  thread_local std::vector<int32_t> right;
-  right.assign(static_cast<size_t>(row_end + kBlockRows - 1) / kBlockRows * kBlockRows, 1);
+// Folded form: where w.row_bound proves |bias[r]| + 128 sum_k |w[r][k]| + 2^(k-1) <= INT32_MAX for every
+// row, the sum plus the nudge 2^(k-1) never wraps, so MBQM = (bias + nudge + sum) >> k: `bias` then
+// points at bias + nudge (a per-thread buffer by absolute row) and right at k, one shift per value.
+struct PotRows {
+  const int32_t* right = nullptr;  // -shift (RequantizePot512), or k = 1 - shift (folded)
+  const int32_t* bias = nullptr;   // the bias to use
+  bool folded = false;
+};
+
+inline PotRows PotRights(const PackedS8& w, const int32_t* bias, QuantizedMultiplier m,
+                         const QuantizedMultiplier* channel, int row_begin, int row_end, Rounding rounding) {
+  PotRows p;
+  if (rounding != Rounding::kSingle) return p;
+  if (channel == nullptr && !PotMultiplier(m, rounding)) return p;
+  thread_local std::vector<int32_t> right, folded_bias;
+  const size_t padded = static_cast<size_t>(row_end + kBlockRows - 1) / kBlockRows * kBlockRows;
+  right.assign(padded, 1);
+  bool fold = w.row_bound.size() >= static_cast<size_t>(row_end);
   for (int r = row_begin; r < row_end; ++r) {
     const QuantizedMultiplier mr = channel != nullptr ? channel[r] : m;
-    if (!PotMultiplier(mr, rounding)) return nullptr;
+    if (!PotMultiplier(mr, rounding)) return p;
     right[static_cast<size_t>(r)] = -mr.shift;
+    const int64_t b = bias != nullptr ? bias[r] : 0;
+    fold = fold && (b < 0 ? -b : b) + w.row_bound[static_cast<size_t>(r)] + (int64_t{1} << -mr.shift) <= INT32_MAX;
   }
-  return right.data();
+  p.right = right.data();
+  p.bias = bias;
+  if (fold) {
+    folded_bias.assign(padded, 0);
+    for (int r = row_begin; r < row_end; ++r) {
+      right[static_cast<size_t>(r)] += 1;
+      folded_bias[static_cast<size_t>(r)] = (bias != nullptr ? bias[r] : 0) + (int32_t{1} << (right[static_cast<size_t>(r)] - 1));
+    }
+    p.bias = folded_bias.data();
+    p.folded = true;
+  }
+  return p;
 }
 
 IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
@@ -227,9 +262,10 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const size_t padded = static_cast<size_t>(PaddedGroups(cols)) * 4;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
   const Requant512 per_tensor = MakeRequant512(m, rounding);
-  const int32_t* const pot_right = PotRights(m, channel, row_begin, row_end, rounding);
-  const Requant512* const requant = channel == nullptr && pot_right == nullptr ? &per_tensor : nullptr;
-  const Finish finish{w.row_fold.data(), bias, out, rows, row_begin, row_end, requant, pot_right};
+  const PotRows pot = PotRights(w, bias, m, channel, row_begin, row_end, rounding);
+  const Requant512* const requant = channel == nullptr && pot.right == nullptr ? &per_tensor : nullptr;
+  const Finish finish{w.row_fold.data(), pot.right != nullptr ? pot.bias : bias, out, rows, row_begin, row_end,
+                      requant, pot.right, pot.folded};
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
@@ -435,7 +471,7 @@ IRNN_TARGET_AVX512 inline __m512i PreActivationRec512(const LstmGateEpilogue& e,
 
 // The gate epilogue of the values [k, k + 16) masked by m, the recurrent results rec[g] in registers
 // (rec[0] unused under CIFG).
-IRNN_TARGET_AVX512 inline void Gates16(const LstmGateEpilogue& e, const GateConstants& q, int64_t k, __mmask16 m,
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16(const LstmGateEpilogue& e, const GateConstants& q, int64_t k, __mmask16 m,
                                        const __m512i* rec) {
   const __m512i f = Act512(PreActivationRec512(e, 1, k, m, rec[1], q.compat), q.sigmoid, q.plain);
   const __m512i g = Act512(PreActivationRec512(e, 2, k, m, rec[2], q.compat), q.tanh_gate, q.plain);
@@ -488,7 +524,7 @@ IRNN_TARGET_AVX512 inline __m512i PreActivationRight512(const LstmGateEpilogue& 
 // tflite_compat (in_lo/in_hi = int16): sat16(sat16(in) + rec) as PreActivationRight512. Intended mode
 // (+-2^30): sat16(sat32(in + rec)); where |in| <= 2^30 the sum does not wrap and is unchanged; where in >
 // 2^30 both in + rec and 2^30 + rec exceed 2^29 > 32767 (both saturate to 32767), and alike below -2^30.
-IRNN_TARGET_AVX512 inline __m512i PreActivationPot512(const LstmGateEpilogue& e, const GateConstants& q, int g,
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline __m512i PreActivationPot512(const LstmGateEpilogue& e, const GateConstants& q, int g,
                                                       int64_t k, __mmask16 m, __m512i rec) {
   const __m512i in = _mm512_maskz_loadu_epi32(m, e.input[g] + k);
   const __m512i bounded = _mm512_min_epi32(_mm512_max_epi32(in, q.in_lo), q.in_hi);
@@ -525,22 +561,25 @@ IRNN_TARGET_AVX512 inline __m512i Entry512(__m512i gathered) {
 // rec from RequantizeRight512. kPlain: the layer's PWL tables. kHiddenPot: the hidden scale is a power
 // of two (q.hidden_pot), so MBQM(x) + zp = floor((x + 2^(k-1) + zp 2^k) / 2^k) = floor((floor(x /
 // 2^(k-1)) + 1 + 2 zp) / 2) (nested floors merge), with x = o * tanh(c), |x| < 2^30: no wrap.
-template <bool kPot>
-IRNN_TARGET_AVX512 inline __m512i PreRight512(const LstmGateEpilogue& e, const GateConstants& q, int g, int64_t k,
+// kInBounded (intended mode, pot input multipliers too): |in| <= 2^29 and |rec| <= 2^29, so in + rec
+// does not wrap and sat16(sat32(in + rec)) is one clamp of the sum.
+template <bool kPot, bool kInBounded = false>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline __m512i PreRight512(const LstmGateEpilogue& e, const GateConstants& q, int g, int64_t k,
                                               __mmask16 m, const __m512i* rec) {
+  if (kInBounded) return Clamp512(_mm512_add_epi32(_mm512_maskz_loadu_epi32(m, e.input[g] + k), rec[g]), -32768, 32767);
   return kPot ? PreActivationPot512(e, q, g, k, m, rec[g]) : PreActivationRight512(e, g, k, m, rec[g]);
 }
 
-template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot>
-IRNN_TARGET_AVX512 inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
                                             __mmask16 m, const __m512i* rec) {
-  const __m512i f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 1, k, m, rec), q.sigmoid));
-  const __m512i g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 2, k, m, rec), q.tanh_gate));
+  const __m512i f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 1, k, m, rec), q.sigmoid));
+  const __m512i g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 2, k, m, rec), q.tanh_gate));
   // Under CIFG i = 32767 - f: (32767 - f, 1) = 0x27FFF - (f, 1) as dwords.
   const __m512i i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), f1)
-                            : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot>(e, q, 0, k, m, rec), q.sigmoid));
+                            : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 0, k, m, rec), q.sigmoid));
   // o as the words (0, o) (SignedTable: matching tanh(c) in the high word) or (o, 0) (plain: low word).
-  const __m512i o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot>(e, q, 3, k, m, rec), q.sigmoid),
+  const __m512i o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 3, k, m, rec), q.sigmoid),
                                      _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
   const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), f1, c), 15);
@@ -652,10 +691,12 @@ IRNN_TARGET_AVX512 inline void TileGatesOneRow(const int8_t* const* wp, int grou
 // rounding) and kRightSingle (single): RequantizeRight512 and Gates16Right, where every present gate's
 // scale and the hidden scale and zero point meet RequantRightApplies (tflite_compat, fixed-point
 // activations); kRows / kRowsSingle: per-row multipliers (s.channel) by RequantizeRows512 and Gates16;
-// kPot and its variants (+ kPotPlain: PWL tables, + kPotHidden: a pot hidden scale): s.pot_right's
-// RequantizePot512 and Gates16Right<kPot> (the hidden scale pot or meeting RequantRightApplies).
-enum RecurrentMode { kGeneral = 0, kRight = 1, kRightSingle = 2, kRows = 3, kRowsSingle = 4, kPot = 8 };
-constexpr int kPotPlain = 1, kPotHidden = 2;
+// kPot and its variants (+ kPotPlain: PWL tables, + kPotHidden: a pot hidden scale, + kPotFolded: the
+// nudge folded into the addend (s.pot_nudge), one shift; + kPotInBounded: intended mode with pot input
+// multipliers, no clamp of the input contribution): s.pot_right's RequantizePot512 and
+// Gates16Right<kPot> (the hidden scale pot or meeting RequantRightApplies).
+enum RecurrentMode { kGeneral = 0, kRight = 1, kRightSingle = 2, kRows = 3, kRowsSingle = 4, kPot = 16 };
+constexpr int kPotPlain = 1, kPotHidden = 2, kPotFolded = 4, kPotInBounded = 8;
 
 constexpr bool IsPotMode(int mode) { return mode >= kPot; }
 constexpr bool IsRowsMode(int mode) { return mode == kRows || mode == kRowsSingle; }
@@ -671,7 +712,7 @@ struct RecurrentBlock {
 };
 
 template <int kMode = kGeneral>
-IRNN_TARGET_AVX512 inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentStep& s, int rb, int64_t block_stride,
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentStep& s, int rb, int64_t block_stride,
                                                             int cell_end) {
   RecurrentBlock blk;
   const int r0 = rb * kBlockRows;
@@ -684,7 +725,12 @@ IRNN_TARGET_AVX512 inline RecurrentBlock MakeRecurrentBlock(const LstmRecurrentS
     const __m512i f = _mm512_loadu_si512(w->row_fold.data() + r0);
     blk.addend[g] = bias != nullptr ? _mm512_add_epi32(f, _mm512_maskz_loadu_epi32(blk.mask, bias + r0)) : f;
     if (IsPotMode(kMode)) {
-      blk.right[g] = _mm512_maskz_loadu_epi32(blk.mask, (s.w[g] != nullptr ? s.pot_right[g] : s.pot_right[1]) + r0);
+      const int gg = s.w[g] != nullptr ? g : 1;
+      blk.right[g] = _mm512_maskz_loadu_epi32(blk.mask, s.pot_right[gg] + r0);
+      if ((kMode & kPotFolded) != 0) {  // the nudge in the addend, the shift k = right + 1
+        blk.addend[g] = _mm512_add_epi32(blk.addend[g], _mm512_maskz_loadu_epi32(blk.mask, s.pot_nudge[gg] + r0));
+        blk.right[g] = _mm512_add_epi32(blk.right[g], _mm512_set1_epi32(1));
+      }
     }
     if (IsRowsMode(kMode)) {
       const int gg = s.w[g] != nullptr ? g : 1;
@@ -715,7 +761,10 @@ IRNN_TARGET_AVX512 inline int ChooseRecurrentMode(const LstmRecurrentStep& s) {
   if (s.pot_right[1] != nullptr) {
     const bool hidden_pot = e.rounding == Rounding::kSingle && e.hidden_scale.multiplier == (int32_t{1} << 30) &&
                             e.hidden_scale.shift <= 0 && e.hidden_scale.shift >= -31;
-    if (hidden_pot || hidden_right) return kPot + (plain ? kPotPlain : 0) + (hidden_pot ? kPotHidden : 0);
+    if (hidden_pot || hidden_right) {
+      return kPot + (plain ? kPotPlain : 0) + (hidden_pot ? kPotHidden : 0) +
+             (s.pot_nudge[1] != nullptr ? kPotFolded : 0) + (s.input_pot && !e.tflite_compat ? kPotInBounded : 0);
+    }
   }
   for (int g = 0; g < 4; ++g) {
     if (s.w[g] != nullptr && s.channel[g] != nullptr) return s.rounding == Rounding::kSingle ? kRowsSingle : kRows;
@@ -747,7 +796,7 @@ IRNN_TARGET_AVX512 inline void MakeRecurrentRequant(const LstmRecurrentStep& s, 
 
 // FinishGates in mode kMode; sums without fold + bias (they are added here).
 template <int kMode>
-IRNN_TARGET_AVX512 inline void FinishGatesIn(const LstmRecurrentStep& s, const GateConstants& q,
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(const LstmRecurrentStep& s, const GateConstants& q,
                                              const RecurrentRequant& r, const RecurrentBlock& blk, const __m512i* sums,
                                              int b, int r0) {
   if (kMode == kGeneral) {
@@ -764,8 +813,11 @@ IRNN_TARGET_AVX512 inline void FinishGatesIn(const LstmRecurrentStep& s, const G
     return;
   }
   if (IsPotMode(kMode)) {
-    for (int g = q.cifg ? 1 : 0; g < 4; ++g) rec[g] = RequantizePot512(_mm512_add_epi32(sums[g], blk.addend[g]), blk.right[g]);
-    Gates16Right<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0>(
+    for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
+      const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
+      rec[g] = (kMode & kPotFolded) != 0 ? _mm512_srav_epi32(x, blk.right[g]) : RequantizePot512(x, blk.right[g]);
+    }
+    Gates16Right<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
         s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
     return;
   }
@@ -773,7 +825,7 @@ IRNN_TARGET_AVX512 inline void FinishGatesIn(const LstmRecurrentStep& s, const G
     const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
     rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
   }
-  Gates16Right<kMode == kRight, false, false, false>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+  Gates16Right<kMode == kRight, false, false, false, false>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
 }
 
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
@@ -858,10 +910,22 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
     case kRightSingle: RecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
     case kRows: RecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
     case kRowsSingle: RecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
-    case kPot: RecurrentGatesImpl<kPot>(s, cell_begin, cell_end); break;
-    case kPot + kPotPlain: RecurrentGatesImpl<kPot + kPotPlain>(s, cell_begin, cell_end); break;
-    case kPot + kPotHidden: RecurrentGatesImpl<kPot + kPotHidden>(s, cell_begin, cell_end); break;
-    case kPot + kPotPlain + kPotHidden: RecurrentGatesImpl<kPot + kPotPlain + kPotHidden>(s, cell_begin, cell_end); break;
+    case kPot + 0: RecurrentGatesImpl<kPot + 0>(s, cell_begin, cell_end); break;
+    case kPot + 1: RecurrentGatesImpl<kPot + 1>(s, cell_begin, cell_end); break;
+    case kPot + 2: RecurrentGatesImpl<kPot + 2>(s, cell_begin, cell_end); break;
+    case kPot + 3: RecurrentGatesImpl<kPot + 3>(s, cell_begin, cell_end); break;
+    case kPot + 4: RecurrentGatesImpl<kPot + 4>(s, cell_begin, cell_end); break;
+    case kPot + 5: RecurrentGatesImpl<kPot + 5>(s, cell_begin, cell_end); break;
+    case kPot + 6: RecurrentGatesImpl<kPot + 6>(s, cell_begin, cell_end); break;
+    case kPot + 7: RecurrentGatesImpl<kPot + 7>(s, cell_begin, cell_end); break;
+    case kPot + 8: RecurrentGatesImpl<kPot + 8>(s, cell_begin, cell_end); break;
+    case kPot + 9: RecurrentGatesImpl<kPot + 9>(s, cell_begin, cell_end); break;
+    case kPot + 10: RecurrentGatesImpl<kPot + 10>(s, cell_begin, cell_end); break;
+    case kPot + 11: RecurrentGatesImpl<kPot + 11>(s, cell_begin, cell_end); break;
+    case kPot + 12: RecurrentGatesImpl<kPot + 12>(s, cell_begin, cell_end); break;
+    case kPot + 13: RecurrentGatesImpl<kPot + 13>(s, cell_begin, cell_end); break;
+    case kPot + 14: RecurrentGatesImpl<kPot + 14>(s, cell_begin, cell_end); break;
+    case kPot + 15: RecurrentGatesImpl<kPot + 15>(s, cell_begin, cell_end); break;
     default: RecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }
@@ -896,15 +960,22 @@ struct alignas(64) TileConfig {
   uint8_t rows[16];
 };
 
-IRNN_TARGET_AMX inline void LoadTileConfig() {
+constexpr TileConfig MakeTileConfig() {
   TileConfig config = {};
   config.palette_id = 1;
   for (int t = 0; t < 8; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = 16;
   }
-  _tile_loadconfig(&config);
+  return config;
 }
+
+// The configuration lives in static storage: built on the stack, GCC 12 dropped the stores of colsb
+// in one inlined copy (ldtilecfg's read of it is not visible to the optimizer), and the zero widths
+// made ldtilecfg fault.
+constexpr TileConfig kTileConfig = MakeTileConfig();
+
+IRNN_TARGET_AMX inline void LoadTileConfig() { _tile_loadconfig(&kTileConfig); }
 
 // The input projection's A tiles are the int8 inputs themselves, multiplied by the signed weights with
 // tdpbssd (signed x signed bytes, the same wrapping int32 sums as vpdpbusd): no unsigned copy and no
@@ -961,7 +1032,7 @@ IRNN_TARGET_AVX512 AmxInput SignedInput(const int8_t* x, int batch, int cols) {
 // C index i * NN + j): A tiles in tmm4/tmm5, B tiles in tmm6/tmm7, each loaded tile used NN or NM
 // times. a0, a1: the input-row tiles; b: the first block's k = 0 tile.
 template <int NM, int NN>
-IRNN_TARGET_AMX inline void AmxStep(const int8_t* a0, const int8_t* a1, int64_t stride, const int8_t* b,
+IRNN_TARGET_AMX __attribute__((always_inline)) inline void AmxStep(const int8_t* a0, const int8_t* a1, int64_t stride, const int8_t* b,
                                     int64_t block_stride, int k) {
   _tile_loadd(4, a0 + k * 64, stride);
   _tile_loadd(6, b + k * 1024, 64);
@@ -1003,7 +1074,7 @@ struct GemmBlock {
       _tile_loadd(1, first, 0);
     }
   }
-  IRNN_TARGET_AMX inline void Step(int64_t stride, int64_t block_stride, int k) const {
+  IRNN_TARGET_AMX __attribute__((always_inline)) inline void Step(int64_t stride, int64_t block_stride, int k) const {
     if (nm == 2 && nn == 2) {
       AmxStep<2, 2>(a0, a1, stride, b, block_stride, k);
     } else if (nm == 2) {
@@ -1027,7 +1098,7 @@ struct GemmBlock {
 // How the AMX matmul finishes its sums (bias already in them): the short right-shift form
 // (RequantizeRight512, double or single rounding), the general per-tensor Requantize512, or raw
 // (per-channel multipliers: requantized afterwards by Finish::RequantizeRest).
-enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw, kPot };
+enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw, kPot, kPotFolded };
 
 template <AmxRequant kMode>
 struct AmxOut {
@@ -1049,6 +1120,7 @@ struct AmxOut {
     }
     if (kMode == AmxRequant::kGeneral) sums = Requantize512(sums, *general);
     if (kMode == AmxRequant::kPot) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
+    if (kMode == AmxRequant::kPotFolded) sums = _mm512_srav_epi32(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
 };
@@ -1215,8 +1287,12 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     return;
   }
   if (row_end <= row_begin) return;
-  if (const int32_t* pot_right = PotRights(m, channel, row_begin, row_end, rounding)) {
-    const AmxOut<AmxRequant::kPot> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot_right};
+  const PotRows pot = PotRights(w, bias, m, channel, row_begin, row_end, rounding);
+  if (pot.folded) {
+    const AmxOut<AmxRequant::kPotFolded> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
+    AmxMatmul(w, row_begin, row_end, pot.bias, x, batch, o);
+  } else if (pot.right != nullptr) {
+    const AmxOut<AmxRequant::kPot> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
     AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
   } else if (channel != nullptr) {
     const AmxOut<AmxRequant::kRaw> o{out, w.rows, row_begin, row_end, nullptr, nullptr};
@@ -1336,12 +1412,22 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
     case kRightSingle: AmxRecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
     case kRows: AmxRecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
     case kRowsSingle: AmxRecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
-    case kPot: AmxRecurrentGatesImpl<kPot>(s, cell_begin, cell_end); break;
-    case kPot + kPotPlain: AmxRecurrentGatesImpl<kPot + kPotPlain>(s, cell_begin, cell_end); break;
-    case kPot + kPotHidden: AmxRecurrentGatesImpl<kPot + kPotHidden>(s, cell_begin, cell_end); break;
-    case kPot + kPotPlain + kPotHidden:
-      AmxRecurrentGatesImpl<kPot + kPotPlain + kPotHidden>(s, cell_begin, cell_end);
-      break;
+    case kPot + 0: AmxRecurrentGatesImpl<kPot + 0>(s, cell_begin, cell_end); break;
+    case kPot + 1: AmxRecurrentGatesImpl<kPot + 1>(s, cell_begin, cell_end); break;
+    case kPot + 2: AmxRecurrentGatesImpl<kPot + 2>(s, cell_begin, cell_end); break;
+    case kPot + 3: AmxRecurrentGatesImpl<kPot + 3>(s, cell_begin, cell_end); break;
+    case kPot + 4: AmxRecurrentGatesImpl<kPot + 4>(s, cell_begin, cell_end); break;
+    case kPot + 5: AmxRecurrentGatesImpl<kPot + 5>(s, cell_begin, cell_end); break;
+    case kPot + 6: AmxRecurrentGatesImpl<kPot + 6>(s, cell_begin, cell_end); break;
+    case kPot + 7: AmxRecurrentGatesImpl<kPot + 7>(s, cell_begin, cell_end); break;
+    case kPot + 8: AmxRecurrentGatesImpl<kPot + 8>(s, cell_begin, cell_end); break;
+    case kPot + 9: AmxRecurrentGatesImpl<kPot + 9>(s, cell_begin, cell_end); break;
+    case kPot + 10: AmxRecurrentGatesImpl<kPot + 10>(s, cell_begin, cell_end); break;
+    case kPot + 11: AmxRecurrentGatesImpl<kPot + 11>(s, cell_begin, cell_end); break;
+    case kPot + 12: AmxRecurrentGatesImpl<kPot + 12>(s, cell_begin, cell_end); break;
+    case kPot + 13: AmxRecurrentGatesImpl<kPot + 13>(s, cell_begin, cell_end); break;
+    case kPot + 14: AmxRecurrentGatesImpl<kPot + 14>(s, cell_begin, cell_end); break;
+    case kPot + 15: AmxRecurrentGatesImpl<kPot + 15>(s, cell_begin, cell_end); break;
     default: AmxRecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
   }
 }
