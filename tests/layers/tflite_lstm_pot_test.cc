@@ -133,11 +133,11 @@ struct Result {
   bool operator==(const Result& r) const { return out == r.out && h == r.h && c == r.c; }
 };
 
-// Run over all steps at once (stepwise = false) or Step after Step.
-Result RunPath(const PotLayer& l, const PotOptions& o, KernelPath path, bool stepwise) {
+// Run over all steps at once (stepwise = false) or Step after Step; `threads` split the matmuls' rows.
+Result RunPath(const PotLayer& l, const PotOptions& o, KernelPath path, bool stepwise, int threads = 1) {
   Result r;
   std::unique_ptr<TfliteLstm> lstm;
-  const Status s = TfliteLstm::Create(l.params, path, &lstm);
+  const Status s = TfliteLstm::Create(l.params, path, threads, &lstm);
   EXPECT_TRUE(s.ok()) << s.message();
   if (!s.ok()) return r;
   TfliteLstmState state;
@@ -157,7 +157,8 @@ Result RunPath(const PotLayer& l, const PotOptions& o, KernelPath path, bool ste
   return r;
 }
 
-// Every optimized path's Run (and the amx path's Step) equals the scalar Run.
+// Every optimized path's Run (and the AVX-512 paths' Step, and the amx path's Run with 2 threads, whose
+// row ranges start inside 16-row blocks) equals the scalar Run.
 void ExpectPathsEqualScalar(uint64_t seed, const PotOptions& o, std::set<int>* outputs) {
   const PotLayer l = MakePotLayer(seed, o);
   SCOPED_TRACE("seed " + std::to_string(seed) + ": " + Describe(o));
@@ -168,6 +169,7 @@ void ExpectPathsEqualScalar(uint64_t seed, const PotOptions& o, std::set<int>* o
     if (path == KernelPath::kAmx || path == KernelPath::kAvx512Vnni) {
       EXPECT_TRUE(RunPath(l, o, path, true) == want) << "Step on " << KernelPathName(path);
     }
+    if (path == KernelPath::kAmx) EXPECT_TRUE(RunPath(l, o, path, false, 2) == want) << "Run on amx, 2 threads";
   }
 }
 
