@@ -21,8 +21,9 @@
 // 16rb+j's columns 4kg..4kg+3 at bytes 4j..4j+3 (the layout of an AMX B tile row as well), blocks
 // stored block-major. One vpdpbusd with 4 input bytes broadcast advances 16 rows by 4 columns; the 16
 // row sums end in the 16 lanes. Padding rows and columns are zero weights. The sums plus bias and fold
-// are requantized on zmm (per-tensor multiplier) and stored masked to the requested rows; with
-// per-channel multipliers they are stored raw and requantized there by the AVX2 code.
+// are requantized on zmm (per-tensor multiplier, or pot per-row ones) and stored masked to the requested
+// rows; with other per-channel multipliers the zmm kernel stores them raw and requantizes them with the
+// AVX2 code (the AMX kernel requantizes them on zmm, RequantizeRows512).
 
 #include <cpuid.h>
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_epi32() (`__m512i __Y = __Y;`) as the unused
@@ -1096,9 +1097,10 @@ struct GemmBlock {
 };
 
 // How the AMX matmul finishes its sums (bias already in them): the short right-shift form
-// (RequantizeRight512, double or single rounding), the general per-tensor Requantize512, or raw
-// (per-channel multipliers: requantized afterwards by Finish::RequantizeRest).
-enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kRaw, kPot, kPotFolded };
+// (RequantizeRight512, double or single rounding), the general per-tensor Requantize512, per-row
+// multipliers (kRowsSingle / kRowsDouble: RequantizeRows512 with the constants of each 16-row block made
+// once per call), or the pot forms (PotRights).
+enum class AmxRequant { kRightDouble, kRightSingle, kGeneral, kPot, kPotFolded, kRowsSingle, kRowsDouble };
 
 template <AmxRequant kMode>
 struct AmxOut {
@@ -1107,6 +1109,7 @@ struct AmxOut {
   const RequantRight512* right;
   const Requant512* general;
   const int32_t* pot_right = nullptr;  // kPot: PotRights' shifts by absolute row
+  const RequantRows512* rows_q = nullptr;  // kRows*: the constants of block rb at rows_q[rb]
 
   IRNN_TARGET_AVX512 inline __mmask16 Mask(int rb) const {
     const int r0 = rb * kBlockRows;
@@ -1121,6 +1124,8 @@ struct AmxOut {
     if (kMode == AmxRequant::kGeneral) sums = Requantize512(sums, *general);
     if (kMode == AmxRequant::kPot) sums = RequantizePot512(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
     if (kMode == AmxRequant::kPotFolded) sums = _mm512_srav_epi32(sums, _mm512_loadu_si512(pot_right + rb * kBlockRows));
+    if (kMode == AmxRequant::kRowsSingle) sums = RequantizeRows512<true>(sums, rows_q[rb]);
+    if (kMode == AmxRequant::kRowsDouble) sums = RequantizeRows512<false>(sums, rows_q[rb]);
     _mm512_mask_storeu_epi32(out + static_cast<int64_t>(b) * rows + rb * kBlockRows, mask, sums);
   }
 };
@@ -1267,12 +1272,13 @@ IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end
 // The two forms by depth: up to 256 columns (4 depth tiles) the phased one, deeper the pipelined one
 // (measured against main's pipelined kernel, 4 gates' matmuls of one chunk, 1 thread, amx: phased
 // 0.78x / 0.84x its time at H = 128 / 256, B = 16; pipelined 0.80x and 0.72x at H = 512 / 1024, where
-// the phased one was 0.91x / 0.96x). Raw sums (per-channel multipliers, the GRU's) always pipelined:
-// with no requantization to hide, the phased form was 1.07-1.14x main's time at H = 128 / 256.
+// the phased one was 0.91x / 0.96x). Per-row multipliers (the GRU's, the iRNN LSTM's) now requantize
+// in the store pass as well and take the same forms (they were stored raw and requantized by AVX2 code
+// afterwards, always pipelined).
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, const AmxOut<kMode>& o) {
-  if (kMode != AmxRequant::kRaw && PaddedGroups(w.cols) <= 64) {
+  if (PaddedGroups(w.cols) <= 64) {
     AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
   } else {
     AmxGemm(w, row_begin, row_end, bias, x, batch, o);
@@ -1295,9 +1301,22 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     const AmxOut<AmxRequant::kPot> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
     AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
   } else if (channel != nullptr) {
-    const AmxOut<AmxRequant::kRaw> o{out, w.rows, row_begin, row_end, nullptr, nullptr};
-    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
-    avx2::RequantizeS32RowsInPlace(out + row_begin, batch, w.rows, row_end - row_begin, channel + row_begin, rounding);
+    // The per-row constants of the requested blocks, once per call (the stores of every input row reuse them).
+    // (CacheLineAllocator: the zmm members are read by aligned loads; std::allocator gave 32-byte
+    // aligned storage here.)
+    thread_local std::vector<RequantRows512, CacheLineAllocator<RequantRows512>> rows_q;
+    const int blocks = (row_end + kBlockRows - 1) / kBlockRows;
+    if (rows_q.size() < static_cast<size_t>(blocks)) rows_q.resize(static_cast<size_t>(blocks));
+    for (int rb = row_begin / kBlockRows; rb < blocks; ++rb) {
+      rows_q[static_cast<size_t>(rb)] = MakeRequantRows512(channel + rb * kBlockRows, std::min(kBlockRows, w.rows - rb * kBlockRows));
+    }
+    if (rounding == Rounding::kSingle) {
+      const AmxOut<AmxRequant::kRowsSingle> o{out, w.rows, row_begin, row_end, nullptr, nullptr, nullptr, rows_q.data()};
+      AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+    } else {
+      const AmxOut<AmxRequant::kRowsDouble> o{out, w.rows, row_begin, row_end, nullptr, nullptr, nullptr, rows_q.data()};
+      AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
+    }
   } else if (RequantRightApplies(m, 0)) {
     const RequantRight512 q = MakeRequantRight512(m, rounding, 0);
     if (rounding == Rounding::kDouble) {
