@@ -121,7 +121,7 @@ struct LstmStreamStep {
   // requantized contributions cannot overflow int32). All null: the general requantization.
   const int32_t* input_pot_shift[4] = {};
   const int32_t* recurrent_pot_shift[4] = {};
-  // k in [1, 22] where rounding is single and gates.hidden_scale = (2^30, 1 - k); 0: the general form.
+  // k in [1, 30] where rounding is single and gates.hidden_scale = (2^30, 1 - k); 0: the general form.
   int hidden_pot_shift = 0;
   Rounding rounding = Rounding::kDouble;
   const int8_t* x = nullptr;  // [batch][n_input] this step's input

@@ -138,7 +138,7 @@ bool StreamPotShifts(const TfliteLstmParams& p, std::vector<int32_t>* shifts) {
 // The hidden requantization's power-of-two form (LstmStreamStep::hidden_pot_shift): k, or 0.
 int StreamHiddenPotShift(const TfliteLstmParams& p) {
   const QuantizedMultiplier m = p.hidden_scale;
-  if (p.config.rounding != Rounding::kSingle || m.multiplier != (int32_t{1} << 30) || m.shift > 0 || m.shift < -21) {
+  if (p.config.rounding != Rounding::kSingle || m.multiplier != (int32_t{1} << 30) || m.shift > 0 || m.shift < -29) {
     return 0;
   }
   return 1 - m.shift;

@@ -127,8 +127,9 @@ Model MakeModel(uint64_t seed, const Options& o) {
     }
     p.weights.gate_bias[g].assign(static_cast<size_t>(c.n_cell), 0);
   }
-  // o * tanh(c) < 2^30: a hidden shift k near 22 spans int8; a few smaller ones saturate.
-  p.hidden_scale = o.hidden_pot ? QuantizedMultiplier{int32_t{1} << 30, static_cast<int32_t>(-uni(14, 21))}
+  // o * tanh(c) < 2^30: a hidden shift k near 23 spans int8; smaller ones saturate, larger ones (up to the
+  // largest the power-of-two form takes, 30, and one beyond it) give small outputs.
+  p.hidden_scale = o.hidden_pot ? QuantizedMultiplier{int32_t{1} << 30, static_cast<int32_t>(-uni(14, 30))}
                                 : QuantizedMultiplier{static_cast<int32_t>(uni(int64_t{1} << 30, (int64_t{1} << 31) - 1)),
                                                       static_cast<int32_t>(uni(-23, -14))};
   p.hidden_zp = static_cast<int32_t>(uni(-128, 127));

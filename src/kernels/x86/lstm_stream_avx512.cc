@@ -398,9 +398,9 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 //     and the reference's own int32 sum does not wrap either), so one vpsravd finishes it; and in
 //     intended mode the sum of the two contributions cannot overflow, so sat32 is dropped: sat16(a_x +
 //     a_h) is one add and a clamp (SatSum16's overflow check is the identity there).
-// The hidden requantization: Requantize512, or with LstmStreamStep::hidden_pot_shift k, (o * tc + 2^(k-1)
-// + zp 2^k) >> k = MBQM(o * tc) + zp exactly (floor division; |o * tc| < 2^30 and k <= 22 keep the sum in
-// int32), then sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <= 2^29).
+// The hidden requantization: Requantize512, or with LstmStreamStep::hidden_pot_shift k, ((o * tc +
+// 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| < 2^30 and k <= 30 keep the sum in int32), then
+// sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <= 2^29).
 
 enum class StreamRequant { kPerTensor, kPerRow, kPot };
 
@@ -421,7 +421,7 @@ struct StreamContext : StreamGeometry {
   const int16_t* tanh_cell;
   Requant512 hidden;
   bool hidden_pot;
-  __m512i hidden_add;  // hidden_pot: 2^(k-1) + zp 2^k
+  __m512i hidden_add;  // hidden_pot: 2^(k-1)
   __m128i hidden_k;    // hidden_pot: k (vpsrad's count)
   __m512i zp;
   bool cifg, compat, clipping;
@@ -497,7 +497,7 @@ IRNN_TARGET_STREAM512 inline void LstmEpilogue(const StreamContext& c, int64_t k
   const __m512i product = _mm512_madd_epi16(o, Lookup(cell, c.tanh_cell));
   __m512i r;
   if (c.hidden_pot) {
-    r = _mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k);
+    r = _mm512_add_epi32(_mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k), c.zp);
   } else {
     r = _mm512_add_epi32(Clamp(Requantize512(product, c.hidden), -65536, 65536), c.zp);
   }
@@ -589,8 +589,7 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
   c.hidden_pot = s.hidden_pot_shift > 0;
   const int hk = c.hidden_pot ? s.hidden_pot_shift : 1;
-  c.hidden_add = _mm512_set1_epi32((int32_t{1} << (hk - 1)) + static_cast<int32_t>(
-                                                                  static_cast<uint32_t>(e.hidden_zp) << hk));
+  c.hidden_add = _mm512_set1_epi32(int32_t{1} << (hk - 1));
   c.hidden_k = _mm_cvtsi32_si128(hk);
   c.zp = _mm512_set1_epi32(e.hidden_zp);
   c.cifg = w.gates == 3;
