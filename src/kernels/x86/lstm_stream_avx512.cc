@@ -477,37 +477,59 @@ IRNN_TARGET_STREAM512 inline __m512i RoundingDivideByPOT(__m512i x, int e) {
 IRNN_TARGET_STREAM512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
 
 // Gates16 (lstm_kernels_avx512.cc, numerics.md §4.1-§4.4) of the 16 values at k of the [batch][n_cell]
-// state, both matmul results in registers (in[0], rec[0] unused under CIFG). The products by vpmaddwd
-// are exact: one factor (a sigmoid output or 32767 - f) is in [0, 32767], its high half zero.
+// state, both matmul results in registers (in[0], rec[0] unused under CIFG), in three stages, so that
+// LstmBlocks can put the next block's matmuls between them: each stage waits for one level of table
+// gathers (the activations, then tanh of the new cell), and the out-of-order core runs that wait
+// alongside the weight stream instead of after it. The products by vpmaddwd are exact: one factor (a
+// sigmoid output or 32767 - f) is in [0, 32767], its high half zero.
+struct GateValues {
+  __m512i f, g, ii, o;  // the activations (ii: the input gate, or 32767 - f under CIFG)
+  __m512i tc;           // tanh of the new cell (stage 2)
+};
+
+// Stage 1: the pre-activations and their activations.
 template <bool kExactSum>
-IRNN_TARGET_STREAM512 inline void LstmEpilogue(const StreamContext& c, int64_t k, __mmask16 m, const __m512i* in,
-                                               const __m512i* rec) {
+IRNN_TARGET_STREAM512 inline void EpilogueActivations(const StreamContext& c, const __m512i* in, const __m512i* rec,
+                                                      GateValues* v) {
+  v->f = Lookup(PreActivation<kExactSum>(in[1], rec[1], c.compat), c.sigmoid);
+  v->g = Lookup(PreActivation<kExactSum>(in[2], rec[2], c.compat), c.tanh_gate);
+  v->ii = c.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), v->f)
+                 : Lookup(PreActivation<kExactSum>(in[0], rec[0], c.compat), c.sigmoid);
+  v->o = Lookup(PreActivation<kExactSum>(in[3], rec[3], c.compat), c.sigmoid);
+}
+
+// Stage 2: the cell update (stored) and tanh of the new cell.
+IRNN_TARGET_STREAM512 inline void EpilogueCell(const StreamContext& c, int64_t k, __mmask16 m, GateValues* v) {
   const LstmGateEpilogue& e = c.s->gates;
-  const __m512i f = Lookup(PreActivation<kExactSum>(in[1], rec[1], c.compat), c.sigmoid);
-  const __m512i g = Lookup(PreActivation<kExactSum>(in[2], rec[2], c.compat), c.tanh_gate);
-  const __m512i ii = c.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
-                            : Lookup(PreActivation<kExactSum>(in[0], rec[0], c.compat), c.sigmoid);
   const __m512i cell_old = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-  const __m512i kept = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(f, cell_old), 15));
-  const __m512i added = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(ii, g), e.gate_shift));
+  const __m512i kept = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(v->f, cell_old), 15));
+  const __m512i added = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(v->ii, v->g), e.gate_shift));
   __m512i cell = Clamp(_mm512_add_epi32(kept, added), -32768, 32767);
   if (c.clipping) cell = Clamp(cell, -e.clip, e.clip);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-  const __m512i o = Lookup(PreActivation<kExactSum>(in[3], rec[3], c.compat), c.sigmoid);
-  const __m512i product = _mm512_madd_epi16(o, Lookup(cell, c.tanh_cell));
+  v->tc = Lookup(cell, c.tanh_cell);
+}
+
+// Stage 3: the hidden state o * tanh(c), requantized to int8 (stored).
+IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t k, __mmask16 m, const GateValues& v) {
+  const __m512i product = _mm512_madd_epi16(v.o, v.tc);
   __m512i r;
   if (c.hidden_pot) {
     r = _mm512_add_epi32(_mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k), c.zp);
   } else {
     r = _mm512_add_epi32(Clamp(Requantize512(product, c.hidden), -65536, 65536), c.zp);
   }
-  _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(r));
+  _mm_mask_storeu_epi8(c.s->gates.out + k, m, _mm512_cvtsepi32_epi8(r));
 }
 
-// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): matmuls and epilogue block by block.
+// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): block j's input matmul, then stage 2 of block j - 1,
+// block j's recurrent matmul, stage 3 of block j - 1, then stage 1 of block j; the last block's stages 2
+// and 3 after the loop. Each block's cells are independent of the others': the same results as one
+// block at a time.
 template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
                                                                 int cell_end) {
+  constexpr bool kExactSum = R == StreamRequant::kPot;
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
@@ -517,6 +539,9 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
   }
   __m512i sums[NB * G], in[NB * 4], rec[NB * 4];
   for (int i = 0; i < NB * 4; ++i) in[i] = rec[i] = _mm512_setzero_si512();
+  GateValues v[NB];
+  int64_t prev_k = 0;  // the previous block's offset in row b (its stages 2 and 3 pending when j > 0)
+  __mmask16 prev_mask = 0;
   for (int j = 0; j < rb1 - rb0; ++j) {
     const int rb = s.reverse ? rb1 - 1 - j : rb0 + j;
     const int r0 = rb * kBlockRows;
@@ -524,14 +549,24 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
     const __mmask16 mask = static_cast<__mmask16>((1u << hi) - 1u);
     const int8_t* block = s.w->data.data() + rb * c.block_bytes;
     Part<NB, G>(block, c.gi, ux, sums);
+    if (j > 0) {
+      for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
+    }
     RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_rows, c.in_step,
                               s.input_pot_shift, r0, hi, mask, in);
     Part<NB, G>(block + c.recurrent_offset, c.gr, uh, sums);
+    if (j > 0) {
+      for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
+    }
     RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_rows,
                               c.rec_step, s.recurrent_pot_shift, r0, hi, mask, rec);
-    for (int i = 0; i < NB; ++i) {
-      LstmEpilogue<R == StreamRequant::kPot>(c, int64_t{b + i} * s.n_cell + r0, mask, in + i * 4, rec + i * 4);
-    }
+    for (int i = 0; i < NB; ++i) EpilogueActivations<kExactSum>(c, in + i * 4, rec + i * 4, &v[i]);
+    prev_k = r0;
+    prev_mask = mask;
+  }
+  if (rb1 > rb0) {
+    for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
+    for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
   }
 }
 
