@@ -81,7 +81,7 @@ if expect_ok "--help" --help; then
 fi
 if expect_ok "lstm-run --help" lstm-run --help; then
   for opt in --input --cell --output --batch --steps --layer-norm --cifg --peephole --rounding --activation --path \
-             --repeats --seed --json; do
+             --repeats --seed --json --pot; do
     expect_stdout "lstm-run --help" " $opt"
   done
   echo "ok: lstm-run --help lists its options"
@@ -120,7 +120,8 @@ fi
 for config in "--layer-norm" "--cifg" "--peephole" "--output 4" "--output 7 --layer-norm" \
               "--layer-norm --cifg --peephole --output 4" "--rounding single --peephole --layer-norm" \
               "--no-tflite-compat --peephole --layer-norm --output 4" "--batch 3" "--batch 2 --cifg --output 3" \
-              "--activation pwl" "--activation pwl --layer-norm --cifg --output 4"; do
+              "--activation pwl" "--activation pwl --layer-norm --cifg --output 4" "--pot" "--pot --cifg --batch 3" \
+              "--pot --activation pwl --output 4" "--pot --layer-norm"; do
   # shellcheck disable=SC2086  # word splitting of $config is intended
   if expect_ok "lstm-run $config" "${tiny[@]}" $config --json; then
     echo "ok: lstm-run $config: checksum $(json_field output_checksum), path $(json_field path)"
@@ -159,7 +160,11 @@ if [ "$avx2_available" = yes ]; then
   checksum --seed 7 --activation pwl --path avx2; pwl_avx2=$sum
   { [ "$pwl_avx2" = "$pwl_scalar" ] && [ "$pwl_scalar" != FAILED ]; } ||
     fail "--activation pwl: --path avx2 gave checksum $pwl_avx2, --path scalar $pwl_scalar"
-  echo "ok: scalar and avx2 paths give the same output (fixed-point $scalar, pwl $pwl_scalar)"
+  checksum --seed 7 --pot --activation pwl --path scalar; pot_scalar=$sum
+  checksum --seed 7 --pot --activation pwl --path avx2; pot_avx2=$sum
+  { [ "$pot_avx2" = "$pot_scalar" ] && [ "$pot_scalar" != FAILED ] && [ "$pot_scalar" != "$pwl_scalar" ]; } ||
+    fail "--pot: --path avx2 gave checksum $pot_avx2, --path scalar $pot_scalar (without --pot: $pwl_scalar)"
+  echo "ok: scalar and avx2 paths give the same output (fixed-point $scalar, pwl $pwl_scalar, pot $pot_scalar)"
 else
   run lstm-run --input 3 --cell 5 --steps 2 --path avx2
   if [ "$rc" -eq 1 ] && grep -q 'not available' "$work/err"; then
@@ -226,7 +231,8 @@ expect_error inspect "$work/missing.irnn"
 
 # --- bench: one quick run (irnn only), its JSON checked; bad values refused. No time is asserted. ------
 if expect_ok "bench --help" bench --help; then
-  for opt in --json --plot --hidden --batch --steps --threads --repeats --quick --ptb-model --no-peers --cells; do
+  for opt in --json --plot --hidden --batch --steps --threads --repeats --quick --ptb-model --no-peers --cells \
+             --lstm-scales; do
     expect_stdout "bench --help" " $opt"
   done
   echo "ok: bench --help lists its options"
@@ -250,10 +256,12 @@ for cell, thread_counts in (("lstm", (1, 2)), ("gru", (1, 2))):
         for h in (128, 256):
             for b in (1, 16):
                 for threads in thread_counts:
-                    got = [r for r in int8 if r["cell"] == cell and r["mode"] == mode and r["hidden"] == h
-                           and r["batch"] == b and r["threads"] == threads and r["variant"] == "scalar"]
-                    assert len(got) == 1, ("irnn int8 scalar", cell, mode, h, b, threads, got)
-                    assert "limit" in got[0] or "skipped" in d["machine"]["limits"], got[0]
+                    for scales in (("tflite", "pot") if cell == "lstm" else (None,)):
+                        got = [r for r in int8 if r["cell"] == cell and r["mode"] == mode and r["hidden"] == h
+                               and r["batch"] == b and r["threads"] == threads and r["variant"] == "scalar"
+                               and r.get("scales") == scales]
+                        assert len(got) == 1, ("irnn int8 scalar", cell, scales, mode, h, b, threads, got)
+                        assert "limit" in got[0] or "skipped" in d["machine"]["limits"], got[0]
 assert not any(s["cell"] == "gru" and s["runtime"] == "irnn" and s["precision"] == "int8" and s["threads"] == 2
                for s in d["skipped"]), ("the irnn int8 GRU on 2 threads is skipped", d["skipped"])
 assert all(r["us_per_step"] is not None and r["us_per_step"] > 0 for r in d["results"]), "a time is not positive"
@@ -274,7 +282,7 @@ PY
   fi
 fi
 for bad in "--hidden 0" "--hidden 128,-1" "--hidden 100000" "--batch 0" "--threads 0" "--steps 0" "--repeats 0" \
-           "--hidden abc" "--hidden" "--cells rnn"; do
+           "--hidden abc" "--hidden" "--cells rnn" "--lstm-scales nosuch"; do
   # shellcheck disable=SC2086  # word splitting of $bad is intended
   expect_error bench --no-peers $bad
   if [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then fail "bench $bad exited $rc, want 1 or 2"; fi

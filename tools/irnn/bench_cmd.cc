@@ -321,7 +321,8 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
 // ---- irnn int8: TfliteLstm --------------------------------------------------------------------------
 
 // One TfliteLstm (H, kernel path, thread count) over the batch sizes, in both modes.
-void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int threads, const Grid& grid, Report* report) {
+void BenchTfliteLstm(const TfliteLstmParams& params, const std::string& scales, KernelPath path, int threads,
+                     const Grid& grid, Report* report) {
   const int T = grid.steps, H = params.config.n_cell;
   std::unique_ptr<TfliteLstm> lstm;
   if (Status s = TfliteLstm::Create(params, path, threads, &lstm); !s.ok()) {
@@ -330,7 +331,7 @@ void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int thread
   }
   const char* name = KernelPathName(path);
   for (int B : grid.batch) {
-    bench::Progress(*report, "irnn int8 %s H=%d B=%d threads=%d", name, H, B, threads);
+    bench::Progress(*report, "irnn int8 %s %s H=%d B=%d threads=%d", scales.c_str(), name, H, B, threads);
     TfliteLstmState state;
     if (Status s = lstm->NewState(B, &state); !s.ok()) {
       report->skips.push_back({"irnn", "int8", s.message(), threads});
@@ -339,7 +340,9 @@ void BenchTfliteLstm(const TfliteLstmParams& params, KernelPath path, int thread
     Random rng(grid.seed ^ 0x9e3779b9u);
     std::vector<int8_t> x(static_cast<size_t>(T) * B * H), out(x.size());
     for (int8_t& v : x) v = rng.Int8();
+    const size_t first = report->results.size();
     bench::TimeBothModes(*lstm, &state, x, &out, "int8", name, H, B, threads, grid, report);
+    for (size_t i = first; i < report->results.size(); ++i) report->results[i].scales = scales;
   }
 }
 
@@ -371,16 +374,24 @@ std::vector<KernelPath> IrnnInt8Paths(const Grid& grid, Report* report) {
 void RunIrnnInt8(const Grid& grid, const std::vector<KernelPath>& paths, Report* report) {
   if (!bench::WantsCell(grid, bench::kLstm)) return;
   for (int H : grid.hidden) {
-    TfliteLstmConfig config;
-    config.n_input = config.n_cell = config.n_output = H;
-    const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, grid.seed);
-    TfliteLstmParams params;
-    if (Status s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params); !s.ok()) {
-      report->skips.push_back({"irnn", "int8", "H=" + std::to_string(H) + ": " + s.message()});
-      continue;
-    }
-    for (KernelPath path : paths) {
-      for (int threads : grid.threads) BenchTfliteLstm(params, path, threads, grid, report);
+    for (const std::string& scales : grid.lstm_scales) {
+      TfliteLstmConfig config;
+      config.n_input = config.n_cell = config.n_output = H;
+      TfliteLstmParams params;
+      Status s;
+      if (scales == "pot") {
+        s = MakeRandomPotLstmParams(config, grid.seed, &params);
+      } else {
+        const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, grid.seed);
+        s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params);
+      }
+      if (!s.ok()) {
+        report->skips.push_back({"irnn", "int8", scales + " H=" + std::to_string(H) + ": " + s.message()});
+        continue;
+      }
+      for (KernelPath path : paths) {
+        for (int threads : grid.threads) BenchTfliteLstm(params, scales, path, threads, grid, report);
+      }
     }
   }
 }
@@ -654,6 +665,7 @@ void PrintPtb(const PtbReport& ptb);
 std::string SeriesName(const Result& r) {
   std::string s = r.runtime + " " + r.precision;
   if (r.runtime == "irnn") s += " " + r.variant;
+  if (!r.scales.empty()) s += " " + r.scales;
   return s;
 }
 
@@ -830,7 +842,9 @@ void PrintJson(const BenchOptions& o, const Grid& grid, const Machine& m, const 
     const Result& r = report.results[i];
     j << (i ? ",\n  " : "\n  ") << "{\"cell\": " << Quote(r.cell) << ", \"runtime\": " << Quote(r.runtime)
       << ", \"precision\": " << Quote(r.precision)
-      << ", \"variant\": " << Quote(r.variant) << ", \"mode\": " << Quote(r.mode) << ", \"hidden\": " << r.hidden
+      << ", \"variant\": " << Quote(r.variant);
+    if (!r.scales.empty()) j << ", \"scales\": " << Quote(r.scales);
+    j << ", \"mode\": " << Quote(r.mode) << ", \"hidden\": " << r.hidden
       << ", \"batch\": " << r.batch << ", \"steps\": " << r.steps << ", \"threads\": " << r.threads
       << ", \"repeats\": " << r.repeats << ", \"us_per_step\": " << Num(r.us_per_step, 3)
       << ", \"us_min\": " << Num(r.us_min, 3) << ", \"us_max\": " << Num(r.us_max, 3);
@@ -1005,6 +1019,10 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
                   "Recurrent cells to time, comma-separated: lstm, gru (PyTorch's linear-before-reset GRU) "
                   "[default: lstm,gru]")
       ->delimiter(',');
+  cmd->add_option("--lstm-scales", o->lstm_scales,
+                  "The irnn int8 LSTM's scales, comma-separated: tflite (TFLite's arithmetic, per-tensor scales), pot "
+                  "(intended mode, per-row power-of-two scales, single rounding) [default: tflite,pot]")
+      ->delimiter(',');
   return cmd;
 }
 
@@ -1050,6 +1068,14 @@ int RunBench(const BenchOptions& options) {
     }
   }
   grid.paths = o.paths;
+  grid.lstm_scales.clear();
+  for (const std::string& scales : o.lstm_scales) {
+    if (scales != "tflite" && scales != "pot") return UsageError("--lstm-scales: '" + scales + "' is not one of tflite, pot");
+    if (std::find(grid.lstm_scales.begin(), grid.lstm_scales.end(), scales) == grid.lstm_scales.end()) {
+      grid.lstm_scales.push_back(scales);
+    }
+  }
+  if (grid.lstm_scales.empty()) return UsageError("--lstm-scales must name at least one of tflite, pot");
   grid.cells.clear();
   for (const std::string& cell : o.cells) {
     if (cell != bench::kLstm && cell != bench::kGru) return UsageError("--cells: '" + cell + "' is not one of lstm, gru");

@@ -27,6 +27,9 @@ struct Grid {
   uint32_t seed = 1;
   std::vector<std::string> paths;  // irnn int8 kernel paths to time; empty: every available one
   std::vector<std::string> cells = {"lstm", "gru"};  // the cells to time (--cells)
+  // The irnn int8 LSTM's scales to time (--lstm-scales): "tflite" (TFLite's arithmetic, per-tensor
+  // scales) and "pot" (intended mode, per-row power-of-two scales, single rounding).
+  std::vector<std::string> lstm_scales = {"tflite", "pot"};
 };
 
 inline constexpr const char* kLstm = "lstm";
@@ -55,6 +58,7 @@ struct Result {
   double us_min = 0;
   double us_max = 0;
   std::string cell = kLstm;  // kLstm or kGru
+  std::string scales;        // irnn int8 LSTM: "tflite" or "pot"; empty otherwise
 };
 
 struct Skip {

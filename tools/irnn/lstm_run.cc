@@ -80,6 +80,9 @@ CLI::App* AddLstmRunCommand(CLI::App* app, LstmRunOptions* o) {
   cmd->add_option("--activation", o->activation,
                   "Gate non-linearities: fixed-point (TFLite) or pwl (iRNN tables fitted at derivation)")
       ->capture_default_str();
+  cmd->add_flag("--pot", o->pot,
+                "Power-of-two scales (per gate row), as the iRNN export with power-of-two scales gives: implies "
+                "--no-tflite-compat and --rounding single");
   cmd->add_option("--path", o->path,
                   "Kernel path: auto, scalar, avx2, avxvnni, avx512vnni or amx (auto honours IRNN_PATH)")
       ->capture_default_str();
@@ -136,10 +139,15 @@ int RunLstmRun(const LstmRunOptions& o) {
                 " bytes but must take at most " + std::to_string(static_cast<int64_t>(kMaxBytes)) +
                 " (reduce --input, --cell or --output)");
   }
-  const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, o.seed);
   TfliteLstmParams params;
-  if (Status s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params); !s.ok()) {
-    return Fail(s.message());
+  if (o.pot) {
+    if (Status s = MakeRandomPotLstmParams(config, o.seed, &params); !s.ok()) return Fail(s.message());
+    config = params.config;
+  } else {
+    const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, o.seed);
+    if (Status s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params); !s.ok()) {
+      return Fail(s.message());
+    }
   }
   const size_t weight_bytes = TfliteLstmWeightBytes(params.weights);
   std::unique_ptr<TfliteLstm> lstm;
@@ -202,7 +210,7 @@ int RunLstmRun(const LstmRunOptions& o) {
         "{\"tool\": \"irnn\", \"version\": \"%s\", \"command\": \"lstm-run\", \"n_input\": %d, \"n_cell\": %d, "
         "\"n_output\": %d, \"batch\": %" PRId64 ", \"steps\": %d, \"repeats\": %" PRId64 ", \"seed\": %u, "
         "\"layer_norm\": %s, \"cifg\": %s, \"peephole\": %s, \"projection\": %s, \"tflite_compat\": %s, "
-        "\"rounding\": \"%s\", \"activation\": \"%s\", \"path\": \"%s\", \"weights_bytes\": %zu, "
+        "\"pot_scales\": %s, \"rounding\": \"%s\", \"activation\": \"%s\", \"path\": \"%s\", \"weights_bytes\": %zu, "
         "\"macs_per_frame\": %.0f, "
         "\"us_per_step_median\": %.3f, \"us_per_step_min\": %.3f, \"us_per_step_max\": %.3f, "
         "\"steps_per_s\": %.1f, \"frames_per_s\": %.1f, \"gops\": %.4f, \"output_min\": %d, \"output_max\": %d, "
@@ -210,7 +218,8 @@ int RunLstmRun(const LstmRunOptions& o) {
         kVersionString, config.n_input, config.n_cell, config.n_output, o.batch, steps, o.repeats, o.seed,
         config.use_layer_norm ? "true" : "false", config.use_cifg ? "true" : "false",
         config.use_peephole ? "true" : "false", config.use_projection ? "true" : "false",
-        config.tflite_compat ? "true" : "false", rounding, o.activation.c_str(), path, weight_bytes, macs_per_frame,
+        config.tflite_compat ? "true" : "false", o.pot ? "true" : "false", rounding, o.activation.c_str(), path,
+        weight_bytes, macs_per_frame,
         median, us_per_step.front(), us_per_step.back(), steps_per_s, frames_per_s, gops, *out_min, *out_max, distinct,
         checksum);
     return 0;
@@ -219,9 +228,10 @@ int RunLstmRun(const LstmRunOptions& o) {
   std::printf("  shape       n_input=%d n_cell=%d n_output=%d batch=%" PRId64 " steps=%d\n", config.n_input,
               config.n_cell, config.n_output, o.batch, steps);
   std::printf("  options     layer_norm=%s cifg=%s peephole=%s projection=%s rounding=%s tflite_compat=%s "
-              "activation=%s\n",
+              "pot_scales=%s activation=%s\n",
               YesNo(config.use_layer_norm), YesNo(config.use_cifg), YesNo(config.use_peephole),
-              YesNo(config.use_projection), rounding, YesNo(config.tflite_compat), o.activation.c_str());
+              YesNo(config.use_projection), rounding, YesNo(config.tflite_compat), YesNo(o.pot),
+              o.activation.c_str());
   std::printf("  kernel path %s\n", path);
   std::printf("  weights     %zu bytes\n", weight_bytes);
   std::printf("  time/step   %.3f us median of %" PRId64 " runs (min %.3f, max %.3f)\n", median, o.repeats,

@@ -26,6 +26,7 @@ struct LstmRunOptions {
   bool cifg = false;
   bool peephole = false;
   bool no_tflite_compat = false;
+  bool pot = false;  // power-of-two scales (MakeRandomPotLstmParams)
   std::string rounding = "double";
   std::string activation = "fixed-point";
   std::string path = "auto";

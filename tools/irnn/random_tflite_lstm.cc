@@ -3,7 +3,10 @@
 #include "random_tflite_lstm.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+
+#include "core/quantize.h"
 
 namespace irnn::cli {
 namespace {
@@ -89,6 +92,74 @@ RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, 
     q.projection = {sp, 0};
   }
   return m;
+}
+
+Status MakeRandomPotLstmParams(TfliteLstmConfig config, uint32_t seed, TfliteLstmParams* params) {
+  config.tflite_compat = false;
+  config.rounding = Rounding::kSingle;
+  RandomTfliteLstmModel m = MakeRandomTfliteLstmModel(config, seed);
+  // The float weights again (the same generator calls as MakeRandomTfliteLstmModel's, so the two models
+  // are the same layer quantized two ways), quantized per row at power-of-two scales.
+  Random rng(seed);
+  const size_t n_in = config.n_input, n_cell = config.n_cell, n_out = config.n_output;
+  const float a = 1.0f / std::sqrt(static_cast<float>(n_in + n_out));
+  const double s_x = m.quantization.input.scale, s_h = m.quantization.output.scale;
+  std::array<std::vector<double>, 4> sx, sh;
+  auto quantize_rows = [&](size_t cols, std::vector<int8_t>* q, std::vector<double>* scales) {
+    std::vector<float> w(n_cell * cols);
+    for (float& v : w) v = rng.Uniform(-a, a);
+    q->resize(w.size());
+    scales->resize(n_cell);
+    for (size_t r = 0; r < n_cell; ++r) {
+      float max_abs = 0.0f;
+      for (size_t k = 0; k < cols; ++k) max_abs = std::max(max_abs, std::fabs(w[r * cols + k]));
+      const double scale = std::exp2(std::ceil(std::log2(std::max(max_abs, 1e-30f) / 127.0)));
+      (*scales)[r] = scale;
+      for (size_t k = 0; k < cols; ++k) {
+        (*q)[r * cols + k] = static_cast<int8_t>(std::clamp<long>(std::lround(w[r * cols + k] / scale), -127, 127));
+      }
+    }
+  };
+  for (int g = 0; g < 4; ++g) {
+    if (config.use_cifg && g == kInputGate) continue;
+    quantize_rows(n_in, &m.weights.input_to_gate[g], &sx[g]);
+    quantize_rows(n_out, &m.weights.recurrent_to_gate[g], &sh[g]);
+    if (config.use_peephole && g != kCellGate) {
+      std::vector<int16_t> unused;
+      RandomSymmetric(&rng, n_cell, 0.1f, 32767, &unused);  // keeps the generator in step
+    }
+    std::vector<float> bias(n_cell);
+    for (float& b : bias) b = g == kForgetGate ? 1.0f : rng.Uniform(-0.1f, 0.1f);
+    if (config.use_layer_norm) {
+      for (size_t i = 0; i < n_cell; ++i) rng.Uniform(0.9f, 1.1f);  // the LN coefficients, kept as they are
+    } else {
+      for (size_t r = 0; r < n_cell; ++r) {
+        m.weights.gate_bias[g][r] = QuantizeBias({bias[r]}, s_x * sx[g][r])[0];
+      }
+    }
+    // The per-tensor scales the derivation reads (the per-row multipliers below replace what it derives).
+    m.quantization.input_to_gate[g] = {static_cast<float>(*std::max_element(sx[g].begin(), sx[g].end())), 0};
+    m.quantization.recurrent_to_gate[g] = {static_cast<float>(*std::max_element(sh[g].begin(), sh[g].end())), 0};
+  }
+  if (config.use_projection) {
+    const float sp = m.quantization.projection.scale;
+    m.quantization.projection.scale = static_cast<float>(std::exp2(std::ceil(std::log2(sp))));
+    for (int8_t& v : m.weights.projection) {
+      v = static_cast<int8_t>(std::clamp<long>(std::lround(v * static_cast<double>(sp) / m.quantization.projection.scale), -127, 127));
+    }
+  }
+  IRNN_RETURN_IF_ERROR(DeriveTfliteLstmParams(m.config, m.weights, m.quantization, params));
+  const double gate_scale = std::ldexp(1.0, -12);  // Q3.12 pre-activations (no LayerNorm)
+  for (int g = 0; g < 4; ++g) {
+    if (sx[g].empty() || config.use_layer_norm) continue;
+    params->input_to_gate_channel_scale[g].resize(n_cell);
+    params->recurrent_to_gate_channel_scale[g].resize(n_cell);
+    for (size_t r = 0; r < n_cell; ++r) {
+      params->input_to_gate_channel_scale[g][r] = QuantizeMultiplierQ15(sx[g][r] * s_x / gate_scale, Rounding::kSingle);
+      params->recurrent_to_gate_channel_scale[g][r] = QuantizeMultiplierQ15(sh[g][r] * s_h / gate_scale, Rounding::kSingle);
+    }
+  }
+  return ValidateTfliteLstmParams(*params);
 }
 
 size_t TfliteLstmWeightBytes(const TfliteLstmWeights& w) {

@@ -37,6 +37,15 @@ struct RandomTfliteLstmModel {
 // A random model of config's shape and options; sizes must be >= 1.
 RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, uint32_t seed);
 
+// A random model with power-of-two scales, as the iRNN export with power-of-two scales gives
+// (numerics.md §7.1.1): the same float weights as MakeRandomTfliteLstmModel, but each gate row
+// quantized with its own power-of-two scale (the smallest one that clips nothing), in intended mode
+// (tflite_compat false) with single rounding; the input (1/64) and hidden (1/128) scales are powers of
+// two already, so every gate multiplier (per row) and the hidden multiplier are powers of two, and the
+// integer runtime's requantizations are rounding shifts. A projection keeps MakeRandomTfliteLstmModel's
+// per-tensor scale. config's other options are kept; sizes must be >= 1.
+Status MakeRandomPotLstmParams(TfliteLstmConfig config, uint32_t seed, TfliteLstmParams* params);
+
 // Bytes of the weights, biases and coefficients of a layer.
 size_t TfliteLstmWeightBytes(const TfliteLstmWeights& weights);
 
