@@ -39,7 +39,9 @@ struct Options {
   bool single = true;
   bool projection = false;
   bool hidden_pot = true;
-  bool extreme = false;  // kPot only: saturating weights and inputs, biases at the accumulator bound
+  // Saturating weights and inputs; biases at the accumulator bound of the power-of-two form (kPot) or at
+  // the int32 ends (the sums wrap).
+  bool extreme = false;
   int steps = 3;
 };
 
@@ -87,7 +89,10 @@ Model MakeModel(uint64_t seed, const Options& o) {
   };
   auto multiplier = [&]() -> QuantizedMultiplier {
     if (o.scales == Scales::kPot) return {int32_t{1} << 30, static_cast<int32_t>(-uni(0, 11))};
-    return {static_cast<int32_t>(uni(int64_t{1} << 30, (int64_t{1} << 31) - 1)), static_cast<int32_t>(uni(-13, 1))};
+    // Even seeds: right shifts only (the kernel's RequantizeRightLanes512 on every block); odd seeds: some
+    // shifts >= 0 (its blocks with such a row take RequantizeLanes512).
+    return {static_cast<int32_t>(uni(int64_t{1} << 30, (int64_t{1} << 31) - 1)),
+            static_cast<int32_t>(uni(-13, seed % 2 == 0 ? -1 : 1))};
   };
   for (int g = 0; g < 4; ++g) {
     if (o.cifg && g == kInputGate) continue;
@@ -102,7 +107,9 @@ Model MakeModel(uint64_t seed, const Options& o) {
       }
       std::vector<int32_t> bias(static_cast<size_t>(c.n_cell));
       for (int r = 0; r < c.n_cell; ++r) {
-        if (o.extreme) {
+        if (o.extreme && o.scales != Scales::kPot) {
+          bias[static_cast<size_t>(r)] = uni(0, 1) == 0 ? INT32_MIN : INT32_MAX;
+        } else if (o.extreme) {
           // The largest bias the power-of-two form admits: B + 2^(k-1) = INT32_MAX (see StreamPotShifts).
           int64_t sum = 0;
           for (int j = 0; j < cols; ++j) sum += 128 * std::abs(int{w[static_cast<size_t>(r) * cols + j]});
@@ -262,8 +269,9 @@ TEST(TfliteLstmStream, PotModelsAtTheAccumulatorBoundEqualScalar) {
 }
 
 // Models the power-of-two form does not serve take the general per-lane requantization (kPerRow): per-row
-// non-pot multipliers in both roundings and both modes, fixed-point and PWL; and pot multipliers under
-// double rounding or beyond the accumulator bound (saturating weights with random int32 biases).
+// non-pot multipliers in both roundings and both modes, fixed-point and PWL, also with saturating weights
+// and inputs and int32-end biases (wrapping sums); and pot multipliers under double rounding or beyond the
+// accumulator bound.
 TEST(TfliteLstmStream, PerRowModelsStepEqualsScalar) {
   uint64_t seed = 2000;
   for (int n_cell : {1, 17, 33, 128}) {
@@ -282,6 +290,17 @@ TEST(TfliteLstmStream, PerRowModelsStepEqualsScalar) {
         Compare(seed++, o);
       }
     }
+  }
+  for (int variant = 0; variant < 8; ++variant) {
+    Options o;
+    o.n_cell = variant < 4 ? 17 : 33;
+    o.batch = 1 + 2 * (variant % 3);
+    o.scales = Scales::kPerRow;
+    o.extreme = true;
+    o.single = (variant & 1) != 0;
+    o.compat = (variant & 2) != 0;
+    o.pwl = variant >= 6;
+    Compare(seed++, o);
   }
   for (int variant = 0; variant < 4; ++variant) {
     Options o;
