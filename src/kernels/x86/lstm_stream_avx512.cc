@@ -683,16 +683,20 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   for (int g = 0; g < 4; ++g) {
     c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
     c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
-    std::fill(c.uniform[0][g], c.uniform[0][g] + kBlockRows, s.input_m[g]);
-    std::fill(c.uniform[1][g], c.uniform[1][g] + kBlockRows, s.recurrent_m[g]);
-    c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : c.uniform[0][g];
-    c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : c.uniform[1][g];
-    c.in_step[g] = s.input_channel[g] != nullptr ? 1 : 0;
-    c.rec_step[g] = s.recurrent_channel[g] != nullptr ? 1 : 0;
     if (w.gates == 4 || g > 0) {
       c.slot_gate[slot++] = g;
       per_row = per_row || s.input_channel[g] != nullptr || s.recurrent_channel[g] != nullptr;
       pot = pot && s.input_pot_shift[g] != nullptr && s.recurrent_pot_shift[g] != nullptr;
+    }
+  }
+  if (per_row && !pot) {  // kPerRow's multiplier rows (the copies only there: a short step notices 1 KiB)
+    for (int g = 0; g < 4; ++g) {
+      std::fill(c.uniform[0][g], c.uniform[0][g] + kBlockRows, s.input_m[g]);
+      std::fill(c.uniform[1][g], c.uniform[1][g] + kBlockRows, s.recurrent_m[g]);
+      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : c.uniform[0][g];
+      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : c.uniform[1][g];
+      c.in_step[g] = s.input_channel[g] != nullptr ? 1 : 0;
+      c.rec_step[g] = s.recurrent_channel[g] != nullptr ? 1 : 0;
     }
   }
   const LstmGateEpilogue& e = s.gates;
