@@ -116,16 +116,37 @@ struct PackedLstmStream {
 };
 
 // The operands of LstmKernels::LstmStreamStepS16: one whole step of an LSTM without peephole, LayerNorm
-// and projection-free or not (the projection runs after it), per-tensor scales: the input-to-gate and
-// the recurrent matmuls of the four gates and the gate epilogue. `gates` is LstmGatesS16's operands
-// with n = batch * n_cell; its `input` and `recurrent` pointers are not read (the kernel points them at
-// the scratch buffers).
+// and projection-free or not (the projection runs after it): the input-to-gate and the recurrent
+// matmuls of the four gates (each per-tensor, numerics.md §4.1, or per-row, §7.1) and the gate epilogue
+// (fixed-point or PWL activations). `gates` is LstmGatesS16's operands with n = batch * n_cell; its
+// `input` and `recurrent` pointers are not read (the kernel points them at the scratch buffers).
 struct LstmStreamStep {
   const PackedLstmStream* w = nullptr;
   const int32_t* input_bias[4] = {};      // the input effective biases [n_cell] (may be null: zeros)
   const int32_t* recurrent_bias[4] = {};  // the recurrent effective biases [n_cell] (may be null: zeros)
   QuantizedMultiplier input_m[4];         // the input-to-gate scales (per-tensor)
   QuantizedMultiplier recurrent_m[4];     // the recurrent scales (per-tensor)
+  // Per-row multipliers [n_cell] of a gate's matmul (numerics.md §7.1), or null: its per-tensor one above.
+  const QuantizedMultiplier* input_channel[4] = {};
+  const QuantizedMultiplier* recurrent_channel[4] = {};
+  // The activations as 64Ki-entry tables indexed by uint16(v) plus 16 padding entries (PwlLookupTableS16
+  // of the layer's PWL tables, numerics.md §6.1: sigmoid of the gates i, f, o, tanh of g, tanh of the
+  // cell), or all null: the fixed-point functions of §2.3-§2.4. The outputs of the sigmoid table lie in
+  // [0, 32767], those of the tanh tables in [-32767, 32767] (ValidateTfliteLstmParams).
+  const int16_t* sigmoid_table = nullptr;
+  const int16_t* tanh_gate_table = nullptr;
+  const int16_t* tanh_cell_table = nullptr;
+  // The power-of-two form (an optimisation the caller may set only where its conditions hold; the results
+  // stay the same bit for bit). input_pot_shift[g] / recurrent_pot_shift[g] [n_cell] per present gate:
+  // k[r] in [1, 31] where rounding is single and the row's multiplier (per-row or per-tensor) is
+  // (2^30, 1 - k[r]), so that its MBQM is floor((acc + 2^(k-1)) / 2^k) (§1.3); and for every row the bound
+  // B = |bias[r]| + 128 * sum_k |W[r][k]| of its accumulator satisfies B + 2^(k-1) <= INT32_MAX in both
+  // parts and (B_x + 2^(kx-1)) >> kx plus (B_h + 2^(kh-1)) >> kh <= INT32_MAX (the sum of the two
+  // requantized contributions cannot overflow int32). All null: the general requantization.
+  const int32_t* input_pot_shift[4] = {};
+  const int32_t* recurrent_pot_shift[4] = {};
+  // k in [1, 30] where rounding is single and gates.hidden_scale = (2^30, 1 - k); 0: the general form.
+  int hidden_pot_shift = 0;
   Rounding rounding = Rounding::kDouble;
   const int8_t* x = nullptr;  // [batch][n_input] this step's input
   const int8_t* h = nullptr;  // [batch][n_output] the previous hidden state; must not alias gates.out
@@ -252,7 +273,8 @@ struct LstmKernels {
   //   input_scratch[g] = GemvS8S8RequantS32(input weights of g, input_bias[g], x, input_m[g])
   //   recurrent_scratch[g] = GemvS8S8RequantS32(recurrent weights of g, recurrent_bias[g], h, recurrent_m[g])
   //   LstmGatesS16(gates with input = input_scratch, recurrent = recurrent_scratch)
-  // (numerics.md §4.1-§4.4), reading each cell block's input and recurrent weights as one stream. The
+  // (numerics.md §4.1-§4.4; GemvS8S8RequantPerChannelS32 for a matmul with per-row multipliers, §7.1;
+  // the PWL tables in place of the fixed-point activations where they are given, §6.1), reading each cell block's input and recurrent weights as one stream. The
   // streaming step (TfliteLstm::Step) of few rows. A later member: null on the paths without it (the
   // layer composes the kernels above there).
   void (*LstmStreamStepS16)(const LstmStreamStep& s, int cell_begin, int cell_end) = nullptr;

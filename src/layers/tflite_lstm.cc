@@ -26,12 +26,18 @@ struct TfliteLstmPacked {
   // Step's fused streaming matrix (LstmStreamStepS16): the input and recurrent weights again, as one
   // stream; empty where the path has no such kernel or the layer's options need the composed step.
   PackedLstmStream stream;
-  // The PWL activations on all 65,536 int16 inputs (PwlLookupTableS16), for the SIMD paths' fused gate
-  // epilogue: filled when activation == kPwl on a path other than scalar, else empty.
+  // PwlLookupTableS16 of the PWL activations (numerics.md §6.1), for the SIMD kernels that look them up
+  // (the streaming step's and the AVX-512 paths' fused recurrent step); empty with fixed-point
+  // activations or where no kernel needs them.
   std::vector<int16_t> pwl_sigmoid_table, pwl_tanh_gate_table, pwl_tanh_cell_table;
-  // Where every present gate's recurrent multipliers (per row or per tensor) are powers of two for
-  // single rounding (M = 2^30, shift in [-31, -1]): per gate, -shift of each row, padded with 1 to a
-  // multiple of 16 rows (LstmRecurrentStep::pot_right); else all empty.
+  // The streaming step's power-of-two form (LstmStreamStep::input_pot_shift, StreamPotShifts): k per row,
+  // [input 0 / recurrent 1][gate][n_cell]; empty where the model does not allow it.
+  std::vector<int32_t> stream_pot_shift;
+  int stream_hidden_pot_shift = 0;  // LstmStreamStep::hidden_pot_shift (0: the general form)
+  // The fused recurrent step's (LstmRecurrentGatesS16) power-of-two form: where every present gate's
+  // recurrent multipliers (per row or per tensor) are powers of two for single rounding (M = 2^30, shift
+  // in [-31, -1]): per gate, -shift of each row, padded with 1 to a multiple of 16 rows
+  // (LstmRecurrentStep::pot_right); else all empty.
   std::array<std::vector<int32_t>, 4> recurrent_pot_right;
   // With recurrent_pot_right, where |bias_h[r]| + 128 sum_k |Wh[r][k]| + 2^(k-1) <= INT32_MAX for every
   // row of every present gate (the matmul result plus the rounding nudge never wraps): 2^(k-1) per row,
@@ -104,6 +110,56 @@ Status CheckZeroPoint(int32_t zp, const char* field) {
                                    " but must be in [-128, 127]");
   }
   return Status::Ok();
+}
+
+// The streaming step's power-of-two form (LstmStreamStep::input_pot_shift, numerics.md §1.3): with single
+// rounding and every input and recurrent multiplier (2^30, 1 - k), k in [1, 31], fills `shifts`
+// ([2][4][n_cell], k per row) and returns true when every row's accumulator bound B = |bias| + 128 *
+// sum |W| (any int8 input) leaves room for the nudge, B + 2^(k-1) <= INT32_MAX, in both parts and the two
+// requantized contributions cannot overflow int32 when added. Else returns false (the general form).
+bool StreamPotShifts(const TfliteLstmParams& p, std::vector<int32_t>* shifts) {
+  const TfliteLstmConfig& c = p.config;
+  if (c.rounding != Rounding::kSingle) return false;
+  const int64_t n_cell = c.n_cell;
+  shifts->assign(static_cast<size_t>(8 * n_cell), 0);
+  for (int g = 0; g < 4; ++g) {
+    if (p.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
+    int64_t amax[2] = {};
+    for (int64_t r = 0; r < n_cell; ++r) {
+      for (int part = 0; part < 2; ++part) {
+        const std::vector<QuantizedMultiplier>& channel =
+            part == 0 ? p.input_to_gate_channel_scale[g] : p.recurrent_to_gate_channel_scale[g];
+        const QuantizedMultiplier m =
+            channel.empty() ? (part == 0 ? p.input_to_gate_scale[g] : p.recurrent_to_gate_scale[g]) : channel[r];
+        if (m.multiplier != (int32_t{1} << 30) || m.shift > 0 || m.shift < -30) return false;
+        const int k = 1 - m.shift;
+        const std::vector<int8_t>& w = part == 0 ? p.weights.input_to_gate[g] : p.weights.recurrent_to_gate[g];
+        const std::vector<int32_t>& bias =
+            part == 0 ? p.input_to_gate_effective_bias[g] : p.recurrent_to_gate_effective_bias[g];
+        const int64_t cols = part == 0 ? c.n_input : c.n_output;
+        int64_t bound = bias[r] < 0 ? -int64_t{bias[r]} : int64_t{bias[r]};
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t v = w[r * cols + j];
+          bound += 128 * (v < 0 ? -v : v);
+        }
+        const int64_t nudged = bound + (int64_t{1} << (k - 1));
+        if (nudged > INT32_MAX) return false;
+        amax[part] = nudged >> k;
+        (*shifts)[static_cast<size_t>((part * 4 + g) * n_cell + r)] = k;
+      }
+      if (amax[0] + amax[1] > INT32_MAX) return false;
+    }
+  }
+  return true;
+}
+
+// The hidden requantization's power-of-two form (LstmStreamStep::hidden_pot_shift): k, or 0.
+int StreamHiddenPotShift(const TfliteLstmParams& p) {
+  const QuantizedMultiplier m = p.hidden_scale;
+  if (p.config.rounding != Rounding::kSingle || m.multiplier != (int32_t{1} << 30) || m.shift > 0 || m.shift < -29) {
+    return 0;
+  }
+  return 1 - m.shift;
 }
 
 }  // namespace
@@ -258,12 +314,10 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
     layer->kernels_->PackS8(w.recurrent_to_gate[g].data(), c.n_cell, c.n_output, &packed->recurrent_to_gate[g]);
   }
   if (c.use_projection) layer->kernels_->PackS8(w.projection.data(), c.n_output, c.n_cell, &packed->projection);
-  bool streamable = layer->kernels_->PackLstmStreamS8 != nullptr && layer->kernels_->LstmStreamStepS16 != nullptr &&
-                    !c.use_peephole && !c.use_layer_norm && c.activation == LstmActivation::kFixedPoint;
-  for (int g = 0; g < 4; ++g) {
-    streamable = streamable && layer->params_.input_to_gate_channel_scale[g].empty() &&
-                 layer->params_.recurrent_to_gate_channel_scale[g].empty();
-  }
+  // The fused streaming step serves any activation (PWL through lookup tables) and per-tensor or per-row
+  // multipliers (numerics.md §7.1).
+  const bool streamable = layer->kernels_->PackLstmStreamS8 != nullptr &&
+                          layer->kernels_->LstmStreamStepS16 != nullptr && !c.use_peephole && !c.use_layer_norm;
   if (streamable) {
     const int8_t* input_w[4] = {};
     const int8_t* recurrent_w[4] = {};
@@ -273,8 +327,16 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
       recurrent_w[g] = w.recurrent_to_gate[g].data();
     }
     layer->kernels_->PackLstmStreamS8(input_w, recurrent_w, c.n_cell, c.n_input, c.n_output, &packed->stream);
+    if (c.activation == LstmActivation::kPwl && packed->pwl_sigmoid_table.empty()) {
+      packed->pwl_sigmoid_table = PwlLookupTableS16(layer->params_.pwl_sigmoid);
+      packed->pwl_tanh_gate_table = PwlLookupTableS16(layer->params_.pwl_tanh_gate);
+      packed->pwl_tanh_cell_table = PwlLookupTableS16(layer->params_.pwl_tanh_cell);
+    }
+    if (!StreamPotShifts(layer->params_, &packed->stream_pot_shift)) packed->stream_pot_shift.clear();
+    packed->stream_hidden_pot_shift = StreamHiddenPotShift(layer->params_);
   }
-  if (c.activation == LstmActivation::kPwl && resolved != KernelPath::kScalar) {
+  if (c.activation == LstmActivation::kPwl && layer->kernels_->LstmRecurrentGatesS16 != nullptr &&
+      packed->pwl_sigmoid_table.empty()) {
     packed->pwl_sigmoid_table = PwlLookupTableS16(layer->params_.pwl_sigmoid);
     packed->pwl_tanh_gate_table = PwlLookupTableS16(layer->params_.pwl_tanh_gate);
     packed->pwl_tanh_cell_table = PwlLookupTableS16(layer->params_.pwl_tanh_cell);
@@ -575,8 +637,14 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
   // The recurrent matmuls and the epilogue in one kernel where the path has one (per-tensor or
   // per-channel scales).
   const bool fused_recurrent = fused_epilogue && k.LstmRecurrentGatesS16 != nullptr;
+  // Step with few rows: the input and recurrent matmuls and the epilogue in one pass over one weight
+  // stream (LstmStreamStepS16, packed at Create where the options allow it; any activation, per-tensor or
+  // per-row multipliers). 16 or more rows take the paths below, whose input matmul shares each weight
+  // load among more rows (and runs on AMX tiles).
+  const bool stream = !c.use_peephole && !c.use_layer_norm && trace == nullptr && input_part == nullptr &&
+                      batch < kMaxStreamBatch && !packed_->stream.data.empty();
   LstmGateEpilogue e;
-  if (fused_epilogue) {
+  if (fused_epilogue || stream) {
     // The whole gate epilogue in one pass (the same as the kernels below composed, numerics.md §4.1-§4.4).
     for (int g = 0; g < 4; ++g) {
       if (parts[g] == nullptr) continue;
@@ -600,11 +668,9 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
       e.tanh_cell_table = packed_->pwl_tanh_cell_table.data();
     }
   }
-  // Step with few rows: the input and recurrent matmuls and the epilogue in one pass over one weight
-  // stream (LstmStreamStepS16, packed at Create where the options allow it). 16 or more rows take the
-  // path below, whose input matmul shares each weight load among more rows (and runs on AMX tiles).
-  if (fused_epilogue && input_part == nullptr && batch < kMaxStreamBatch && !packed_->stream.data.empty()) {
+  if (stream) {
     LstmStreamStep ss;
+    const bool pot = !packed_->stream_pot_shift.empty();
     ss.w = &packed_->stream;
     for (int g = 0; g < 4; ++g) {
       if (own[g] == nullptr) continue;
@@ -612,9 +678,25 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
       ss.recurrent_bias[g] = params_.recurrent_to_gate_effective_bias[g].data();
       ss.input_m[g] = params_.input_to_gate_scale[g];
       ss.recurrent_m[g] = params_.recurrent_to_gate_scale[g];
+      if (!params_.input_to_gate_channel_scale[g].empty()) {
+        ss.input_channel[g] = params_.input_to_gate_channel_scale[g].data();
+      }
+      if (!params_.recurrent_to_gate_channel_scale[g].empty()) {
+        ss.recurrent_channel[g] = params_.recurrent_to_gate_channel_scale[g].data();
+      }
+      if (pot) {
+        ss.input_pot_shift[g] = packed_->stream_pot_shift.data() + static_cast<int64_t>(g) * c.n_cell;
+        ss.recurrent_pot_shift[g] = packed_->stream_pot_shift.data() + static_cast<int64_t>(4 + g) * c.n_cell;
+      }
       ss.input_scratch[g] = own[g];
       ss.recurrent_scratch[g] = s->recurrent_[g].data();
     }
+    if (c.activation == LstmActivation::kPwl) {
+      ss.sigmoid_table = packed_->pwl_sigmoid_table.data();
+      ss.tanh_gate_table = packed_->pwl_tanh_gate_table.data();
+      ss.tanh_cell_table = packed_->pwl_tanh_cell_table.data();
+    }
+    ss.hidden_pot_shift = packed_->stream_hidden_pot_shift;
     ss.rounding = c.rounding;
     ss.x = x;
     ss.h = s->h_.data();

@@ -5,9 +5,11 @@
 // (sequence mode) keeps its batched input projection and LstmRecurrentGatesS16. Bit-identical to the
 // composed kernels (per-gate GemvS8S8RequantS32 of the input and of the recurrent weights, then
 // LstmGatesS16), which the reference defines: the two parts keep separate int32 sums and are
-// requantized separately (numerics.md §4.1), and the epilogue is LstmGatesS16's arithmetic (§4.1-§4.4)
-// run on each block's results in registers. It is not a specification, and it does not handle
-// peephole, LayerNorm, PWL activations or per-channel scales (the layer composes other kernels there).
+// requantized separately (numerics.md §4.1, or per row, §7.1), and the epilogue is LstmGatesS16's
+// arithmetic (§4.1-§4.4, with PWL tables in place of the fixed-point activations where the layer has them,
+// §6.1) run on each block's results in registers; a power-of-two form of the requantization serves the
+// models whose multipliers allow it (see LstmStreamStepS16 below). It is not a specification, and it does
+// not handle peephole or LayerNorm (the layer composes other kernels there).
 // The functions carry their ISA in __attribute__((target)) and run only after dispatch.cc has checked
 // AVX-512 VNNI.
 // The GRU's streaming step (GruStreamStepS16, numerics.md §8.1-§8.3 with §7.1's per-row multipliers)
@@ -241,6 +243,72 @@ IRNN_TARGET_STREAM512 inline __m512i RequantizeLanes512(__m512i x, const Requant
                                      q.multiplier_odd, q.right, q.right_mask, q.right_half_mask);
 }
 
+// The per-lane form of requant_avx512.h's RequantizeRight512 (MBQM for a right shift, see the derivation
+// there): for rows whose shifts are all <= -1 and whose multipliers are not INT32_MIN (the common case),
+// MBQM(x) = floor((P + c) / 2^s) with P = x * M in 64 bits, s = 31 + r (r = -shift), c = 2^(s-1) (single
+// rounding) or 2^30 + 2^(30+r) - 2^31 [P < -2^30] (double rounding); |result| <= 2^30, so no saturation
+// acts. 8 (single) or 12 (double) ops per 16 lanes instead of RequantizeLanes512's 13 or 22. Even lanes:
+// vpmuldq of the low dwords, vpsraq by s leaves the result in the low dword; odd lanes: the high dwords
+// moved down, vpsraq by s - 32 leaves it in the high dword; one blend.
+struct RightLanes512 {
+  __m512i multiplier, multiplier_odd;
+  __m512i c_even, c_odd;  // 64-bit rounding constants
+  __m512i s_even, s_odd;  // s and s - 32 per qword
+};
+
+// The constants of rows m[0 .. valid - 1] (valid in 1..16; the other lanes get M = 0, r = 1: results 0,
+// never stored); false (nothing made) when a row's shift is >= 0 or its multiplier is INT32_MIN.
+IRNN_TARGET_STREAM512 inline bool MakeRightLanes512(const QuantizedMultiplier* m, int valid, bool single,
+                                                    RightLanes512* q) {
+  const int pairs_lo = std::min(valid, 8), pairs_hi = std::max(valid - 8, 0);
+  const int32_t* p = reinterpret_cast<const int32_t*>(m);
+  const __m512i lo = _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << (2 * pairs_lo)) - 1u), p);
+  const __m512i hi = _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << (2 * pairs_hi)) - 1u), p + 16);
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i multiplier = _mm512_permutex2var_epi32(lo, even_idx, hi);
+  __m512i shift = _mm512_permutex2var_epi32(lo, odd_idx, hi);
+  const __mmask16 lanes = static_cast<__mmask16>((1u << valid) - 1u);
+  const __m512i minus_one = _mm512_set1_epi32(-1);
+  if ((_mm512_mask_cmpgt_epi32_mask(lanes, shift, minus_one) |
+       _mm512_mask_cmpeq_epi32_mask(lanes, multiplier, _mm512_set1_epi32(INT32_MIN))) != 0) {
+    return false;
+  }
+  shift = _mm512_mask_mov_epi32(minus_one, lanes, shift);
+  const __m512i r = _mm512_sub_epi32(_mm512_setzero_si512(), shift);  // [1, 31]
+  const __m512i s = _mm512_add_epi32(r, _mm512_set1_epi32(31));      // [32, 62]
+  const __m512i low = _mm512_set1_epi64(0xFFFFFFFF);
+  const __m512i s_even = _mm512_and_si512(s, low), s_odd = _mm512_srli_epi64(s, 32);
+  if (single) {
+    const __m512i one = _mm512_set1_epi64(1);
+    q->c_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
+    q->c_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
+  } else {
+    const __m512i half = _mm512_set1_epi64(int64_t{1} << 30);
+    q->c_even = _mm512_add_epi64(half, _mm512_sllv_epi64(half, _mm512_and_si512(r, low)));
+    q->c_odd = _mm512_add_epi64(half, _mm512_sllv_epi64(half, _mm512_srli_epi64(r, 32)));
+  }
+  q->multiplier = multiplier;
+  q->multiplier_odd = _mm512_srli_epi64(multiplier, 32);
+  q->s_even = s_even;
+  q->s_odd = _mm512_sub_epi64(s_odd, _mm512_set1_epi64(32));
+  return true;
+}
+
+template <bool kDouble>
+IRNN_TARGET_STREAM512 inline __m512i RequantizeRightLanes512(__m512i x, const RightLanes512& q) {
+  const __m512i pe = _mm512_mul_epi32(x, q.multiplier);
+  const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.multiplier_odd);
+  __m512i ae = _mm512_add_epi64(pe, q.c_even);
+  __m512i ao = _mm512_add_epi64(po, q.c_odd);
+  if (kDouble) {
+    const __m512i limit = _mm512_set1_epi64(-(int64_t{1} << 30)), full = _mm512_set1_epi64(int64_t{1} << 31);
+    ae = _mm512_mask_sub_epi64(ae, _mm512_cmplt_epi64_mask(pe, limit), ae, full);
+    ao = _mm512_mask_sub_epi64(ao, _mm512_cmplt_epi64_mask(po, limit), ao, full);
+  }
+  return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(ae, q.s_even), _mm512_srav_epi64(ao, q.s_odd));
+}
+
 IRNN_TARGET_STREAM512 inline __m512i Clamp(__m512i v, int32_t lo, int32_t hi) {
   return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
 }
@@ -381,44 +449,100 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 
 // ---- LstmStreamStepS16 ---------------------------------------------------------------------------
 // One 16-cell block at a time: the block's input sums, then its recurrent sums (each plus fold and bias,
-// requantized per tensor), then the gate epilogue (LstmGatesS16's arithmetic, lstm_kernels_avx512.cc's
-// Gates16) from the registers, while the next block's weights stream in: no int32 result goes to memory
-// (the step's scratch buffers are not used). The activations are gathered from the plain 64Ki-entry
-// tables (avx2::ActivationTableS16, the entry of uint16(v) sign-extended): the only tables a streaming
-// step touches.
+// requantized), then the gate epilogue (LstmGatesS16's arithmetic, lstm_kernels_avx512.cc's Gates16) from
+// the registers, while the next block's weights stream in: no int32 result goes to memory (the step's
+// scratch buffers are not used). The activations are gathered from 64Ki-entry tables (the entry of
+// uint16(v) sign-extended): avx2::ActivationTableS16 for the fixed-point functions, the caller's
+// PwlLookupTableS16 tables for PWL ones: the only tables a streaming step touches.
+// Three forms of the matmuls' requantization (StreamRequant), chosen once per call:
+//   kPerTensor: Requantize512 with each gate's uniform constants;
+//   kPerRow: RequantizeRightLanes512 (or, where a row's shift is >= 0, RequantizeLanes512) with the
+//     block's 16 rows' own multipliers (§7.1; a per-tensor gate among
+//     per-row ones gets 16 copies of its multiplier);
+//   kPot: the power-of-two form (LstmStreamStep::input_pot_shift): MBQM = floor((acc + 2^(k-1)) / 2^k)
+//     with per-row k, the nudge 2^(k-1) added to the fold + bias addend. The caller's bound makes acc +
+//     nudge exact in int32 (|acc| <= B, B + 2^(k-1) <= INT32_MAX: no wrap where the reference has none,
+//     and the reference's own int32 sum does not wrap either), so one vpsravd finishes it; and in
+//     intended mode the sum of the two contributions cannot overflow, so sat32 is dropped: sat16(a_x +
+//     a_h) is one add and a clamp (SatSum16's overflow check is the identity there).
+// The hidden requantization: Requantize512, or with LstmStreamStep::hidden_pot_shift k, ((o * tc +
+// 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| < 2^30 and k <= 30 keep the sum in int32), then
+// sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <= 2^29).
+
+enum class StreamRequant { kPerTensor, kPerRow, kPot };
 
 // What the loops need, made once per call.
 struct StreamContext : StreamGeometry {
   const LstmStreamStep* s;
   int slot_gate[4];         // the gate of each slot
-  Requant512 in_q[4], rec_q[4];
+  Requant512 in_q[4], rec_q[4];  // kPerTensor
+  // kPerRow: each gate's multipliers, indexed by r0 * step (step 0: 16 copies of the per-tensor one).
+  const QuantizedMultiplier* in_rows[4];
+  const QuantizedMultiplier* rec_rows[4];
+  int in_step[4], rec_step[4];
+  QuantizedMultiplier uniform[2][4][kBlockRows];
+  bool single;
   // The epilogue's constants.
   const int16_t* sigmoid;
   const int16_t* tanh_gate;
   const int16_t* tanh_cell;
   Requant512 hidden;
+  bool hidden_pot;
+  __m512i hidden_add;  // hidden_pot: 2^(k-1)
+  __m128i hidden_k;    // hidden_pot: k (vpsrad's count)
   __m512i zp;
   bool cifg, compat, clipping;
 };
 
 // Adds fold and bias to one part's sums of the block at r0 and requantizes them: out[i * 4 + gate] (the
-// absent input gate's entries under CIFG are left alone).
-template <int NB, int G>
+// absent input gate's entries under CIFG are left alone). rows/step: kPerRow's multipliers; pot_k:
+// kPot's shifts.
+template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
-                                                  const int32_t* const* bias, const Requant512* q, int r0,
-                                                  __mmask16 mask, __m512i* out) {
+                                                  const int32_t* const* bias, const Requant512* q,
+                                                  const QuantizedMultiplier* const* rows, const int* step,
+                                                  const int32_t* const* pot_k, int r0, int valid, __mmask16 mask,
+                                                  __m512i* out) {
   for (int slot = 0; slot < G; ++slot) {
     const int g = c.slot_gate[slot];
     __m512i addend = _mm512_loadu_si512(fold + slot * c.padded_cells + r0);
     if (bias[g] != nullptr) addend = _mm512_add_epi32(addend, _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
-    for (int i = 0; i < NB; ++i) out[i * 4 + g] = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
+    if constexpr (R == StreamRequant::kPot) {
+      // Lanes past the last row read k = 0: no nudge, no shift (their results are not stored).
+      const __m512i k = _mm512_maskz_loadu_epi32(mask, pot_k[g] + r0);
+      addend = _mm512_add_epi32(addend, _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), k), 1));
+      for (int i = 0; i < NB; ++i) out[i * 4 + g] = _mm512_srav_epi32(_mm512_add_epi32(sums[i * G + slot], addend), k);
+    } else if constexpr (R == StreamRequant::kPerRow) {
+      const QuantizedMultiplier* m = rows[g] + r0 * step[g];
+      const int lanes = step[g] != 0 ? valid : kBlockRows;
+      RightLanes512 right;
+      if (!MakeRightLanes512(m, lanes, c.single, &right)) {
+        const RequantLanes512 general = MakeRequantLanes512(m, lanes, c.single);
+        for (int i = 0; i < NB; ++i) {
+          out[i * 4 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * G + slot], addend), general);
+        }
+      } else if (c.single) {
+        for (int i = 0; i < NB; ++i) {
+          out[i * 4 + g] = RequantizeRightLanes512<false>(_mm512_add_epi32(sums[i * G + slot], addend), right);
+        }
+      } else {
+        for (int i = 0; i < NB; ++i) {
+          out[i * 4 + g] = RequantizeRightLanes512<true>(_mm512_add_epi32(sums[i * G + slot], addend), right);
+        }
+      }
+    } else {
+      for (int i = 0; i < NB; ++i) out[i * 4 + g] = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
+    }
   }
 }
 
 // A gate's pre-activation: AddSatS32IntoS16(SaturateS32ToS16(in), rec) in tflite_compat mode, else
-// SaturateS32ToS16(AddSatS32IntoS32(in, rec)).
+// SaturateS32ToS16(AddSatS32IntoS32(in, rec)); with kExactSum (kPot, intended mode) the int32 sum is known
+// not to overflow and sat32 is left out.
+template <bool kExactSum>
 IRNN_TARGET_STREAM512 inline __m512i PreActivation(__m512i in, __m512i rec, bool compat) {
   if (compat) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), Clamp(rec, -65536, 65536)), -32768, 32767);
+  if (kExactSum) return Clamp(_mm512_add_epi32(in, rec), -32768, 32767);
   return SatSum16(in, rec);
 }
 
@@ -432,30 +556,59 @@ IRNN_TARGET_STREAM512 inline __m512i RoundingDivideByPOT(__m512i x, int e) {
 IRNN_TARGET_STREAM512 inline __m512i SignExtend16(__m512i v) { return _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16); }
 
 // Gates16 (lstm_kernels_avx512.cc, numerics.md §4.1-§4.4) of the 16 values at k of the [batch][n_cell]
-// state, both matmul results in registers (in[0], rec[0] unused under CIFG). The products by vpmaddwd
-// are exact: one factor (a logistic output or 32767 - f) is in [0, 32767], its high half zero.
-IRNN_TARGET_STREAM512 inline void LstmEpilogue(const StreamContext& c, int64_t k, __mmask16 m, const __m512i* in,
-                                               const __m512i* rec) {
+// state, both matmul results in registers (in[0], rec[0] unused under CIFG), in three stages, so that
+// LstmBlocks can put the next block's matmuls between them: each stage waits for one level of table
+// gathers (the activations, then tanh of the new cell), and the out-of-order core runs that wait
+// alongside the weight stream instead of after it. The products by vpmaddwd are exact: one factor (a
+// sigmoid output or 32767 - f) is in [0, 32767], its high half zero.
+struct GateValues {
+  __m512i f, g, ii, o;  // the activations (ii: the input gate, or 32767 - f under CIFG)
+  __m512i tc;           // tanh of the new cell (stage 2)
+};
+
+// Stage 1: the pre-activations and their activations.
+template <bool kExactSum>
+IRNN_TARGET_STREAM512 inline void EpilogueActivations(const StreamContext& c, const __m512i* in, const __m512i* rec,
+                                                      GateValues* v) {
+  v->f = Lookup(PreActivation<kExactSum>(in[1], rec[1], c.compat), c.sigmoid);
+  v->g = Lookup(PreActivation<kExactSum>(in[2], rec[2], c.compat), c.tanh_gate);
+  v->ii = c.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), v->f)
+                 : Lookup(PreActivation<kExactSum>(in[0], rec[0], c.compat), c.sigmoid);
+  v->o = Lookup(PreActivation<kExactSum>(in[3], rec[3], c.compat), c.sigmoid);
+}
+
+// Stage 2: the cell update (stored) and tanh of the new cell.
+IRNN_TARGET_STREAM512 inline void EpilogueCell(const StreamContext& c, int64_t k, __mmask16 m, GateValues* v) {
   const LstmGateEpilogue& e = c.s->gates;
-  const __m512i f = Lookup(PreActivation(in[1], rec[1], c.compat), c.sigmoid);
-  const __m512i g = Lookup(PreActivation(in[2], rec[2], c.compat), c.tanh_gate);
-  const __m512i ii = c.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(32767), f)
-                            : Lookup(PreActivation(in[0], rec[0], c.compat), c.sigmoid);
   const __m512i cell_old = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-  const __m512i kept = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(f, cell_old), 15));
-  const __m512i added = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(ii, g), e.gate_shift));
+  const __m512i kept = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(v->f, cell_old), 15));
+  const __m512i added = SignExtend16(RoundingDivideByPOT(_mm512_madd_epi16(v->ii, v->g), e.gate_shift));
   __m512i cell = Clamp(_mm512_add_epi32(kept, added), -32768, 32767);
   if (c.clipping) cell = Clamp(cell, -e.clip, e.clip);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-  const __m512i o = Lookup(PreActivation(in[3], rec[3], c.compat), c.sigmoid);
-  const __m512i r = Requantize512(_mm512_madd_epi16(o, Lookup(cell, c.tanh_cell)), c.hidden);
-  _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(_mm512_add_epi32(Clamp(r, -65536, 65536), c.zp)));
+  v->tc = Lookup(cell, c.tanh_cell);
 }
 
-// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): matmuls and epilogue block by block.
-template <int NB, int G>
+// Stage 3: the hidden state o * tanh(c), requantized to int8 (stored).
+IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t k, __mmask16 m, const GateValues& v) {
+  const __m512i product = _mm512_madd_epi16(v.o, v.tc);
+  __m512i r;
+  if (c.hidden_pot) {
+    r = _mm512_add_epi32(_mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k), c.zp);
+  } else {
+    r = _mm512_add_epi32(Clamp(Requantize512(product, c.hidden), -65536, 65536), c.zp);
+  }
+  _mm_mask_storeu_epi8(c.s->gates.out + k, m, _mm512_cvtsepi32_epi8(r));
+}
+
+// Rows b .. b + NB - 1, the cell blocks [rb0, rb1): block j's input matmul, then stage 2 of block j - 1,
+// block j's recurrent matmul, stage 3 of block j - 1, then stage 1 of block j; the last block's stages 2
+// and 3 after the loop. Each block's cells are independent of the others': the same results as one
+// block at a time.
+template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
                                                                 int cell_end) {
+  constexpr bool kExactSum = R == StreamRequant::kPot;
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
@@ -465,6 +618,9 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
   }
   __m512i sums[NB * G], in[NB * 4], rec[NB * 4];
   for (int i = 0; i < NB * 4; ++i) in[i] = rec[i] = _mm512_setzero_si512();
+  GateValues v[NB];
+  int64_t prev_k = 0;  // the previous block's offset in row b (its stages 2 and 3 pending when j > 0)
+  __mmask16 prev_mask = 0;
   for (int j = 0; j < rb1 - rb0; ++j) {
     const int rb = s.reverse ? rb1 - 1 - j : rb0 + j;
     const int r0 = rb * kBlockRows;
@@ -472,20 +628,46 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
     const __mmask16 mask = static_cast<__mmask16>((1u << hi) - 1u);
     const int8_t* block = s.w->data.data() + rb * c.block_bytes;
     Part<NB, G>(block, c.gi, ux, sums);
-    RequantLstmPart<NB, G>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, r0, mask, in);
+    if (j > 0) {
+      for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
+    }
+    RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_rows, c.in_step,
+                              s.input_pot_shift, r0, hi, mask, in);
     Part<NB, G>(block + c.recurrent_offset, c.gr, uh, sums);
-    RequantLstmPart<NB, G>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, r0, mask, rec);
-    for (int i = 0; i < NB; ++i) LstmEpilogue(c, int64_t{b + i} * s.n_cell + r0, mask, in + i * 4, rec + i * 4);
+    if (j > 0) {
+      for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
+    }
+    RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_rows,
+                              c.rec_step, s.recurrent_pot_shift, r0, hi, mask, rec);
+    for (int i = 0; i < NB; ++i) EpilogueActivations<kExactSum>(c, in + i * 4, rec + i * 4, &v[i]);
+    prev_k = r0;
+    prev_mask = mask;
+  }
+  if (rb1 > rb0) {
+    for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
+    for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
   }
 }
 
-template <int G>
+template <int G, StreamRequant R>
 IRNN_TARGET_STREAM512 void LstmBlocksRows(const StreamContext& c, int b, int rows, int rb0, int rb1, int cell_end) {
   switch (rows) {
-    case 1: LstmBlocks<1, G>(c, b, rb0, rb1, cell_end); break;
-    case 2: LstmBlocks<2, G>(c, b, rb0, rb1, cell_end); break;
-    case 3: LstmBlocks<3, G>(c, b, rb0, rb1, cell_end); break;
-    default: LstmBlocks<4, G>(c, b, rb0, rb1, cell_end); break;
+    case 1: LstmBlocks<1, G, R>(c, b, rb0, rb1, cell_end); break;
+    case 2: LstmBlocks<2, G, R>(c, b, rb0, rb1, cell_end); break;
+    case 3: LstmBlocks<3, G, R>(c, b, rb0, rb1, cell_end); break;
+    default: LstmBlocks<4, G, R>(c, b, rb0, rb1, cell_end); break;
+  }
+}
+
+template <StreamRequant R>
+IRNN_TARGET_STREAM512 void LstmAllRows(const StreamContext& c, int gates, int batch, int rb0, int rb1, int cell_end) {
+  for (int b = 0; b < batch; b += 4) {
+    const int rows = std::min(4, batch - b);
+    if (gates == 4) {
+      LstmBlocksRows<4, R>(c, b, rows, rb0, rb1, cell_end);
+    } else {
+      LstmBlocksRows<3, R>(c, b, rows, rb0, rb1, cell_end);
+    }
   }
 }
 
@@ -495,29 +677,49 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   StreamContext c;
   c.s = &s;
   InitStreamGeometry(w, s.x, s.h, s.batch, &c);
+  c.single = s.rounding == Rounding::kSingle;
+  bool per_row = false, pot = true;
   int slot = 0;
   for (int g = 0; g < 4; ++g) {
     c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
     c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
-    if (w.gates == 4 || g > 0) c.slot_gate[slot++] = g;
+    if (w.gates == 4 || g > 0) {
+      c.slot_gate[slot++] = g;
+      per_row = per_row || s.input_channel[g] != nullptr || s.recurrent_channel[g] != nullptr;
+      pot = pot && s.input_pot_shift[g] != nullptr && s.recurrent_pot_shift[g] != nullptr;
+    }
+  }
+  if (per_row && !pot) {  // kPerRow's multiplier rows (the copies only there: a short step notices 1 KiB)
+    for (int g = 0; g < 4; ++g) {
+      std::fill(c.uniform[0][g], c.uniform[0][g] + kBlockRows, s.input_m[g]);
+      std::fill(c.uniform[1][g], c.uniform[1][g] + kBlockRows, s.recurrent_m[g]);
+      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : c.uniform[0][g];
+      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : c.uniform[1][g];
+      c.in_step[g] = s.input_channel[g] != nullptr ? 1 : 0;
+      c.rec_step[g] = s.recurrent_channel[g] != nullptr ? 1 : 0;
+    }
   }
   const LstmGateEpilogue& e = s.gates;
-  c.sigmoid = avx2::ActivationTableS16(-1);
-  c.tanh_gate = avx2::ActivationTableS16(3);
-  c.tanh_cell = avx2::ActivationTableS16(e.cell_integer_bits);
+  const bool pwl = s.sigmoid_table != nullptr;
+  c.sigmoid = pwl ? s.sigmoid_table : avx2::ActivationTableS16(-1);
+  c.tanh_gate = pwl ? s.tanh_gate_table : avx2::ActivationTableS16(3);
+  c.tanh_cell = pwl ? s.tanh_cell_table : avx2::ActivationTableS16(e.cell_integer_bits);
   c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  c.hidden_pot = s.hidden_pot_shift > 0;
+  const int hk = c.hidden_pot ? s.hidden_pot_shift : 1;
+  c.hidden_add = _mm512_set1_epi32(int32_t{1} << (hk - 1));
+  c.hidden_k = _mm_cvtsi32_si128(hk);
   c.zp = _mm512_set1_epi32(e.hidden_zp);
   c.cifg = w.gates == 3;
   c.compat = e.tflite_compat;
   c.clipping = e.clip > 0;
   const int rb0 = cell_begin / kBlockRows, rb1 = (cell_end + kBlockRows - 1) / kBlockRows;
-  for (int b = 0; b < s.batch; b += 4) {
-    const int rows = std::min(4, s.batch - b);
-    if (w.gates == 4) {
-      LstmBlocksRows<4>(c, b, rows, rb0, rb1, cell_end);
-    } else {
-      LstmBlocksRows<3>(c, b, rows, rb0, rb1, cell_end);
-    }
+  if (pot) {
+    LstmAllRows<StreamRequant::kPot>(c, w.gates, s.batch, rb0, rb1, cell_end);
+  } else if (per_row) {
+    LstmAllRows<StreamRequant::kPerRow>(c, w.gates, s.batch, rb0, rb1, cell_end);
+  } else {
+    LstmAllRows<StreamRequant::kPerTensor>(c, w.gates, s.batch, rb0, rb1, cell_end);
   }
 }
 
