@@ -169,7 +169,9 @@ void ExpectPathsEqualScalar(uint64_t seed, const PotOptions& o, std::set<int>* o
     if (path == KernelPath::kAmx || path == KernelPath::kAvx512Vnni) {
       EXPECT_TRUE(RunPath(l, o, path, true) == want) << "Step on " << KernelPathName(path);
     }
-    if (path == KernelPath::kAmx) EXPECT_TRUE(RunPath(l, o, path, false, 2) == want) << "Run on amx, 2 threads";
+    if (path == KernelPath::kAmx) {
+      EXPECT_TRUE(RunPath(l, o, path, false, 2) == want) << "Run on amx, 2 threads";
+    }
   }
 }
 
