@@ -182,65 +182,14 @@ IRNN_TARGET_STREAM512 inline void Part(const int8_t* p, int groups, const uint8_
 // ---- GruStreamStepS16: the GRU's streaming step (numerics.md §8.1-§8.3, §7.1) ----------------------
 // The same stream (PackStream of the gates r, z, n: three slots), walked one 16-unit block at a time:
 // the block's input sums, then its recurrent sums, each plus fold and bias and requantized with the
-// rows' own multipliers (RequantLanes512: MakeRequantPerLane / RequantizePerLane of
-// lstm_kernels_avx2.cc on 16 lanes), then the gate epilogue (GruGatesS16's arithmetic) straight from
+// rows' own multipliers (requant_avx512.h's RequantRows512: MakeRequantPerLane / RequantizePerLane
+// of lstm_kernels_avx2.cc on 16 lanes), then the gate epilogue (GruGatesS16's arithmetic) straight from
 // the registers: the int32 results never reach memory.
 
-// MBQM with one (multiplier, shift) per lane, the constants as lstm_kernels_avx2.cc's
-// MakeRequantPerLane defines them: left = max(shift, 0), right = max(-shift, 0), left_lo/left_hi =
-// INT32_MIN/INT32_MAX >> left, right_mask = 2^right - 1, right_half_mask = right_mask >> 1; single
-// rounding per 64-bit product t = 31 - shift, round = 2^(t-1).
-struct RequantLanes512 {
-  bool single;
-  __m512i multiplier;  // the lanes' M (even lanes use it as is in vpmuldq)
-  __m512i multiplier_odd;
-  __m512i left, left_lo, left_hi, right, right_mask, right_half_mask;
-  __m512i round_even, round_odd, t_even, t_odd;
-};
-
-// The multipliers of rows m[0 .. valid - 1] (valid in 1..16; the other lanes get (0, 0)).
-IRNN_TARGET_STREAM512 inline RequantLanes512 MakeRequantLanes512(const QuantizedMultiplier* m, int valid,
-                                                                 bool single) {
-  static_assert(sizeof(QuantizedMultiplier) == 8, "QuantizedMultiplier is (int32 multiplier, int32 shift)");
-  const int pairs_lo = std::min(valid, 8), pairs_hi = std::max(valid - 8, 0);
-  const __mmask16 lo_mask = static_cast<__mmask16>((1u << (2 * pairs_lo)) - 1u);
-  const __mmask16 hi_mask = static_cast<__mmask16>((1u << (2 * pairs_hi)) - 1u);
-  const int32_t* p = reinterpret_cast<const int32_t*>(m);
-  const __m512i lo = _mm512_maskz_loadu_epi32(lo_mask, p);
-  const __m512i hi = _mm512_maskz_loadu_epi32(hi_mask, p + 16);
-  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i multiplier = _mm512_permutex2var_epi32(lo, even_idx, hi);
-  const __m512i shift = _mm512_permutex2var_epi32(lo, odd_idx, hi);
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-  RequantLanes512 q;
-  q.single = single;
-  q.multiplier = multiplier;
-  q.multiplier_odd = _mm512_srli_epi64(multiplier, 32);
-  q.left = _mm512_max_epi32(shift, zero);
-  q.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
-  q.left_lo = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MIN), q.left);
-  q.left_hi = _mm512_srav_epi32(_mm512_set1_epi32(INT32_MAX), q.left);
-  q.right_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, q.right), one);
-  q.right_half_mask = _mm512_srli_epi32(q.right_mask, 1);
-  // t = 31 - shift in [1, 62] (0 lanes: 31), positive: its int32 lanes zero-extend into 64 bits.
-  const __m512i t = _mm512_sub_epi32(_mm512_set1_epi32(31), shift);
-  const __m512i one64 = _mm512_set1_epi64(1);
-  q.t_even = _mm512_and_si512(t, _mm512_set1_epi64(0xFFFFFFFF));
-  q.t_odd = _mm512_srli_epi64(t, 32);
-  q.round_even = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_even, one64));
-  q.round_odd = _mm512_sllv_epi64(one64, _mm512_sub_epi64(q.t_odd, one64));
-  return q;
-}
-
-// Requantize512's two roundings with the per-lane constants (requant_avx512.h's shared cores).
-IRNN_TARGET_STREAM512 inline __m512i RequantizeLanes512(__m512i x, const RequantLanes512& q) {
-  if (q.single) {
-    return SingleRoundingCore512(x, q.multiplier, q.multiplier_odd, q.round_even, q.round_odd, q.t_even, q.t_odd);
-  }
-  // A multiplier of INT32_MIN (which the layer's validation rejects) is still handled as the reference does.
-  return DoubleRoundingCore512<true>(SaturatingLeftShift512(x, q.left, q.left_lo, q.left_hi), q.multiplier,
-                                     q.multiplier_odd, q.right, q.right_mask, q.right_half_mask);
+// MBQM with one (multiplier, shift) per lane: requant_avx512.h's RequantRows512 (MakeRequantRows512,
+// RequantizeRows512), the rounding chosen per call.
+IRNN_TARGET_STREAM512 inline __m512i RequantizeLanes512(__m512i x, const RequantRows512& q, bool single) {
+  return single ? RequantizeRows512<true>(x, q) : RequantizeRows512<false>(x, q);
 }
 
 // The per-lane form of requant_avx512.h's RequantizeRight512 (MBQM for a right shift, see the derivation
@@ -374,8 +323,10 @@ IRNN_TARGET_STREAM512 inline void RequantPart(const GruStreamContext& c, const _
   for (int g = 0; g < 3; ++g) {
     const __m512i addend = _mm512_add_epi32(_mm512_loadu_si512(fold + g * c.padded_cells + r0),
                                             _mm512_maskz_loadu_epi32(mask, bias[g] + r0));
-    const RequantLanes512 q = MakeRequantLanes512(m[g] + r0, valid, c.single);
-    for (int i = 0; i < NB; ++i) out[i * 3 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * 3 + g], addend), q);
+    const RequantRows512 q = MakeRequantRows512(m[g] + r0, valid);
+    for (int i = 0; i < NB; ++i) {
+      out[i * 3 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * 3 + g], addend), q, c.single);
+    }
   }
 }
 
@@ -517,9 +468,9 @@ IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const 
       const int lanes = step[g] != 0 ? valid : kBlockRows;
       RightLanes512 right;
       if (!MakeRightLanes512(m, lanes, c.single, &right)) {
-        const RequantLanes512 general = MakeRequantLanes512(m, lanes, c.single);
+        const RequantRows512 general = MakeRequantRows512(m, lanes);
         for (int i = 0; i < NB; ++i) {
-          out[i * 4 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * G + slot], addend), general);
+          out[i * 4 + g] = RequantizeLanes512(_mm512_add_epi32(sums[i * G + slot], addend), general, c.single);
         }
       } else if (c.single) {
         for (int i = 0; i < NB; ++i) {

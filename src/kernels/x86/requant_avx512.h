@@ -177,8 +177,7 @@ IRNN_TARGET_REQUANT512 inline __m512i RequantizeRight512(__m512i even, __m512i o
   return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(ae, q.shift_even), _mm512_srav_epi64(ao, q.shift_odd));
 }
 
-// ---- Per-row multipliers (numerics.md §7.1) for the sequence-mode kernels (lstm_kernels_avx512.cc) ----
-// (lstm_stream_avx512.cc keeps its own RequantLanes512, the same arithmetic; one of the two can go.)
+// ---- Per-row multipliers (numerics.md §7.1): the sequence-mode and streaming kernels ---------------
 
 // MBQM with one (multiplier, shift) per lane, Requantize512's arithmetic with per-lane constants:
 // left = max(shift, 0), right = max(-shift, 0), left_lo/left_hi = INT32_MIN/INT32_MAX >> left,
