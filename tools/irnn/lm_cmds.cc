@@ -308,6 +308,11 @@ Status Quantize(const QuantArgs& a, bool qat, const TextCorpus& c, const train::
 
 int RunQuantize(const QuantArgs& a, bool qat) {
   const char* name = qat ? "qat" : "ptq";
+  // The arguments first: a bad --pot-scales combination must not wait for the corpus to load.
+  if (a.pot_scales && a.mode != "irnn") return Fail(name, "--pot-scales is given but must be used with --mode irnn");
+  if (a.pot_scales && a.rounding_given && a.rounding != "single") {
+    return Fail(name, "--rounding is '" + a.rounding + "' but must be single with --pot-scales");
+  }
   TextCorpus c;
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail(name, s.message());
