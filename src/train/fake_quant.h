@@ -63,13 +63,14 @@ inline void AsymmetricGrid(double lo, double hi, double* scale, int32_t* zero_po
   *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
 }
 
-// The same grid with its scale rounded up to a power of two (numerics.md §7.1.1; the zero point as
-// AsymmetricGrid computes it for that scale).
+// The same grid with a power-of-two scale (numerics.md §7.1.1): the smallest 2^e with 256·2^e ≥ hi − lo
+// (so [−1, 1] gets 2^−7, not 2^−6: the grid's 255 steps may fall short of the range by one step, which
+// then clips), the zero point as AsymmetricGrid computes it for that scale.
 inline void AsymmetricGridPot(double lo, double hi, double* scale, int32_t* zero_point) {
   lo = std::min(lo, 0.0);
   hi = std::max(hi, 0.0);
   if (hi - lo < 1e-8) hi = lo + 1e-8;
-  *scale = std::exp2(std::ceil(std::log2((hi - lo) / 255.0)));
+  *scale = std::exp2(std::ceil(std::log2((hi - lo) / 256.0)));
   *zero_point = static_cast<int32_t>(std::clamp(std::lround(-128 - lo / *scale), -128L, 127L));
 }
 

@@ -134,6 +134,8 @@ TEST(Qat, TrainingForwardTracksTheIntegerSimulation) {
     std::printf("[ qat      ] %s: training forward vs sim, last layer output: max %lld LSB, %lld of %lld differ\n",
                 name, static_cast<long long>(max_diff), static_cast<long long>(differ), static_cast<long long>(total));
     RecordProperty(std::string(name) + "_max_lsb", std::to_string(max_diff));
+    // Observed (corpus seed 3): irnn 1, tflite 2, irnn_pot 4 LSB (seeds 4-6: irnn_pot 1, 1, 2). With
+    // power-of-two multipliers ties are frequent: MBQM rounds them up, the float forward to even.
     EXPECT_LE(max_diff, 4) << "the float training forward should simulate the integer model closely";
   }
 }
