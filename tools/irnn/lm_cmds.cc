@@ -620,6 +620,7 @@ int RunRecipe(const RecipeArgs& a) {
     std::printf("%-28s %10.2f\n", "QAT iRNN, integer (sim)", qat_sim);
   }
   std::printf("%-28s %10.2f\n", "QAT iRNN, integer (runtime)", qat_int);
+  if (a.pot_scales) std::printf("(the QAT model has power-of-two LSTM scales, single rounding: numerics.md 7.1.1)\n");
   std::printf("%-28s %10.2f\n", "PTQ TFLite, integer", ptq_int);
   std::printf("sizes: float %lld bytes, int8 %lld bytes (%.3fx); %.0f s in all\n", static_cast<long long>(float_bytes),
               static_cast<long long>(int_bytes), static_cast<double>(int_bytes) / float_bytes, seconds);
