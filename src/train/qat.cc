@@ -43,6 +43,7 @@ torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row) {
 }  // namespace
 
 QatLmImpl::QatLmImpl(const FloatLm& f, const QatOptions& options) : options_(options) {
+  if (options_.pot_scales) options_.rounding = Rounding::kSingle;
   const LmOptions& o = f->options();
   vocab_ = o.vocab;
   dim_ = o.dim;
@@ -85,7 +86,21 @@ void QatLmImpl::EmbeddingGrid(double* scale, int32_t* zero_point) const {
 }
 
 void QatLmImpl::OutputGrid(size_t l, double* scale, int32_t* zero_point) const {
-  AsymmetricGrid(ranges_.h_min[l], ranges_.h_max[l], scale, zero_point);
+  if (options_.pot_scales) {
+    fq::AsymmetricGridPot(ranges_.h_min[l], ranges_.h_max[l], scale, zero_point);
+  } else {
+    AsymmetricGrid(ranges_.h_min[l], ranges_.h_max[l], scale, zero_point);
+  }
+}
+
+void QatLmImpl::PotWeightScales(size_t l, torch::Tensor* sx, torch::Tensor* sh) const {
+  double s_x, s_h;
+  int32_t z;
+  if (l == 0) EmbeddingGrid(&s_x, &z);
+  else OutputGrid(l - 1, &s_x, &z);
+  OutputGrid(l, &s_h, &z);
+  *sx = fq::PotRowScale(w_ih[l], s_x);
+  *sh = fq::PotRowScale(w_hh[l], s_h);
 }
 
 int QatLmImpl::CellScale(size_t l) const {
@@ -93,6 +108,19 @@ int QatLmImpl::CellScale(size_t l) const {
   int pot = 0;
   while (pot < 6 && std::ldexp(1.0, pot) < ranges_.c_absmax[l]) ++pot;
   return pot - 15;
+}
+
+int64_t QatLmImpl::PotClippedRows() const {
+  if (!options_.pot_scales || !ranges_.initialized) return 0;
+  torch::NoGradGuard no_grad;
+  int64_t n = 0;
+  for (int64_t l = 0; l < layers_; ++l) {
+    torch::Tensor sx, sh;
+    PotWeightScales(static_cast<size_t>(l), &sx, &sh);
+    n += (fq::RowScale(w_ih[l]).to(torch::kFloat64) > sx * (1 + 1e-9)).sum().item<int64_t>();
+    n += (fq::RowScale(w_hh[l]).to(torch::kFloat64) > sh * (1 + 1e-9)).sum().item<int64_t>();
+  }
+  return n;
 }
 
 torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch::Tensor>* state) {
@@ -105,7 +133,16 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
   const int64_t steps = tokens.size(0);
   const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
   for (int64_t l = 0; l < layers_; ++l) {
-    const torch::Tensor wx = FakeQuantGateWeights(w_ih[l], per_row), wh = FakeQuantGateWeights(w_hh[l], per_row);
+    torch::Tensor wx, wh;
+    if (options_.pot_scales && per_row && ranges_.initialized) {  // numerics.md §7.1.1: the export's scales
+      torch::Tensor sx, sh;
+      PotWeightScales(static_cast<size_t>(l), &sx, &sh);
+      wx = fq::FakeQuantRowsAt(w_ih[l], sx);
+      wh = fq::FakeQuantRowsAt(w_hh[l], sh);
+    } else {
+      wx = FakeQuantGateWeights(w_ih[l], per_row);
+      wh = FakeQuantGateWeights(w_hh[l], per_row);
+    }
     const torch::Tensor xw = torch::matmul(x, wx.t()) + bias[l];  // the input part of every step at once
     torch::Tensor h = (*state)[2 * l], c = (*state)[2 * l + 1];
     double s_h = 1;
@@ -159,6 +196,9 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
   if (!ranges_.initialized) return Status::InvalidArgument("QAT export: the model was never calibrated");
   torch::NoGradGuard no_grad;
   const bool irnn = options_.mode == QatMode::kIrnn;
+  if (options_.pot_scales && !irnn) {
+    return Status::InvalidArgument("QAT export: pot_scales is on but must be used with the iRNN mode only");
+  }
   LanguageModelParams p;
   double s_x;
   int32_t z_x;
@@ -189,10 +229,17 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
     q.cell_scale = std::ldexp(1.0f, CellScale(static_cast<size_t>(l)));
     q.intermediates[4] = q.output;
     std::array<torch::Tensor, 4> sx, sh;
+    torch::Tensor pot_sx, pot_sh;
+    if (options_.pot_scales) PotWeightScales(static_cast<size_t>(l), &pot_sx, &pot_sh);
     for (int g = 0; g < 4; ++g) {
       const torch::Tensor wx = w_ih[l].narrow(0, g * d, d), wh = w_hh[l].narrow(0, g * d, d);
-      sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
-      sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+      if (options_.pot_scales) {
+        sx[g] = pot_sx.narrow(0, g * d, d).contiguous();
+        sh[g] = pot_sh.narrow(0, g * d, d).contiguous();
+      } else {
+        sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+        sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+      }
       // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed). Per-tensor scale
       // for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the per-row
       // multipliers below replace what it derives).

@@ -34,6 +34,11 @@ struct QatOptions {
   double pwl_max_err = 1.0;     // PWL tables (iRNN mode): max error in Q0.15 LSBs
   int calibration_batches = 100;  // bptt chunks of training data observed before QAT / for PTQ
   double ema = 0.9;             // observer momentum
+  // Power-of-two scales (numerics.md §7.1.1; iRNN mode only): every LSTM input and recurrent per-row
+  // multiplier S_W[r]·S_x·2^12 and the hidden multiplier 2^-30/S_h are powers of two, (2^30, shift <= 0),
+  // in training (the weight fake quantization) and in the export alike, so the kernels' pot fast paths
+  // apply. Implies single rounding (the constructor sets it); the decoder is unchanged.
+  bool pot_scales = false;
 };
 
 // Observed ranges that fix the quantization grids.
@@ -61,6 +66,10 @@ class QatLmImpl : public torch::nn::Module {
   const QatOptions& options() const { return options_; }
   int64_t vocab() const { return vocab_; }
 
+  // With pot_scales: the LSTM weight rows whose power-of-two scale is capped (numerics.md §7.1.1), so
+  // that their largest weights clip at ±127; 0 without the option or before calibration.
+  int64_t PotClippedRows() const;
+
   // The integer runtime's parameters for the current weights and ranges, and the logit scale that turns
   // the int32 logits back into real logits (for perplexity).
   Status Export(LanguageModelParams* params, double* logit_scale) const;
@@ -73,6 +82,9 @@ class QatLmImpl : public torch::nn::Module {
   void Observe(std::vector<double>* lo, std::vector<double>* hi, size_t i, double new_lo, double new_hi);
   void EmbeddingGrid(double* scale, int32_t* zero_point) const;
   void OutputGrid(size_t layer, double* scale, int32_t* zero_point) const;
+  // With pot_scales: LSTM layer l's input and recurrent weight scales per row [4D][1] (float64, the
+  // rows' max|w|/127 rounded up to power-of-two multipliers on the current input and output grids).
+  void PotWeightScales(size_t layer, torch::Tensor* sx, torch::Tensor* sh) const;
   int CellScale(size_t layer) const;
 
   QatOptions options_;

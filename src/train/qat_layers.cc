@@ -50,6 +50,7 @@ double PreScale(const QatLayerRanges& r, int g) { return std::max(r.pre_absmax[g
 
 QatLstmLayerImpl::QatLstmLayerImpl(int64_t n_input, int64_t n_cell, const QatLayerOptions& options, uint64_t seed)
     : options_(options), n_input_(n_input), n_cell_(n_cell) {
+  if (options_.pot_scales) options_.rounding = Rounding::kSingle;
   torch::manual_seed(seed);
   const double k = 1.0 / std::sqrt(static_cast<double>(n_cell));
   w_ih = register_parameter("w_ih", torch::empty({4 * n_cell, n_input}).uniform_(-k, k));
@@ -66,7 +67,11 @@ void QatLstmLayerImpl::InputGrid(double* scale, int32_t* zero_point) const {
 }
 
 void QatLstmLayerImpl::OutputGrid(double* scale, int32_t* zero_point) const {
-  AsymmetricGrid(ranges_.h_min, ranges_.h_max, scale, zero_point);
+  if (options_.pot_scales) {
+    fq::AsymmetricGridPot(ranges_.h_min, ranges_.h_max, scale, zero_point);
+  } else {
+    AsymmetricGrid(ranges_.h_min, ranges_.h_max, scale, zero_point);
+  }
 }
 
 int QatLstmLayerImpl::CellScale() const {
@@ -130,7 +135,9 @@ torch::Tensor QatLstmLayerImpl::ForwardTrain(const torch::Tensor& x, const StepH
     OutputGrid(&s_h, &z_h);
   }
   const double s_c = std::ldexp(1.0, CellScale());
-  const torch::Tensor wx = FakeQuantRows(w_ih), wh = FakeQuantRows(w_hh);
+  const bool pot = q && options_.pot_scales;  // numerics.md §7.1.1: the export's scales
+  const torch::Tensor wx = pot ? fq::FakeQuantRowsAt(w_ih, fq::PotRowScale(w_ih, s_x)) : FakeQuantRows(w_ih);
+  const torch::Tensor wh = pot ? fq::FakeQuantRowsAt(w_hh, fq::PotRowScale(w_hh, s_h)) : FakeQuantRows(w_hh);
   // LayerNorm coefficients: γ on int16 (scale S_ln = max|γ| / 32767), β on the int32 grid S_ln / 1024
   // (numerics.md §3.3: the raw gate bias is added to r·w before the division by 1024).
   std::array<torch::Tensor, 4> gamma, beta;
@@ -204,6 +211,9 @@ Status QatLstmLayerImpl::Export(TfliteLstmParams* out) const {
   if (!ranges_.initialized) return Status::InvalidArgument("QatLstmLayer export: the layer was never calibrated");
   torch::NoGradGuard no_grad;
   const bool ln = options_.layer_norm;
+  if (ln && options_.pot_scales) {
+    return Status::InvalidArgument("QatLstmLayer export: pot_scales is on but must be used without layer_norm");
+  }
   const int64_t n = n_cell_;
   double s_x, s_h;
   int32_t z_x, z_h;
@@ -227,8 +237,8 @@ Status QatLstmLayerImpl::Export(TfliteLstmParams* out) const {
   std::array<double, 4> inter{};
   for (int g = 0; g < 4; ++g) {
     const torch::Tensor wx = w_ih.narrow(0, g * n, n), wh = w_hh.narrow(0, g * n, n);
-    sx[g] = RowScale(wx).reshape(-1).to(torch::kFloat64);
-    sh[g] = RowScale(wh).reshape(-1).to(torch::kFloat64);
+    sx[g] = (options_.pot_scales ? fq::PotRowScale(wx, s_x) : RowScale(wx)).reshape(-1).to(torch::kFloat64);
+    sh[g] = (options_.pot_scales ? fq::PotRowScale(wh, s_h) : RowScale(wh)).reshape(-1).to(torch::kFloat64);
     const torch::Tensor qx = torch::clamp(torch::round(wx.to(torch::kFloat64) / sx[g].unsqueeze(1)), -127, 127).to(torch::kInt8);
     const torch::Tensor qh = torch::clamp(torch::round(wh.to(torch::kFloat64) / sh[g].unsqueeze(1)), -127, 127).to(torch::kInt8);
     w.input_to_gate[g] = ToVector<int8_t>(qx);

@@ -37,6 +37,11 @@ struct QatLayerOptions {
   bool layer_norm = true;          // LayerNorm on the gate pre-activations (numerics.md §3)
   Rounding rounding = Rounding::kDouble;
   double ema = 0.9;                // observer momentum
+  // Power-of-two scales (numerics.md §7.1.1), without LayerNorm only (Export refuses them with it: its
+  // gate intermediate is an observed scale): per-row weight scales rounded up to power-of-two input and
+  // recurrent multipliers and a power-of-two output grid, in training and export alike. Implies single
+  // rounding (the constructor sets it).
+  bool pot_scales = false;
 };
 
 // Observed ranges fixing the grids (EMA of per-batch extremes).

@@ -307,6 +307,12 @@ if "$irnn" --help 2>/dev/null | grep -q 'recipe'; then
   grep -q -- "--cell is 'nosuch' but must be lstm or gru" "$work/err" ||
     fail "train --cell nosuch: the message does not name the bad cell: $(head -n1 "$work/err")"
   expect_error recipe ptb-gru-small --data "$work/missing" --out "$work/r"
+  expect_error ptq "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn" --mode tflite --pot-scales
+  grep -q -- "--pot-scales is given but must be used with --mode irnn" "$work/err" ||
+    fail "ptq --mode tflite --pot-scales: the message does not say what is wrong: $(head -n1 "$work/err")"
+  expect_error qat "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn" --rounding double --pot-scales
+  grep -q -- "--rounding is 'double' but must be single with --pot-scales" "$work/err" ||
+    fail "qat --rounding double --pot-scales: the message does not say what is wrong: $(head -n1 "$work/err")"
 else
   echo "note: built without libtorch: train/qat/ptq/eval/generate/recipe not present, not checked"
 fi

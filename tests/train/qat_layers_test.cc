@@ -2,13 +2,15 @@
 // (a) a few dozen Adam steps on a tiny synthetic sequence task lower the loss; (b) the exported
 // parameters on the runtime (TfliteLstm / MogrifierLstm, scalar and every optimized path) equal the
 // module's evaluation forward (the sim) bit for bit, batch > 1; (c) the training-mode fake-quantized
-// float output stays close to the integer output dequantized (bound in output LSBs, printed).
+// float output stays close to the integer output dequantized (bound in output LSBs, printed); (d) with
+// power-of-two scales (numerics.md §7.1.1) every LSTM multiplier is (2^30, shift <= 0).
 // Tiny sizes: a few seconds in Release. Not a recipe or an accuracy benchmark.
 
 #include "train/qat_layers.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -171,6 +173,64 @@ TEST(QatLayers, MogrifierLstmTrainsAndExportEqualsRuntime) {
     layer->lstm->OutputGrid(&s_h, &z_h);
     CompareFakeQuantWithInteger(layer, x, sim_out, s_h, name, 0.5);
   }
+}
+
+// Power-of-two scales (numerics.md §7.1.1) on the LSTM without LayerNorm: every input and recurrent
+// multiplier and the hidden one are (2^30, shift <= 0), single rounding, intended mode, and the runtime
+// equals the sim on every path. With LayerNorm the export refuses the option.
+TEST(QatLayers, PotScalesLstmExportsPowerOfTwoMultipliersAndEqualsRuntime) {
+  QatLayerOptions o;
+  o.layer_norm = false;
+  o.pot_scales = true;
+  QatLstmLayer layer(kIn, kCell, o, 5);
+  EXPECT_EQ(layer->options().rounding, Rounding::kSingle);
+  double first, last;
+  Train(layer, 40, &first, &last);
+  std::printf("[ MEASURED ] pot LSTM QAT loss: first 5 steps %.4f, last 5 steps %.4f\n", first, last);
+  EXPECT_LT(last, 0.7 * first);
+
+  TfliteLstmParams p;
+  const Status s = layer->Export(&p);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_FALSE(p.config.tflite_compat);
+  EXPECT_EQ(p.config.rounding, Rounding::kSingle);
+  auto is_pot = [](const QuantizedMultiplier& m) { return m.multiplier == (int32_t{1} << 30) && m.shift <= 0; };
+  EXPECT_TRUE(is_pot(p.hidden_scale)) << p.hidden_scale.multiplier << " " << p.hidden_scale.shift;
+  for (int g = 0; g < 4; ++g) {
+    ASSERT_EQ(p.input_to_gate_channel_scale[g].size(), static_cast<size_t>(kCell));
+    for (int64_t r = 0; r < kCell; ++r) {
+      const QuantizedMultiplier mx = p.input_to_gate_channel_scale[g][r], mh = p.recurrent_to_gate_channel_scale[g][r];
+      EXPECT_TRUE(is_pot(mx)) << "input gate " << g << " row " << r << ": " << mx.multiplier << " " << mx.shift;
+      EXPECT_TRUE(is_pot(mh)) << "recurrent gate " << g << " row " << r << ": " << mh.multiplier << " " << mh.shift;
+    }
+  }
+  torch::manual_seed(97);
+  torch::Tensor x, y;
+  MakeBatch(&x, &y);
+  const torch::Tensor xq = layer->QuantizeInput(x);
+  torch::Tensor sim_out;
+  ASSERT_TRUE(layer->SimForward(xq, &sim_out).ok());
+  const std::vector<int8_t> in = ToInt8(xq), want = ToInt8(sim_out);
+  for (KernelPath path : AllPaths()) {
+    std::unique_ptr<TfliteLstm> lstm;
+    ASSERT_TRUE(TfliteLstm::Create(p, path, &lstm).ok());
+    TfliteLstmState st;
+    ASSERT_TRUE(lstm->NewState(kBatch, &st).ok());
+    std::vector<int8_t> out(want.size());
+    ASSERT_TRUE(lstm->Run(in.data(), kSteps, &st, out.data()).ok());
+    EXPECT_EQ(out, want) << "path " << static_cast<int>(path);
+  }
+  double s_h;
+  int32_t z_h;
+  layer->OutputGrid(&s_h, &z_h);
+  int e = 0;
+  EXPECT_EQ(std::frexp(s_h, &e), 0.5) << "output scale " << s_h << " is not a power of two";
+  CompareFakeQuantWithInteger(layer, x, sim_out, s_h, "pot LSTM", 0.5);
+
+  o.layer_norm = true;
+  QatLstmLayer ln(kIn, kCell, o, 5);
+  Train(ln, 5, &first, &last);
+  EXPECT_FALSE(ln->Export(&p).ok()) << "pot scales with LayerNorm must be refused";
 }
 
 TEST(QatLayers, ExportBeforeCalibrationIsRefused) {

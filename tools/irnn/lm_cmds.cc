@@ -70,6 +70,8 @@ struct QuantArgs {
   train::TrainOptions train;  // QAT fine-tuning
   int calibration_batches = 100;
   double pwl_max_err = 1.0;
+  bool pot_scales = false;  // numerics.md §7.1.1 (irnn mode; implies single rounding)
+  bool rounding_given = false;
   std::string plot;
 };
 
@@ -101,6 +103,7 @@ struct RecipeArgs {
   int threads = 0;
   int64_t sim_tokens = -1;  // -1: the recipe's own (0: the whole test split)
   double time_budget = 0;   // ptb-gru-small: seconds for float training (0: none)
+  bool pot_scales = false;  // the QAT (iRNN) model with power-of-two scales (numerics.md §7.1.1)
 };
 
 struct LmCommands {
@@ -279,6 +282,15 @@ Status Quantize(const QuantArgs& a, bool qat, const TextCorpus& c, const train::
   else if (a.mode == "tflite") qo.mode = train::QatMode::kTflite;
   else return Status::InvalidArgument("--mode is '" + a.mode + "' but must be irnn or tflite");
   IRNN_RETURN_IF_ERROR(ParseRounding(a.rounding, &qo.rounding));
+  if (a.pot_scales) {
+    if (qo.mode != train::QatMode::kIrnn) {
+      return Status::InvalidArgument("--pot-scales is given but must be used with --mode irnn");
+    }
+    if (a.rounding_given && qo.rounding != Rounding::kSingle) {
+      return Status::InvalidArgument("--rounding is '" + a.rounding + "' but must be single with --pot-scales");
+    }
+    qo.pot_scales = true;
+  }
   qo.calibration_batches = a.calibration_batches;
   qo.pwl_max_err = a.pwl_max_err;
   train::QatLm model(float_model, qo);
@@ -287,16 +299,26 @@ Status Quantize(const QuantArgs& a, bool qat, const TextCorpus& c, const train::
   } else {
     train::Calibrate(model, c.train, a.train.batch, a.train.bptt, a.calibration_batches);
   }
+  if (a.pot_scales) {
+    std::fprintf(stderr, "pot scales: %lld LSTM weight rows clip at the capped multiplier 2^-1 (numerics.md 7.1.1)\n",
+                 static_cast<long long>(model->PotClippedRows()));
+  }
   return model->Export(params, logit_scale);
 }
 
 int RunQuantize(const QuantArgs& a, bool qat) {
   const char* name = qat ? "qat" : "ptq";
+  // The arguments first: a bad --pot-scales combination must not wait for the corpus to load.
+  if (a.pot_scales && a.mode != "irnn") return Fail(name, "--pot-scales is given but must be used with --mode irnn");
+  if (a.pot_scales && a.rounding_given && a.rounding != "single") {
+    return Fail(name, "--rounding is '" + a.rounding + "' but must be single with --pot-scales");
+  }
   TextCorpus c;
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail(name, s.message());
   if (train::IsFloatGruCheckpoint(a.float_model)) {  // gru_lm_cmds.cc: QAT in iRNN mode only
     if (!qat || a.mode != "irnn") return Fail(name, "a GRU checkpoint supports qat --mode irnn only");
+    if (a.pot_scales) return Fail(name, "--pot-scales is given but applies to LSTM checkpoints only");
     Rounding rounding = Rounding::kDouble;
     s = ParseRounding(a.rounding, &rounding);
     if (!s.ok()) return Fail(name, s.message());
@@ -430,6 +452,7 @@ int RunGenerate(const GenerateArgs& a) {
 // every backend on the test split, report.json.
 int RunRecipe(const RecipeArgs& a) {
   if (a.name == "ptb-gru-small") {  // the GRU language model (gru_lm_cmds.cc)
+    if (a.pot_scales) return Fail("recipe", "--pot-scales is given but applies to the LSTM recipes only");
     if (a.out.empty()) return Fail("recipe", "--out is required");
     if (!IsDir(a.out) && mkdir(a.out.c_str(), 0755) != 0) return Fail("recipe", "cannot create " + a.out);
     TextCorpus gc;
@@ -526,6 +549,7 @@ int RunRecipe(const RecipeArgs& a) {
   double qat_scale = 0, ptq_scale = 0;
   std::vector<train::EpochStats> qat_curve, unused;
   q.mode = "irnn";
+  q.pot_scales = a.pot_scales;
   s = Quantize(q, true, c, fm, &qat_p, &qat_scale, &qat_curve);
   if (!s.ok()) return Fail("recipe", "qat: " + s.message());
   const std::string qat_path = a.out + "/qat_irnn.irnn";
@@ -533,6 +557,7 @@ int RunRecipe(const RecipeArgs& a) {
   if (!s.ok()) return Fail("recipe", s.message());
   QuantArgs pq = q;
   pq.mode = "tflite";
+  pq.pot_scales = false;
   s = Quantize(pq, false, c, fm, &ptq_p, &ptq_scale, &unused);
   if (!s.ok()) return Fail("recipe", "ptq: " + s.message());
   const std::string ptq_path = a.out + "/ptq_tflite.irnn";
@@ -580,8 +605,9 @@ int RunRecipe(const RecipeArgs& a) {
   }
   report += "]";
   char sim_fields[160];
-  std::snprintf(sim_fields, sizeof sim_fields, ", \"sim_tokens\": %lld, \"qat_int_ppl_on_sim_tokens\": %.4f}\n",
-                static_cast<long long>(sim_count), qat_int_sim_ids);
+  std::snprintf(sim_fields, sizeof sim_fields,
+                ", \"sim_tokens\": %lld, \"qat_int_ppl_on_sim_tokens\": %.4f, \"qat_pot_scales\": %s}\n",
+                static_cast<long long>(sim_count), qat_int_sim_ids, a.pot_scales ? "true" : "false");
   report += sim_fields;
   r << report;
   std::printf("%s", buf);
@@ -594,6 +620,7 @@ int RunRecipe(const RecipeArgs& a) {
     std::printf("%-28s %10.2f\n", "QAT iRNN, integer (sim)", qat_sim);
   }
   std::printf("%-28s %10.2f\n", "QAT iRNN, integer (runtime)", qat_int);
+  if (a.pot_scales) std::printf("(the QAT model has power-of-two LSTM scales, single rounding: numerics.md 7.1.1)\n");
   std::printf("%-28s %10.2f\n", "PTQ TFLite, integer", ptq_int);
   std::printf("sizes: float %lld bytes, int8 %lld bytes (%.3fx); %.0f s in all\n", static_cast<long long>(float_bytes),
               static_cast<long long>(int_bytes), static_cast<double>(int_bytes) / float_bytes, seconds);
@@ -629,6 +656,10 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
     cmd->add_option("--calibration-batches", q->calibration_batches, "bptt chunks observed for the ranges")
         ->capture_default_str();
     cmd->add_option("--pwl-max-err", q->pwl_max_err, "PWL tolerance in Q0.15 LSBs (irnn mode)")->capture_default_str();
+    cmd->add_flag("--pot-scales", q->pot_scales,
+                  "irnn mode: power-of-two LSTM scales (per-row weight scales rounded up so that every input and "
+                  "recurrent multiplier is 2^k; output scale rounded up to 2^k), the same in training and export; "
+                  "implies --rounding single (numerics.md 7.1.1)");
     if (qat) {
       q->train.optimizer = "adam";
       q->train.lr = 2e-4;
@@ -671,12 +702,16 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
                             "ptb-gru-small: seconds of float training; no epoch starts that would exceed it");
   c->recipe_cmd->add_option("--sim-tokens", c->recipe.sim_tokens,
                             "Test tokens for the libtorch simulation (0: all; default: all, wt2-small 20000)");
+  c->recipe_cmd->add_flag("--pot-scales", c->recipe.pot_scales,
+                          "LSTM recipes: QAT (iRNN) with power-of-two scales and single rounding, as qat --pot-scales");
   return c;
 }
 
 int RunLmCommands(LmCommands* c) {
   if (c == nullptr) return -1;
   if (c->train_cmd->parsed()) return RunTrain(c->train);
+  c->qat.rounding_given = c->qat_cmd->count("--rounding") > 0;
+  c->ptq.rounding_given = c->ptq_cmd->count("--rounding") > 0;
   if (c->qat_cmd->parsed()) return RunQuantize(c->qat, true);
   if (c->ptq_cmd->parsed()) return RunQuantize(c->ptq, false);
   if (c->eval_cmd->parsed()) return RunEval(c->eval);
