@@ -3,7 +3,8 @@
 # package registry. Installs what it needs (scripts/install_deps.sh), builds the irnn tool in Release
 # (build/main), writes the King James Bible (package bible-kjv) as plain text, then runs
 # `irnn recipe kjv-tiny`: trains a small float LSTM language model, fine-tunes it with
-# quantization-aware training (iRNN: per-channel int8 weights, PWL activations) and quantizes it after
+# quantization-aware training (iRNN: per-channel int8 weights with power-of-two scales, PWL activations;
+# numerics.md §7.1.1) and quantizes it after
 # training (TFLite style), exports both to .irnn files, runs them with the integer-only runtime and prints
 # float vs integer perplexity, training and inference tokens/s and model sizes. Finally it times the
 # integer LSTM layer alone (irnn lstm-run) on every kernel path. About 10-15 minutes on 2 cores.
@@ -29,7 +30,7 @@ if [ ! -s "$out/kjv.txt" ]; then
   bible -f "Gen1:1-Rev22:21" | sed 's/^[^ ]* //' > "$out/kjv.txt"
 fi
 echo "data: $(wc -w < "$out/kjv.txt") words of the King James Bible in $out/kjv.txt"
-"$irnn" recipe kjv-tiny --data "$out/kjv.txt" --out "$out"
+"$irnn" recipe kjv-tiny --data "$out/kjv.txt" --out "$out" --pot-scales
 echo
 
 paths=(scalar)
@@ -45,6 +46,8 @@ configs=(
   "--input 256 --cell 256 --output 128 --layer-norm --steps 100 --batch 1"
   "--input 256 --cell 256 --steps 100 --batch 8"
   "--input 256 --cell 256 --steps 100 --batch 1 --activation pwl"
+  "--input 256 --cell 256 --steps 100 --batch 1 --pot"
+  "--input 256 --cell 256 --steps 100 --batch 16 --pot"
 )
 printf '%-72s %-10s %10s %10s %11s %8s  %s\n' "irnn lstm-run" path "us/step" "steps/s" "frames/s" GOPS "output checksum"
 for config in "${configs[@]}"; do
