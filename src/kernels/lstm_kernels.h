@@ -90,7 +90,7 @@ struct LstmRecurrentStep {
   // uses its per-tensor m[g]).
   const QuantizedMultiplier* channel[4] = {};
   // Set by the layer only where every present gate's recurrent multipliers (per row, or per tensor) are
-  // powers of two, M = 2^30 with shift <= -1, and the rounding is single: then MBQM(x) is exactly
+  // powers of two, M = 2^30 with shift <= 0, and the rounding is single: then MBQM(x) is exactly
   // (x + 2^(k-1)) >> k with k = 1 - shift (numerics.md §1.3), and pot_right[g][r] = -shift = k - 1 of
   // row r, [n_cell rounded up to 16] per present gate (null under CIFG). Null: no such guarantee.
   const int32_t* pot_right[4] = {};
@@ -98,7 +98,10 @@ struct LstmRecurrentStep {
   // |w[r][k]| + 2^(k-1) <= INT32_MAX for every row of every present gate, so that the matmul result
   // plus this nudge never wraps and MBQM is one shift of it (null: not proved).
   const int32_t* pot_nudge[4] = {};
-  // Every input-to-gate multiplier is pot as well (k >= 2): |gates.input[g][i]| <= 2^29.
+  // Set with pot_right only where the layer proved |gates.input[g][i]| + |recurrent result| <= INT32_MAX
+  // for every value (the input multipliers pot too, and the rows' accumulator bounds): intended mode's
+  // sat32(in + rec) never acts. Without it, intended mode's pot step needs every recurrent row's k >= 2
+  // (|rec| <= 2^29), which the layer ensures (else it passes no pot_right).
   bool input_pot = false;
 };
 

@@ -56,7 +56,23 @@ constexpr const char* kGateNames[4] = {"input", "forget", "cell", "output"};
 
 // MBQM by m is exactly (x + 2^(k-1)) >> k, k = 1 - shift >= 2 (numerics.md §1.3, single rounding).
 bool PotRecurrentMultiplier(QuantizedMultiplier m, Rounding rounding) {
-  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= -1 && m.shift >= -31;
+  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= 0 && m.shift >= -31;
+}
+
+// The largest |MBQM(acc)| of a pot multiplier (k = 1 - shift >= 1) over the accumulators of a row whose
+// |acc| <= bound (int64, the bias included): floor((acc + 2^(k-1)) / 2^k) lies in [-2^(31-k), 2^(31-k)]
+// for any int32 acc, and within (bound + 2^(k-1)) / 2^k when bound + 2^(k-1) <= INT32_MAX.
+int64_t PotResultBound(int64_t bound, int shift) {
+  const int k = 1 - shift;
+  const int64_t nudged = bound + (int64_t{1} << (k - 1));
+  return nudged <= INT32_MAX ? nudged >> k : int64_t{1} << (31 - k);
+}
+
+// 128 sum_k |w[r][k]| + |bias[r]|: the largest |accumulator| of row r for int8 inputs (bias may be empty).
+int64_t RowAccumulatorBound(const int8_t* w, int cols, const std::vector<int32_t>& bias, int r) {
+  int64_t bound = 0;
+  for (int k = 0; k < cols; ++k) bound += 128 * std::abs(int64_t{w[k]});
+  return bound + (bias.empty() ? 0 : std::abs(int64_t{bias[static_cast<size_t>(r)]}));
 }
 
 std::string Field(const char* name, int gate) { return std::string(name) + "[" + kGateNames[gate] + "]"; }
@@ -359,14 +375,35 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
       for (auto& right : packed->recurrent_pot_right) right.clear();
     }
     bool fold = pot;
-    bool input_pot = pot;
+    // The largest |input contribution| and |recurrent contribution| (MBQM results) of any value: with both
+    // at most INT32_MAX together, intended mode's sat32(in + rec) never acts (input_pot).
+    int64_t in_max = 0, rec_max = 0;
     for (int g = 0; g < 4 && pot; ++g) {
       if (w.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
       const std::vector<QuantizedMultiplier>& in_channel = layer->params_.input_to_gate_channel_scale[g];
+      const std::vector<QuantizedMultiplier>& rec_channel = layer->params_.recurrent_to_gate_channel_scale[g];
       for (int r = 0; r < c.n_cell; ++r) {
-        input_pot = input_pot && PotRecurrentMultiplier(in_channel.empty() ? layer->params_.input_to_gate_scale[g]
-                                                                           : in_channel[r], c.rounding);
+        const QuantizedMultiplier mi = in_channel.empty() ? layer->params_.input_to_gate_scale[g] : in_channel[r];
+        const QuantizedMultiplier mh = rec_channel.empty() ? layer->params_.recurrent_to_gate_scale[g] : rec_channel[r];
+        const int64_t bx = RowAccumulatorBound(w.input_to_gate[g].data() + int64_t{r} * c.n_input, c.n_input,
+                                               layer->params_.input_to_gate_effective_bias[g], r);
+        const int64_t bh = RowAccumulatorBound(w.recurrent_to_gate[g].data() + int64_t{r} * c.n_output, c.n_output,
+                                               layer->params_.recurrent_to_gate_effective_bias[g], r);
+        in_max = std::max(in_max, PotRecurrentMultiplier(mi, c.rounding) ? PotResultBound(bx, mi.shift) : int64_t{1} << 31);
+        rec_max = std::max(rec_max, PotResultBound(bh, mh.shift));
       }
+    }
+    const bool input_pot = pot && in_max + rec_max <= INT32_MAX;
+    // Without that proof, intended mode's pot step bounds the input contribution to +-2^30 and needs
+    // |rec| <= 2^29 (every recurrent k >= 2); where a row has k = 1 (multiplier 1/2) the layer takes the
+    // general per-row step instead.
+    if (pot && !input_pot && !c.tflite_compat && rec_max > (int64_t{1} << 29)) {
+      pot = false;
+      fold = false;
+      for (auto& right : packed->recurrent_pot_right) right.clear();
+    }
+    for (int g = 0; g < 4 && pot; ++g) {
+      if (w.recurrent_to_gate[g].empty()) continue;  // an absent gate (CIFG)
       std::vector<int32_t>& nudge = packed->recurrent_pot_nudge[g];
       nudge.assign(packed->recurrent_pot_right[g].size(), 0);
       const int8_t* wr = w.recurrent_to_gate[g].data();
@@ -384,7 +421,7 @@ Status TfliteLstm::Create(TfliteLstmParams params, KernelPath path, int threads,
     if (!fold) {
       for (auto& nudge : packed->recurrent_pot_nudge) nudge.clear();
     }
-    packed->input_pot = input_pot;
+    packed->input_pot = pot && input_pot;
   }
   layer->packed_ = std::move(packed);
   if (threads > 1) layer->pool_ = std::make_shared<SpinPool>(threads);

@@ -1,7 +1,7 @@
 // The LSTM's sequence mode (TfliteLstm::Run) and Step on every optimized path against the scalar
 // reference, bit for bit, for the layers the AVX-512 paths' fused recurrent step serves in its newer
 // forms: per-channel recurrent multipliers (numerics.md §7.1), intended mode (§4.1), PWL activations
-// (§6.1), and the power-of-two ("pot") forms, where every matmul multiplier is M = 2^30 with shift <= -1
+// (§6.1), and the power-of-two ("pot") forms, where every matmul multiplier is M = 2^30 with shift <= 0
 // and the rounding single, so that MBQM is (x + 2^(k-1)) >> k (§1.3), and a pot hidden scale. Random
 // layers built directly from raw parameters (not derived from float scales), with effective biases near
 // the int32 extremes in some of them so that the accumulators wrap and the pot forms' nudges meet the
@@ -78,9 +78,11 @@ PotLayer MakePotLayer(uint64_t seed, const PotOptions& o) {
                                          : uni(-(1 << 16), 1 << 16));
     }
   };
-  // A pot multiplier: k = 1 - shift in [2, 32] (extreme) or around the useful Q3.12 range.
+  // A pot multiplier: k = 1 - shift in [1, 32] (extreme) or around the useful Q3.12 range, with k = 1
+  // (multiplier 1/2, common in trained models: numerics.md §7.1.1) in about one row in four.
   auto pot = [&]() {
-    return QuantizedMultiplier{int32_t{1} << 30, static_cast<int32_t>(o.extreme ? uni(-31, -1) : uni(-12, -3))};
+    const int64_t shift = uni(0, 3) == 0 ? 0 : o.extreme ? uni(-31, -1) : uni(-12, -3);
+    return QuantizedMultiplier{int32_t{1} << 30, static_cast<int32_t>(shift)};
   };
   auto general = [&]() {
     return QuantizedMultiplier{static_cast<int32_t>(uni(int64_t{1} << 30, INT32_MAX)), static_cast<int32_t>(uni(-12, -2))};
@@ -231,6 +233,46 @@ TEST(TfliteLstmPot, OtherFormsEqualScalarOnEveryPath) {
     }
   }
   EXPECT_GT(outputs.size(), 100u) << "outputs nearly constant: the comparison would be vacuous";
+}
+
+// Multipliers of 1/2 (k = 1) at the int32 edges, where only the layer's bound proofs keep the pot step
+// exact in intended mode: rows with zero weights whose accumulators are their effective biases. Row 0:
+// both contributions 2^30 (accumulators INT32_MAX), whose sum 2^31 must saturate, not wrap; row 1: both
+// -2^30; row 2: an input multiplier of 1 (not pot) passing 2^30 + 100 against a recurrent -2^30, whose sum
+// 100 must not become 0 by a clamp of the input contribution. Each row on a gate of its own in turn.
+TEST(TfliteLstmPot, HalfMultipliersAtTheInt32EdgesEqualScalar) {
+  std::set<int> outputs;
+  uint64_t seed = 0x9077000;
+  for (int gate : {kForgetGate, kCellGate, kOutputGate, kInputGate}) {
+    for (int batch : {1, 16}) {
+      PotOptions o;
+      o.n_cell = 17;
+      o.n_input = 9;
+      o.batch = batch;
+      o.steps = 2;
+      PotLayer l = MakePotLayer(++seed, o);
+      TfliteLstmParams& p = l.params;
+      const QuantizedMultiplier half{int32_t{1} << 30, 0}, one{int32_t{1} << 30, 1};
+      const int32_t in_bias[3] = {INT32_MAX, INT32_MIN, (int32_t{1} << 30) + 100};
+      const int32_t rec_bias[3] = {INT32_MAX, INT32_MIN, INT32_MIN};
+      for (int r = 0; r < 3; ++r) {
+        std::fill_n(p.weights.input_to_gate[gate].begin() + r * o.n_input, o.n_input, int8_t{0});
+        std::fill_n(p.weights.recurrent_to_gate[gate].begin() + r * o.n_cell, o.n_cell, int8_t{0});
+        p.input_to_gate_effective_bias[gate][static_cast<size_t>(r)] = in_bias[r];
+        p.recurrent_to_gate_effective_bias[gate][static_cast<size_t>(r)] = rec_bias[r];
+        p.input_to_gate_channel_scale[gate][static_cast<size_t>(r)] = r == 2 ? one : half;
+        p.recurrent_to_gate_channel_scale[gate][static_cast<size_t>(r)] = half;
+      }
+      SCOPED_TRACE("gate " + std::to_string(gate) + " batch " + std::to_string(batch));
+      const Result want = RunPath(l, o, KernelPath::kScalar, false);
+      outputs.insert(want.out.begin(), want.out.end());
+      for (KernelPath path : testing::OptimizedPathsOrNote()) {
+        EXPECT_TRUE(RunPath(l, o, path, false) == want) << "Run on " << KernelPathName(path);
+        EXPECT_TRUE(RunPath(l, o, path, true) == want) << "Step on " << KernelPathName(path);
+      }
+    }
+  }
+  EXPECT_GT(outputs.size(), 20u) << "outputs nearly constant: the comparison would be vacuous";
 }
 
 }  // namespace

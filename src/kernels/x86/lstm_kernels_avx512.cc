@@ -520,8 +520,9 @@ IRNN_TARGET_AVX512 inline __m512i PreActivationRight512(const LstmGateEpilogue& 
   return Clamp512(_mm512_add_epi32(Clamp512(in, -32768, 32767), rec), -32768, 32767);
 }
 
-// The pot forms' pre-activation, rec = RequantizePot512's (|rec| <= 2^29, every row's k >= 2): the input
-// contribution clamped to [in_lo, in_hi], rec added (no wrap: |sum| <= 2^30 + 2^29), clamped to int16.
+// The pot forms' pre-activation, rec = RequantizePot512's (|rec| <= 2^30; in intended mode the layer
+// ensures |rec| <= 2^29, every row's k >= 2, unless kInBounded): the input contribution clamped to
+// [in_lo, in_hi], rec added (no wrap: |sum| <= 2^30 + 2^29, or 2^15 + 2^30 in tflite_compat), clamped to int16.
 // tflite_compat (in_lo/in_hi = int16): sat16(sat16(in) + rec) as PreActivationRight512. Intended mode
 // (+-2^30): sat16(sat32(in + rec)); where |in| <= 2^30 the sum does not wrap and is unchanged; where in >
 // 2^30 both in + rec and 2^30 + rec exceed 2^29 > 32767 (both saturate to 32767), and alike below -2^30.
@@ -562,8 +563,8 @@ IRNN_TARGET_AVX512 inline __m512i Entry512(__m512i gathered) {
 // rec from RequantizeRight512. kPlain: the layer's PWL tables. kHiddenPot: the hidden scale is a power
 // of two (q.hidden_pot), so MBQM(x) + zp = floor((x + 2^(k-1) + zp 2^k) / 2^k) = floor((floor(x /
 // 2^(k-1)) + 1 + 2 zp) / 2) (nested floors merge), with x = o * tanh(c), |x| < 2^30: no wrap.
-// kInBounded (intended mode, pot input multipliers too): |in| <= 2^29 and |rec| <= 2^29, so in + rec
-// does not wrap and sat16(sat32(in + rec)) is one clamp of the sum.
+// kInBounded (intended mode, LstmRecurrentStep::input_pot): the layer proved |in| + |rec| <= INT32_MAX, so
+// in + rec does not wrap and sat16(sat32(in + rec)) is one clamp of the sum.
 template <bool kPot, bool kInBounded = false>
 IRNN_TARGET_AVX512 __attribute__((always_inline)) inline __m512i PreRight512(const LstmGateEpilogue& e, const GateConstants& q, int g, int64_t k,
                                               __mmask16 m, const __m512i* rec) {

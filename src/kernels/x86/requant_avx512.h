@@ -232,19 +232,19 @@ IRNN_TARGET_REQUANT512 inline __m512i RequantizeRows512(__m512i x, const Requant
                                      q.multiplier_odd, q.right, q.right_mask, q.right_half_mask);
 }
 
-// The power-of-two case (the lead's "pot" models): single rounding with M = 2^30 and shift <= -1 is
-// sat32((x 2^30 + 2^(t-1)) >> t), t = 31 - shift, that is floor((x + 2^(k-1)) / 2^k) with k = 1 - shift
-// >= 2 (|result| <= 2^29: sat32 never acts). Nested floors merge, floor((floor(x / 2^r) + 1) / 2) =
-// floor((x + 2^r) / 2^(r+1)), so with r = k - 1 = -shift per lane it is y = x >> r, then (y + 1) >> 1:
-// three ops, no overflow (|y| <= 2^30; the nudge is added after the first shift, never to x itself).
-// right: r per lane, r >= 1.
+// The power-of-two case ("pot" models, numerics.md §7.1.1): single rounding with M = 2^30 and shift <= 0
+// is sat32((x 2^30 + 2^(t-1)) >> t), t = 31 - shift, that is floor((x + 2^(k-1)) / 2^k) with k = 1 - shift
+// >= 1 (|result| <= 2^30, and <= 2^29 for k >= 2: sat32 never acts). Nested floors merge: with r = k - 1 =
+// -shift per lane and y = x >> r, it is floor((y + 1) / 2) = (y >> 1) + (y & 1), which never wraps (y + 1
+// would for y = INT32_MAX, r = 0). right: r per lane, r >= 0.
 IRNN_TARGET_REQUANT512 inline __m512i RequantizePot512(__m512i x, __m512i right) {
-  return _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(x, right), _mm512_set1_epi32(1)), 1);
+  const __m512i y = _mm512_srav_epi32(x, right);
+  return _mm512_add_epi32(_mm512_srai_epi32(y, 1), _mm512_and_si512(y, _mm512_set1_epi32(1)));
 }
 
-// True when m is such a power of two for single rounding (M = 2^30, shift in [-31, -1]).
+// True when m is such a power of two for single rounding (M = 2^30, shift in [-31, 0]).
 inline bool PotMultiplier(QuantizedMultiplier m, Rounding rounding) {
-  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= -1 && m.shift >= -31;
+  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= 0 && m.shift >= -31;
 }
 
 }  // namespace
