@@ -1130,7 +1130,7 @@ struct AmxOut {
   }
 };
 
-// What the AMX matmul below starts from: the row blocks and depth tiles, the signed input tiles,
+// What both AMX matmul forms below start from: the row blocks and depth tiles, the signed input tiles,
 // and the C tiles' start (the bias of the requested rows, zero elsewhere: those results are not stored).
 struct AmxGemmSetup {
   int first_block, blocks, k_tiles;
@@ -1163,15 +1163,9 @@ IRNN_TARGET_AVX512 inline AmxGemmSetup MakeAmxGemmSetup(const PackedS8& w, int r
 // L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
 // issued between the requantizations of block i - 1's stored sums (Requantize, stores, one 16-lane
 // row at a time), so the tdpbssd chains (no vector port) run under that vector work instead of after
-// it (the out-of-order window is far shorter than one block's vector work). The one form at every
-// depth: a phased form (per 32-row panel, all blocks' tile work, then all their vector work) that ran up
-// to 256 columns was slower once the requantization moved into the store pass (measured, H = 128 / 256,
-// B = 16, 4 gates' matmuls of one Run chunk, amx, 1 thread, 10th percentile of 500 calls per form
-// interleaved in one process: this form 0.88x / 0.83x the phased one's time with pot multipliers,
-// 0.95-1.0x / 0.94x per-tensor, 0.93x / 1.02x per-row double rounding; `irnn lstm-run` per step,
-// --pot / tflite: 0.95x / 0.95x at H = 128, 0.96x / 0.99x at H = 256; the GRU's sequence mode 0.96x).
-// A form with one more block of lag (the vector work on block i - 1 while block i + 1's steps run, two
-// slots of sums) did not beat it.
+// it (the out-of-order window is far shorter than one block's vector work). (A form with one more
+// block of lag, the vector work on block i - 1 while block i + 1's steps run from two slots of sums,
+// did not beat it: measured as for AmxMatmul below.)
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                              int batch, const AmxOut<kMode>& o) {
@@ -1235,6 +1229,70 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
   }
 }
 
+// Phased form: for each panel of (up to) 32 input rows, first every block's tile work (C tiles stored
+// to a per-thread buffer, one 4 KB slot per block of 2 x 2 tiles), then the vector work on all of them.
+template <AmxRequant kMode>
+IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                                   int batch, const AmxOut<kMode>& o) {
+  const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
+  const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
+  const int64_t block_stride = g.block_stride;
+  const AmxInput in = g.in;  // a copy: stores of int32 sums could alias the setup's fields
+  const int8_t* const data = g.data;
+  const int32_t* const addend = g.addend;
+  const int pairs = (blocks - first_block + 1) / 2;
+  thread_local std::vector<int32_t> sums_buffer;
+  if (sums_buffer.size() < static_cast<size_t>(pairs) * 1024 + 16) sums_buffer.resize(static_cast<size_t>(pairs) * 1024 + 16);
+  int32_t(*const sums)[4][16][16] = reinterpret_cast<int32_t(*)[4][16][16]>(
+      sums_buffer.data() + ((16 - (reinterpret_cast<uintptr_t>(sums_buffer.data()) / 4) % 16) % 16));
+  LoadTileConfig();
+  const int m_tiles = (batch + 15) / 16;
+  for (int mt = 0; mt < m_tiles; mt += 2) {
+    const int nm = std::min(2, m_tiles - mt);
+    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
+      const GemmBlock blk{in.Tile(mt), in.Tile(mt + 1), data + rb * block_stride, mt * 16, rb, nm, std::min(2, blocks - rb)};
+      blk.Init(addend);
+      for (int k = 0; k < k_tiles; ++k) blk.Step(in.stride, block_stride, k);
+      blk.Store(sums[p]);
+    }
+    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
+      const int nn = std::min(2, blocks - rb);
+      for (int j = 0; j < nn; ++j) {
+        const __mmask16 mask = o.Mask(rb + j);
+        for (int i = 0; i < nm; ++i) {
+          const int b = mt * 16 + 16 * i;
+          const int valid = std::min(16, batch - b);
+          const int32_t(*tile)[16] = sums[p][i * nn + j];
+          for (int r = 0; r < valid; ++r) o.Store(_mm512_load_si512(tile[r]), mask, rb + j, b + r);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+// The two forms: up to 256 columns (4 depth tiles) the phased one for the per-tensor modes (TFLite's
+// per-tensor scales), else the pipelined one (measured against main's pipelined kernel, 4 gates'
+// matmuls of one chunk, 1 thread, amx: phased 0.78x / 0.84x its time at H = 128 / 256, B = 16;
+// pipelined 0.80x and 0.72x at H = 512 / 1024, where the phased one was 0.91x / 0.96x). The pot and
+// per-row modes (the iRNN LSTM's, the GRU's) take the pipelined form at every depth: with their
+// requantization in the store pass it took 0.88x / 0.83x the phased form's time with pot multipliers,
+// 0.93x / 1.02x with per-row double rounding (H = 128 / 256, B = 16, 4 gates' matmuls of one Run
+// chunk, 10th percentile of 500 calls per form interleaved in one process; `irnn lstm-run --pot`
+// 0.965x / 0.956x per step, the GRU's sequence mode 0.96x). Per-tensor, `irnn lstm-run` (tflite)
+// measured 1.05x at H = 128 with it, so those modes keep the phased form.
+template <AmxRequant kMode>
+IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                               int batch, const AmxOut<kMode>& o) {
+  constexpr bool kPerTensor =
+      kMode == AmxRequant::kRightDouble || kMode == AmxRequant::kRightSingle || kMode == AmxRequant::kGeneral;
+  if (kPerTensor && PaddedGroups(w.cols) <= 64) {
+    AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
+  } else {
+    AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+  }
+}
+
 IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                              const int8_t* x, int batch, QuantizedMultiplier m,
                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
@@ -1246,10 +1304,10 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const PotRows pot = PotRights(w, bias, m, channel, row_begin, row_end, rounding);
   if (pot.folded) {
     const AmxOut<AmxRequant::kPotFolded> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
-    AmxGemm(w, row_begin, row_end, pot.bias, x, batch, o);
+    AmxMatmul(w, row_begin, row_end, pot.bias, x, batch, o);
   } else if (pot.right != nullptr) {
     const AmxOut<AmxRequant::kPot> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
-    AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
   } else if (channel != nullptr) {
     // The per-row constants of the requested blocks, once per call (the stores of every input row reuse them).
     // (CacheLineAllocator: the zmm members are read by aligned loads; std::allocator gave 32-byte
@@ -1262,24 +1320,24 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     }
     if (rounding == Rounding::kSingle) {
       const AmxOut<AmxRequant::kRowsSingle> o{out, w.rows, row_begin, row_end, nullptr, nullptr, nullptr, rows_q.data()};
-      AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+      AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
     } else {
       const AmxOut<AmxRequant::kRowsDouble> o{out, w.rows, row_begin, row_end, nullptr, nullptr, nullptr, rows_q.data()};
-      AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+      AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
     }
   } else if (RequantRightApplies(m, 0)) {
     const RequantRight512 q = MakeRequantRight512(m, rounding, 0);
     if (rounding == Rounding::kDouble) {
-      AmxGemm(w, row_begin, row_end, bias, x, batch,
+      AmxMatmul(w, row_begin, row_end, bias, x, batch,
                 AmxOut<AmxRequant::kRightDouble>{out, w.rows, row_begin, row_end, &q, nullptr});
     } else {
-      AmxGemm(w, row_begin, row_end, bias, x, batch,
+      AmxMatmul(w, row_begin, row_end, bias, x, batch,
                 AmxOut<AmxRequant::kRightSingle>{out, w.rows, row_begin, row_end, &q, nullptr});
     }
   } else {
     const Requant512 q = MakeRequant512(m, rounding);
     const AmxOut<AmxRequant::kGeneral> o{out, w.rows, row_begin, row_end, nullptr, &q};
-    AmxGemm(w, row_begin, row_end, bias, x, batch, o);
+    AmxMatmul(w, row_begin, row_end, bias, x, batch, o);
   }
 }
 
