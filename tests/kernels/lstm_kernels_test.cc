@@ -1093,10 +1093,11 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnAmxTileEdges) {
   }
 }
 
-// The AMX path's input projection has two forms, chosen by depth (phased up to 256 columns, pipelined
-// deeper), and reads the inputs straight from x when x starts on a 64-byte boundary and its rows are
-// whole tiles deep (a copy otherwise, and for a partial last tile of rows). Both forms, x at a 64-byte
-// boundary and 16 bytes past one, batches around multiples of 16; every path against the reference.
+// The AMX path's input projection has two forms, chosen by depth and multipliers (phased up to 256
+// columns with per-tensor multipliers, pipelined deeper or per row), and reads the inputs straight from
+// x when x starts on a 64-byte boundary and its rows are whole tiles deep (a copy otherwise, and for a
+// partial last tile of rows). Both forms, x at a 64-byte boundary and 16 bytes past one, batches around
+// multiples of 16; every path against the reference.
 TEST(PackedGemv, EveryPathMatchesReferenceOnBothAmxFormsAndInputAlignments) {
   Gen gen(TestSeed());
   for (int cols : {64, 128, 192, 256, 257, 320, 512}) {
@@ -1132,6 +1133,34 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnBothAmxFormsAndInputAlignments) {
                 << KernelPathName(path) << " rows " << rows << " cols " << cols << " batch " << batch << " x at "
                 << (offset == aligned ? "a 64-byte boundary" : "16 bytes past one") << " per-channel " << per_channel;
           }
+        }
+      }
+    }
+  }
+}
+
+// Power-of-two multipliers (M = 2^30, shift <= 0, single rounding: requant_avx512.h's PotMultiplier),
+// per row and per tensor, take the AMX path's pot store modes: the folded one (the nudge in the bias,
+// where PackS8's row bound proves the sum cannot wrap: small biases) and the unfolded one (extreme
+// biases). Odd row counts, depths around 64-column tiles, batches around multiples of 16.
+TEST(PackedGemv, EveryPathMatchesReferenceOnPotMultipliers) {
+  Gen gen(TestSeed());
+  for (int rows : {1, 3, 17, 33, 255}) {
+    for (int cols : {3, 64, 128, 256, 300}) {
+      for (int batch : {16, 17, 33, 100}) {
+        const auto w = gen.VecI8(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        std::vector<int32_t> small(rows), extreme(rows);
+        std::vector<QuantizedMultiplier> channel(rows);
+        for (int r = 0; r < rows; ++r) {
+          small[r] = gen.Int(-5000, 5000);
+          extreme[r] = r % 2 == 0 ? kI32Max - gen.Int(0, 3) : kI32Min + gen.Int(0, 3);
+          channel[r] = {1 << 30, -gen.Int(0, 20)};
+        }
+        const QuantizedMultiplier m{1 << 30, -gen.Int(0, 20)};
+        for (const std::vector<int32_t>* bias : {&small, &extreme}) {
+          CheckPacked(w, rows, cols, bias->data(), x, batch, m, &channel, Rounding::kSingle);
+          CheckPacked(w, rows, cols, bias->data(), x, batch, m, nullptr, Rounding::kSingle);
         }
       }
     }

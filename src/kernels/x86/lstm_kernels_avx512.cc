@@ -1164,7 +1164,9 @@ IRNN_TARGET_AVX512 inline AmxGemmSetup MakeAmxGemmSetup(const PackedS8& w, int r
 // L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
 // issued between the requantizations of block i - 1's stored sums (Requantize, stores, one 16-lane
 // row at a time), so the tdpbssd chains (no vector port) run under that vector work instead of after
-// it (the out-of-order window is far shorter than one block's vector work).
+// it (the out-of-order window is far shorter than one block's vector work). (A form with one more
+// block of lag, the vector work on block i - 1 while block i + 1's steps run from two slots of sums,
+// did not beat it: measured as for AmxMatmul below.)
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                              int batch, const AmxOut<kMode>& o) {
@@ -1270,16 +1272,22 @@ IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end
   _tile_release();
 }
 
-// The two forms by depth: up to 256 columns (4 depth tiles) the phased one, deeper the pipelined one
-// (measured against main's pipelined kernel, 4 gates' matmuls of one chunk, 1 thread, amx: phased
-// 0.78x / 0.84x its time at H = 128 / 256, B = 16; pipelined 0.80x and 0.72x at H = 512 / 1024, where
-// the phased one was 0.91x / 0.96x). Per-row multipliers (the GRU's, the iRNN LSTM's) now requantize
-// in the store pass as well and take the same forms (they were stored raw and requantized by AVX2 code
-// afterwards, always pipelined).
+// The two forms: up to 256 columns (4 depth tiles) the phased one for the per-tensor modes (TFLite's
+// per-tensor scales), else the pipelined one (measured against main's pipelined kernel, 4 gates'
+// matmuls of one chunk, 1 thread, amx: phased 0.78x / 0.84x its time at H = 128 / 256, B = 16;
+// pipelined 0.80x and 0.72x at H = 512 / 1024, where the phased one was 0.91x / 0.96x). The pot and
+// per-row modes (the iRNN LSTM's, the GRU's) take the pipelined form at every depth: with their
+// requantization in the store pass it took 0.88x / 0.83x the phased form's time with pot multipliers,
+// 0.93x / 1.02x with per-row double rounding (H = 128 / 256, B = 16, 4 gates' matmuls of one Run
+// chunk, 10th percentile of 500 calls per form interleaved in one process; `irnn lstm-run --pot`
+// 0.965x / 0.956x per step, the GRU's sequence mode 0.96x). Per-tensor, `irnn lstm-run` (tflite)
+// measured 1.05x at H = 128 with it, so those modes keep the phased form.
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, const AmxOut<kMode>& o) {
-  if (PaddedGroups(w.cols) <= 64) {
+  constexpr bool kPerTensor =
+      kMode == AmxRequant::kRightDouble || kMode == AmxRequant::kRightSingle || kMode == AmxRequant::kGeneral;
+  if (kPerTensor && PaddedGroups(w.cols) <= 64) {
     AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
   } else {
     AmxGemm(w, row_begin, row_end, bias, x, batch, o);
