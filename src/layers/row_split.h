@@ -14,8 +14,15 @@
 namespace irnn {
 
 // Below this much work a matmul runs on one thread: waking a worker and waiting for it costs about as
-// much as 2^16 multiply-adds on one core.
-constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
+// much as 5 * 2^16 multiply-adds on the fast paths (measured on the amx path, 2 cores, idle: an LSTM step
+// at H = 256, B = 1 with its 2^18 recurrent multiply-adds took longer on 2 threads than on 1, the
+// streaming step's 2^19 and the GRU's 3 * 2^17 ran faster).
+constexpr int64_t kMinParallelMacs = int64_t{5} << 16;
+// Below this many rows per thread too: every step at H = 128 (LSTM and GRU, B = 1 and 16, sequence and
+// streaming, amx path) took longer on 2 threads than on 1, by up to 70 % at B = 16 with 2^21 multiply-adds
+// (the halves of h and of the outputs move between the cores each step, and each thread repeats the
+// per-call setup such as making h unsigned), while H = 256 ran faster at B = 16.
+constexpr int kMinRowsPerThread = 128;
 
 // fn(row_begin, row_end) over [0, rows), split between the pool's threads at multiples of 16 when
 // `macs` (the work) is large enough, else one call. pool may be null (one thread).
@@ -23,11 +30,14 @@ inline void ForRowRanges(SpinPool* pool, int rows, int64_t macs, const std::func
   const int n = pool != nullptr ? pool->size() : 1;
   // Blocks of 16 rows: a multiple of every path's row block (8 for AVX-VNNI, 16 for AVX-512 VNNI).
   const int blocks = (rows + 15) / 16;
-  if (n == 1 || macs < kMinParallelMacs || blocks < 2) {
+  if (n == 1 || macs < kMinParallelMacs || blocks < 2 || rows < n * kMinRowsPerThread) {
     fn(0, rows);
     return;
   }
-  pool->Run([&](int t) {
+  // One task per thread, each a fixed row range; a range no worker has started by the time this thread
+  // is done with its own runs here (SpinPool::RunTasks), so a worker queued behind another process never
+  // makes the step wait for it.
+  pool->RunTasks(n, [&](int t) {
     const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
     const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
     if (r0 < r1) fn(r0, r1);
