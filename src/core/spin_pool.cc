@@ -58,51 +58,12 @@ void SpinPool::Run(const std::function<void(int)>& fn) {
   {
     // Under the mutex: a worker about to sleep checks the generation under it, so it cannot miss this.
     std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t g = generation_.load(std::memory_order_relaxed);
-    generation_.store((g | 1u) + 1, std::memory_order_release);  // the next even value: a Run job
+    generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleepers_.load() > 0) cv_.notify_all();
   fn(0);
   SpinWait([this] { return pending_.load(std::memory_order_acquire) == 0; });
   fn_ = nullptr;
-}
-
-void SpinPool::RunTasks(int tasks, const std::function<void(int)>& fn) {
-  if (n_ == 1 || tasks <= 1 || tasks > 0xffff) {
-    for (int i = 0; i < tasks; ++i) fn(i);
-    return;
-  }
-  task_fn_.store(&fn, std::memory_order_relaxed);
-  task_count_.store(tasks, std::memory_order_relaxed);
-  uint64_t gen;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    gen = (generation_.load(std::memory_order_relaxed) + 2) | 1u;  // the next odd value: a RunTasks job
-    claim_.store((gen & 0xffffffffu) << 32, std::memory_order_release);
-    generation_.store(gen, std::memory_order_release);
-  }
-  if (sleepers_.load() > 0) cv_.notify_all();
-  ClaimTasks(gen);
-  // Only tasks a worker has claimed are left: wait for them.
-  SpinWait([this, tasks] { return ((claim_.load(std::memory_order_acquire) >> 16) & 0xffffu) == uint64_t(tasks); });
-  task_fn_.store(nullptr, std::memory_order_relaxed);
-}
-
-void SpinPool::ClaimTasks(uint64_t gen) {
-  const uint64_t tag = (gen & 0xffffffffu) << 32;
-  uint64_t c = claim_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((c & ~uint64_t{0xffffffffu}) != tag) return;  // the job is over (a later one may run)
-    const int count = task_count_.load(std::memory_order_relaxed);
-    const std::function<void(int)>* fn = task_fn_.load(std::memory_order_relaxed);
-    const int i = static_cast<int>(c & 0xffffu);
-    if (i >= count) return;
-    // A successful exchange proves the job (and so fn and count, read after the acquire above) is still
-    // this one: the caller cannot finish it while task i is unclaimed.
-    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    (*fn)(i);
-    c = claim_.fetch_add(uint64_t{1} << 16, std::memory_order_acq_rel) + (uint64_t{1} << 16);
-  }
 }
 
 void SpinPool::Barrier() {
@@ -139,10 +100,6 @@ void SpinPool::WorkerLoop(int id) {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    if ((seen & 1u) != 0) {
-      ClaimTasks(seen);  // a RunTasks job: no pending_ count, the caller waits only for claimed tasks
-      continue;
-    }
     (*fn_)(id);
     pending_.fetch_sub(1, std::memory_order_release);
   }

@@ -3,10 +3,7 @@
 // wait for the next job for about a millisecond (a step of a small LSTM takes microseconds, less than a
 // sleeping thread takes to wake), then sleep on a condition variable. Every wait spins for 20 us, then
 // yields its core at each try: on a machine with fewer free cores than threads, the thread waited for
-// may be queued behind the waiting one. RunTasks hands out independent tasks instead: the caller takes
-// any task no worker has claimed yet, so it never waits for a worker that has not started (a worker
-// queued behind another process on a busy core), only for tasks already running. Integer only
-// (no-float check).
+// may be queued behind the waiting one. Integer only (no-float check).
 #pragma once
 
 #include <atomic>
@@ -34,27 +31,14 @@ class SpinPool {
   // Inside fn: returns when all size() participants have called it. Writes before it are visible to
   // every participant after it.
   void Barrier();
-  // Calls fn(0) ... fn(tasks - 1), each exactly once, on whichever participant claims it first (this
-  // thread claims too, from task 0 on); returns when all returned. fn must not call Barrier: one thread
-  // may run several tasks. tasks >= 1. Not reentrant, like Run.
-  void RunTasks(int tasks, const std::function<void(int)>& fn);
 
  private:
   void WorkerLoop(int id);
-  // Claims and runs the tasks of the RunTasks job of generation `gen` until none is left (or the job is over).
-  void ClaimTasks(uint64_t gen);
 
   int n_ = 1;
   std::vector<std::thread> workers_;
   const std::function<void(int)>* fn_ = nullptr;
-  // Bumped by 2 per job; its low bit says the kind of job (0: Run, 1: RunTasks).
-  std::atomic<uint64_t> generation_{0};
-  // RunTasks: (low 32 bits of the generation << 32) | (tasks done << 16) | the next unclaimed task. Tasks
-  // are claimed by compare-exchange, so that a worker that wakes after its job is over claims nothing from
-  // the next one; one word for both counts, so that the caller waits on the line the workers write anyway.
-  std::atomic<uint64_t> claim_{0};
-  std::atomic<const std::function<void(int)>*> task_fn_{nullptr};
-  std::atomic<int> task_count_{0};
+  std::atomic<uint64_t> generation_{0};  // bumped once per Run
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<bool> stop_{false};
   std::atomic<int> sleepers_{0};

@@ -34,10 +34,7 @@ inline void ForRowRanges(SpinPool* pool, int rows, int64_t macs, const std::func
     fn(0, rows);
     return;
   }
-  // One task per thread, each a fixed row range; a range no worker has started by the time this thread
-  // is done with its own runs here (SpinPool::RunTasks), so a worker queued behind another process never
-  // makes the step wait for it.
-  pool->RunTasks(n, [&](int t) {
+  pool->Run([&](int t) {
     const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
     const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
     if (r0 < r1) fn(r0, r1);
