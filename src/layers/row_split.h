@@ -24,16 +24,23 @@ constexpr int64_t kMinParallelMacs = int64_t{5} << 16;
 // per-call setup such as making h unsigned), while H = 256 ran faster at B = 16.
 constexpr int kMinRowsPerThread = 128;
 
-// fn(row_begin, row_end) over [0, rows), split between the pool's threads at multiples of 16 when
-// `macs` (the work) is large enough, else one call. pool may be null (one thread).
-inline void ForRowRanges(SpinPool* pool, int rows, int64_t macs, const std::function<void(int, int)>& fn) {
+// Whether ForRowRanges splits `rows` with this much work between the pool's threads.
+inline bool SplitsRows(const SpinPool* pool, int rows, int64_t macs) {
   const int n = pool != nullptr ? pool->size() : 1;
   // Blocks of 16 rows: a multiple of every path's row block (8 for AVX-VNNI, 16 for AVX-512 VNNI).
   const int blocks = (rows + 15) / 16;
-  if (n == 1 || macs < kMinParallelMacs || blocks < 2 || rows < n * kMinRowsPerThread) {
+  return n > 1 && macs >= kMinParallelMacs && blocks >= 2 && rows >= n * kMinRowsPerThread;
+}
+
+// fn(row_begin, row_end) over [0, rows), split between the pool's threads at multiples of 16 when
+// `macs` (the work) is large enough, else one call. pool may be null (one thread).
+inline void ForRowRanges(SpinPool* pool, int rows, int64_t macs, const std::function<void(int, int)>& fn) {
+  if (!SplitsRows(pool, rows, macs)) {
     fn(0, rows);
     return;
   }
+  const int n = pool->size();
+  const int blocks = (rows + 15) / 16;
   pool->Run([&](int t) {
     const int b0 = static_cast<int>(int64_t{blocks} * t / n), b1 = static_cast<int>(int64_t{blocks} * (t + 1) / n);
     const int r0 = std::min(rows, 16 * b0), r1 = std::min(rows, 16 * b1);
