@@ -20,8 +20,9 @@ namespace irnn {
 constexpr int64_t kMinParallelMacs = int64_t{5} << 16;
 // Below this many rows per thread too: every step at H = 128 (LSTM and GRU, B = 1 and 16, sequence and
 // streaming, amx path) took longer on 2 threads than on 1, by up to 70 % at B = 16 with 2^21 multiply-adds
-// (the halves of h and of the outputs move between the cores each step, and each thread repeats the
-// per-call setup such as making h unsigned), while H = 256 ran faster at B = 16.
+// (not profiled to the end; likely the halves of h and of the outputs that move between the cores each
+// step, and the per-call setup that each thread repeats), while H = 256 ran faster at B = 16 (not the pot
+// LSTM's sequence step: 17.9 -> 19.6 us, open).
 constexpr int kMinRowsPerThread = 128;
 
 // Whether ForRowRanges splits `rows` with this much work between the pool's threads.
