@@ -210,7 +210,7 @@ class TfliteLstm {
   void Matmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x, int batch,
               QuantizedMultiplier m, const std::vector<QuantizedMultiplier>& channel, int32_t* out) const;
   // fn(row_begin, row_end) over [0, rows), split between the threads at multiples of 16 when `macs`
-  // (the work) is large enough, else one call.
+  // (the work) and the rows per thread are large enough (src/layers/row_split.h), else one call.
   void ForRowRanges(int rows, int64_t macs, const std::function<void(int, int)>& fn) const;
   void ComputeGate(int gate, const int32_t* input_part, TfliteLstmState* s) const;
   void Sigmoid(int16_t* v, int n) const;

@@ -231,6 +231,7 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
   // Chunks of up to ~3 MiB of workspace (3 gates x int32), at least one step.
   const int chunk = static_cast<int>(std::clamp<int64_t>((int64_t{1} << 20) / (3 * per_step), 1, steps));
   state->sequence_input_.resize(static_cast<size_t>(3 * per_step * chunk));
+  const bool steps_split = SplitsRows(pool_.get(), c.n_hidden, int64_t{3} * batch * c.n_hidden * c.n_hidden);
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
     const int8_t* xc = x + t0 * in_stride;
@@ -240,7 +241,9 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
     for (int g = 0; g < 3; ++g) parts[g] = state->sequence_input_.data() + g * per_step * chunk;
     // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
     // input rows at once; the threads split its output rows (the same rows of all three gates).
-    ForRowRanges(pool_.get(), c.n_hidden, int64_t{3} * len * batch * c.n_hidden * c.n_input, [&](int r0, int r1) {
+    // Split only where the steps split too: each thread then reads the rows it wrote (tflite_lstm.cc).
+    const int64_t macs = steps_split ? int64_t{3} * len * batch * c.n_hidden * c.n_input : 0;
+    ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
       for (int g = 0; g < 3; ++g) {
         kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), xm,
                                        len * batch, QuantizedMultiplier{}, params_.input_scale[g].data(),

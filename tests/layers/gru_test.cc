@@ -154,15 +154,15 @@ TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
 }
 
 // Threads split the matmuls' output rows (src/layers/row_split.h) at multiples of 16 when the work is
-// large enough: H = 3 stays on one thread, H = 33 and 255 split (batch 17, and H = 255 at batch 1).
+// large enough (at least 128 rows per thread): H = 3 and 33 stay on one thread, H = 257 splits at batch 17.
 TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
   std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   paths.insert(paths.begin(), KernelPath::kScalar);
   uint32_t seed = 900;
-  for (int n_hidden : {3, 33, 255}) {
+  for (int n_hidden : {3, 33, 257}) {
     for (int batch : {1, 17}) {
       ++seed;
-      const int n_in = n_hidden == 255 ? 17 : 33, steps = 4;
+      const int n_in = n_hidden == 257 ? 17 : 33, steps = 4;
       const testing::RandomGru r =
           testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
       SCOPED_TRACE(r.description + " batch " + std::to_string(batch));

@@ -228,8 +228,10 @@ int Compare(uint64_t seed, const Options& o) {
 TEST(TfliteLstmStream, PotModelsStepEqualsScalar) {
   uint64_t seed = 1;
   int compared = 0;
-  for (int n_cell : {1, 3, 17, 33, 128}) {
+  // n_cell = 257 at batch 3 and 15: 2 threads really split the rows (row_split.h: >= 128 per thread).
+  for (int n_cell : {1, 3, 17, 33, 128, 257}) {
     for (int batch : {1, 2, 3, 15}) {
+      if (n_cell == 257 && batch < 3) continue;
       for (int variant = 0; variant < 4; ++variant) {
         Options o;
         o.n_cell = n_cell;

@@ -159,9 +159,10 @@ TEST(TfliteLstmThreads, EveryPathAndThreadCountEqualsScalarOnBenchAndOddShapes) 
         ASSERT_EQ(steps.h, want.h) << KernelPathName(path) << ", " << threads << " thread(s), Step";
       }
     }
-    split += int64_t{4} * shape.batch * shape.dim * shape.dim >= (int64_t{1} << 16);
+    // row_split.h: at least 128 rows per thread and 5 * 2^16 multiply-adds (a Step's, n_input = n_cell).
+    split += shape.dim >= 256 && int64_t{8} * shape.batch * shape.dim * shape.dim >= (int64_t{5} << 16);
   }
-  EXPECT_GE(split, 8);
+  EXPECT_GE(split, 6);
   std::unique_ptr<TfliteLstm> bad;
   const Status s = TfliteLstm::Create(testing::MakeRandomLstm(1).params, KernelPath::kScalar, 0, &bad);
   EXPECT_FALSE(s.ok());
