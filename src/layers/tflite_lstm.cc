@@ -59,13 +59,14 @@ bool PotRecurrentMultiplier(QuantizedMultiplier m, Rounding rounding) {
   return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= 0 && m.shift >= -31;
 }
 
-// The largest |MBQM(acc)| of a pot multiplier (k = 1 - shift >= 1) over the accumulators of a row whose
-// |acc| <= bound (int64, the bias included): floor((acc + 2^(k-1)) / 2^k) lies in [-2^(31-k), 2^(31-k)]
-// for any int32 acc, and within (bound + 2^(k-1)) / 2^k when bound + 2^(k-1) <= INT32_MAX.
+// The largest |MBQM(acc)| of a pot multiplier (k = 1 - shift in [1, 32]) over the accumulators of a row
+// whose |acc| <= bound (int64, the bias included): floor((acc + 2^(k-1)) / 2^k) lies in [-2^(31-k),
+// 2^(31-k)] for any int32 acc (in [-1, 0] for k = 32), and within (bound + 2^(k-1)) / 2^k when bound +
+// 2^(k-1) <= INT32_MAX.
 int64_t PotResultBound(int64_t bound, int shift) {
   const int k = 1 - shift;
   const int64_t nudged = bound + (int64_t{1} << (k - 1));
-  return nudged <= INT32_MAX ? nudged >> k : int64_t{1} << (31 - k);
+  return nudged <= INT32_MAX ? nudged >> k : k >= 31 ? 1 : int64_t{1} << (31 - k);
 }
 
 // 128 sum_k |w[r][k]| + |bias[r]|: the largest |accumulator| of row r for int8 inputs (bias may be empty).
