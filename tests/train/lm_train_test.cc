@@ -67,6 +67,17 @@ TEST(FloatLm, TinyModelLearnsAndCheckpointsRoundTrip) {
   EXPECT_NE(bad.message().find("junk.pt"), std::string::npos) << bad.message();
 }
 
+// One epoch of QAT (tiny training, learning rate 1e-3), then the export.
+void TrainQatEpochAndExport(const TextCorpus& c, train::QatLm& q, LanguageModelParams* p, double* logit_scale) {
+  train::TrainOptions o = TinyTraining();
+  o.epochs = 1;
+  o.lr = 1e-3;
+  std::vector<train::EpochStats> qcurve;
+  ASSERT_TRUE(train::TrainQat(c, o, q, &qcurve).ok());
+  const Status s = q->Export(p, logit_scale);
+  ASSERT_TRUE(s.ok()) << s.message();
+}
+
 // Logits of the integer runtime and of the simulation over a few steps of two streams.
 void ExpectSimEqualsInt(const LanguageModelParams& p, const std::vector<int32_t>& ids, KernelPath path) {
   std::unique_ptr<LanguageModel> lm;
@@ -153,15 +164,9 @@ TEST(Qat, SimEqualsIntAfterQatAndPtqInBothModesAndRoundings) {
       qo.rounding = rounding;
       qo.calibration_batches = 20;
       train::QatLm q(m, qo);
-      train::TrainOptions o = TinyTraining();
-      o.epochs = 1;
-      o.lr = 1e-3;
-      std::vector<train::EpochStats> qcurve;
-      ASSERT_TRUE(train::TrainQat(c, o, q, &qcurve).ok());
       LanguageModelParams p;
       double logit_scale = 0;
-      const Status s = q->Export(&p, &logit_scale);
-      ASSERT_TRUE(s.ok()) << s.message();
+      ASSERT_NO_FATAL_FAILURE(TrainQatEpochAndExport(c, q, &p, &logit_scale));
       EXPECT_GT(logit_scale, 0);
       EXPECT_EQ(p.lstm[0].config.activation,
                 mode == train::QatMode::kIrnn ? LstmActivation::kPwl : LstmActivation::kFixedPoint);
@@ -214,15 +219,9 @@ TEST(Qat, PotScalesExportPowerOfTwoMultipliersAndSimEqualsInt) {
   qo.calibration_batches = 20;
   train::QatLm q(m, qo);
   EXPECT_EQ(q->options().rounding, Rounding::kSingle) << "pot_scales implies single rounding";
-  train::TrainOptions o = TinyTraining();
-  o.epochs = 1;
-  o.lr = 1e-3;
-  std::vector<train::EpochStats> qcurve;
-  ASSERT_TRUE(train::TrainQat(c, o, q, &qcurve).ok());
   LanguageModelParams p;
   double logit_scale = 0;
-  const Status s = q->Export(&p, &logit_scale);
-  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_NO_FATAL_FAILURE(TrainQatEpochAndExport(c, q, &p, &logit_scale));
   auto is_pot = [](const QuantizedMultiplier& mq) { return mq.multiplier == (int32_t{1} << 30) && mq.shift <= 0; };
   int64_t rows = 0;
   for (size_t l = 0; l < p.lstm.size(); ++l) {

@@ -81,6 +81,28 @@ std::vector<KernelPath> AllPaths() {
 // (c): |training-mode float output − dequantized integer output| / S_h, in output LSBs. Observed
 // (Release, these seeds): mean 0.03 LSB, max 1 (LN-LSTM); 0.04, max 1 (Mogrifier); 0.12, max 2
 // (Mogrifier with LayerNorm). Bounds: mean < 0.5 LSB, max <= 4 LSB.
+// A batch x (torch seed `seed`), the layer's simulation of it, and the integer runtime's Run of the
+// exported params p on every path, equal to the simulation.
+template <typename Layer>
+void ExpectRuntimeEqualsSim(Layer layer, const TfliteLstmParams& p, uint64_t seed, torch::Tensor* x,
+                            torch::Tensor* sim_out) {
+  torch::manual_seed(seed);
+  torch::Tensor y;
+  MakeBatch(x, &y);
+  const torch::Tensor xq = layer->QuantizeInput(*x);
+  ASSERT_TRUE(layer->SimForward(xq, sim_out).ok());
+  const std::vector<int8_t> in = ToInt8(xq), want = ToInt8(*sim_out);
+  for (KernelPath path : AllPaths()) {
+    std::unique_ptr<TfliteLstm> lstm;
+    ASSERT_TRUE(TfliteLstm::Create(p, path, &lstm).ok());
+    TfliteLstmState st;
+    ASSERT_TRUE(lstm->NewState(kBatch, &st).ok());
+    std::vector<int8_t> out(want.size());
+    ASSERT_TRUE(lstm->Run(in.data(), kSteps, &st, out.data()).ok());
+    EXPECT_EQ(out, want) << "path " << static_cast<int>(path);
+  }
+}
+
 template <typename Layer>
 void CompareFakeQuantWithInteger(Layer layer, const torch::Tensor& x, const torch::Tensor& int_out, double s_h,
                                  const std::string& name, double mean_bound) {
@@ -113,22 +135,8 @@ TEST(QatLayers, LayerNormLstmTrainsAndExportEqualsRuntime) {
   EXPECT_TRUE(p.config.use_layer_norm);
   EXPECT_EQ(p.config.activation, LstmActivation::kPwl);
   EXPECT_FALSE(p.input_to_gate_channel_scale[0].empty());
-  torch::manual_seed(99);
-  torch::Tensor x, y;
-  MakeBatch(&x, &y);
-  const torch::Tensor xq = layer->QuantizeInput(x);
-  torch::Tensor sim_out;
-  ASSERT_TRUE(layer->SimForward(xq, &sim_out).ok());
-  const std::vector<int8_t> in = ToInt8(xq), want = ToInt8(sim_out);
-  for (KernelPath path : AllPaths()) {
-    std::unique_ptr<TfliteLstm> lstm;
-    ASSERT_TRUE(TfliteLstm::Create(p, path, &lstm).ok());
-    TfliteLstmState st;
-    ASSERT_TRUE(lstm->NewState(kBatch, &st).ok());
-    std::vector<int8_t> out(want.size());
-    ASSERT_TRUE(lstm->Run(in.data(), kSteps, &st, out.data()).ok());
-    EXPECT_EQ(out, want) << "path " << static_cast<int>(path);
-  }
+  torch::Tensor x, sim_out;
+  ASSERT_NO_FATAL_FAILURE(ExpectRuntimeEqualsSim(layer, p, 99, &x, &sim_out));
   double s_h;
   int32_t z_h;
   layer->OutputGrid(&s_h, &z_h);
@@ -204,22 +212,8 @@ TEST(QatLayers, PotScalesLstmExportsPowerOfTwoMultipliersAndEqualsRuntime) {
       EXPECT_TRUE(is_pot(mh)) << "recurrent gate " << g << " row " << r << ": " << mh.multiplier << " " << mh.shift;
     }
   }
-  torch::manual_seed(97);
-  torch::Tensor x, y;
-  MakeBatch(&x, &y);
-  const torch::Tensor xq = layer->QuantizeInput(x);
-  torch::Tensor sim_out;
-  ASSERT_TRUE(layer->SimForward(xq, &sim_out).ok());
-  const std::vector<int8_t> in = ToInt8(xq), want = ToInt8(sim_out);
-  for (KernelPath path : AllPaths()) {
-    std::unique_ptr<TfliteLstm> lstm;
-    ASSERT_TRUE(TfliteLstm::Create(p, path, &lstm).ok());
-    TfliteLstmState st;
-    ASSERT_TRUE(lstm->NewState(kBatch, &st).ok());
-    std::vector<int8_t> out(want.size());
-    ASSERT_TRUE(lstm->Run(in.data(), kSteps, &st, out.data()).ok());
-    EXPECT_EQ(out, want) << "path " << static_cast<int>(path);
-  }
+  torch::Tensor x, sim_out;
+  ASSERT_NO_FATAL_FAILURE(ExpectRuntimeEqualsSim(layer, p, 97, &x, &sim_out));
   double s_h;
   int32_t z_h;
   layer->OutputGrid(&s_h, &z_h);
