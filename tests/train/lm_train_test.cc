@@ -67,6 +67,23 @@ TEST(FloatLm, TinyModelLearnsAndCheckpointsRoundTrip) {
   EXPECT_NE(bad.message().find("junk.pt"), std::string::npos) << bad.message();
 }
 
+// The integer runtime's perplexity of p over `test` (4 streams), within 1.5x of the float model m's.
+void ExpectIntPerplexityNearFloat(const LanguageModelParams& p, double logit_scale, train::FloatLm& m,
+                                  const std::vector<int32_t>& test, double* int_ppl, double* float_ppl) {
+  std::unique_ptr<LanguageModel> lm;
+  ASSERT_TRUE(LanguageModel::Create(p, KernelPath::kAuto, &lm).ok());
+  LanguageModelState st;
+  ASSERT_TRUE(lm->NewState(4, &st).ok());
+  auto step = [&](const std::vector<int32_t>& tok, std::vector<int32_t>* logits) {
+    logits->resize(static_cast<size_t>(4 * lm->vocab()));
+    return lm->Step(tok.data(), &st, logits->data());
+  };
+  int64_t tokens = 0;
+  ASSERT_TRUE(train::PerplexityFromIntLogits(test, 4, lm->vocab(), logit_scale, step, int_ppl, &tokens, false).ok());
+  *float_ppl = train::EvaluateFloatLm(m, test, 4, 8);
+  EXPECT_LT(*int_ppl, 1.5 * *float_ppl) << "float " << *float_ppl << " int " << *int_ppl;
+}
+
 // One epoch of QAT (tiny training, learning rate 1e-3), then the export.
 void TrainQatEpochAndExport(const TextCorpus& c, train::QatLm& q, LanguageModelParams* p, double* logit_scale) {
   train::TrainOptions o = TinyTraining();
@@ -175,19 +192,8 @@ TEST(Qat, SimEqualsIntAfterQatAndPtqInBothModesAndRoundings) {
       if (KernelPathAvailable(KernelPath::kAvx2)) ExpectSimEqualsInt(p, c.test, KernelPath::kAvx2);
 
       // The integer model is about as good as the float one on this easy data.
-      double int_ppl = 0;
-      int64_t tokens = 0;
-      std::unique_ptr<LanguageModel> lm;
-      ASSERT_TRUE(LanguageModel::Create(p, KernelPath::kAuto, &lm).ok());
-      LanguageModelState st;
-      ASSERT_TRUE(lm->NewState(4, &st).ok());
-      auto step = [&](const std::vector<int32_t>& tok, std::vector<int32_t>* logits) {
-        logits->resize(static_cast<size_t>(4 * lm->vocab()));
-        return lm->Step(tok.data(), &st, logits->data());
-      };
-      ASSERT_TRUE(train::PerplexityFromIntLogits(c.test, 4, lm->vocab(), logit_scale, step, &int_ppl, &tokens, false).ok());
-      const double float_ppl = train::EvaluateFloatLm(m, c.test, 4, 8);
-      EXPECT_LT(int_ppl, 1.5 * float_ppl) << "float " << float_ppl << " int " << int_ppl;
+      double int_ppl = 0, float_ppl = 0;
+      ASSERT_NO_FATAL_FAILURE(ExpectIntPerplexityNearFloat(p, logit_scale, m, c.test, &int_ppl, &float_ppl));
       std::printf("[ qat      ] %s %s: float ppl %.3f, integer ppl %.3f\n",
                   mode == train::QatMode::kIrnn ? "irnn" : "tflite", rounding == Rounding::kSingle ? "single" : "double",
                   float_ppl, int_ppl);
@@ -252,19 +258,8 @@ TEST(Qat, PotScalesExportPowerOfTwoMultipliersAndSimEqualsInt) {
     if (KernelPathAvailable(path)) ExpectSimEqualsInt(p, c.test, path);
   }
   // About as good as the float model on this easy data.
-  std::unique_ptr<LanguageModel> lm;
-  ASSERT_TRUE(LanguageModel::Create(p, KernelPath::kAuto, &lm).ok());
-  LanguageModelState st;
-  ASSERT_TRUE(lm->NewState(4, &st).ok());
-  auto step = [&](const std::vector<int32_t>& tok, std::vector<int32_t>* logits) {
-    logits->resize(static_cast<size_t>(4 * lm->vocab()));
-    return lm->Step(tok.data(), &st, logits->data());
-  };
-  double int_ppl = 0;
-  int64_t tokens = 0;
-  ASSERT_TRUE(train::PerplexityFromIntLogits(c.test, 4, lm->vocab(), logit_scale, step, &int_ppl, &tokens, false).ok());
-  const double float_ppl = train::EvaluateFloatLm(m, c.test, 4, 8);
-  EXPECT_LT(int_ppl, 1.5 * float_ppl) << "float " << float_ppl << " int " << int_ppl;
+  double int_ppl = 0, float_ppl = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectIntPerplexityNearFloat(p, logit_scale, m, c.test, &int_ppl, &float_ppl));
   std::printf("[ qat      ] irnn pot: float ppl %.3f, integer ppl %.3f\n", float_ppl, int_ppl);
 
   // The TFLite mode has no pot scales: its export refuses them.

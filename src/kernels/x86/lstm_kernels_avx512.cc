@@ -41,6 +41,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/lstm_kernels.h"
@@ -809,6 +810,21 @@ IRNN_TARGET_AVX512 inline int ChooseRecurrentMode(const LstmRecurrentStep& s) {
   return s.rounding == Rounding::kDouble ? kRight : kRightSingle;
 }
 
+// Calls fn(std::integral_constant<int, mode>) for a mode of ChooseRecurrentMode: one instantiation per
+// mode, shared by the zmm and AMX recurrent steps.
+template <int kMode = kPot + 15, typename Fn>
+inline void DispatchRecurrentMode(int mode, Fn&& fn) {
+  if constexpr (kMode >= kPot) {
+    if (mode == kMode) return fn(std::integral_constant<int, kMode>());
+    return DispatchRecurrentMode<kMode == kPot ? kRowsSingle : kMode - 1>(mode, fn);
+  } else if constexpr (kMode > kGeneral) {
+    if (mode == kMode) return fn(std::integral_constant<int, kMode>());
+    return DispatchRecurrentMode<kMode - 1>(mode, fn);
+  } else {
+    return fn(std::integral_constant<int, kGeneral>());
+  }
+}
+
 // The requantizers of a step: rq for kGeneral, right for the right-shift modes (the absent input gate's
 // slot a copy of the forget gate's: its sums are never used).
 struct RecurrentRequant {
@@ -943,29 +959,8 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
     ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantS32);
     return;
   }
-  switch (ChooseRecurrentMode(s)) {
-    case kRight: RecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
-    case kRightSingle: RecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
-    case kRows: RecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
-    case kRowsSingle: RecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
-    case kPot + 0: RecurrentGatesImpl<kPot + 0>(s, cell_begin, cell_end); break;
-    case kPot + 1: RecurrentGatesImpl<kPot + 1>(s, cell_begin, cell_end); break;
-    case kPot + 2: RecurrentGatesImpl<kPot + 2>(s, cell_begin, cell_end); break;
-    case kPot + 3: RecurrentGatesImpl<kPot + 3>(s, cell_begin, cell_end); break;
-    case kPot + 4: RecurrentGatesImpl<kPot + 4>(s, cell_begin, cell_end); break;
-    case kPot + 5: RecurrentGatesImpl<kPot + 5>(s, cell_begin, cell_end); break;
-    case kPot + 6: RecurrentGatesImpl<kPot + 6>(s, cell_begin, cell_end); break;
-    case kPot + 7: RecurrentGatesImpl<kPot + 7>(s, cell_begin, cell_end); break;
-    case kPot + 8: RecurrentGatesImpl<kPot + 8>(s, cell_begin, cell_end); break;
-    case kPot + 9: RecurrentGatesImpl<kPot + 9>(s, cell_begin, cell_end); break;
-    case kPot + 10: RecurrentGatesImpl<kPot + 10>(s, cell_begin, cell_end); break;
-    case kPot + 11: RecurrentGatesImpl<kPot + 11>(s, cell_begin, cell_end); break;
-    case kPot + 12: RecurrentGatesImpl<kPot + 12>(s, cell_begin, cell_end); break;
-    case kPot + 13: RecurrentGatesImpl<kPot + 13>(s, cell_begin, cell_end); break;
-    case kPot + 14: RecurrentGatesImpl<kPot + 14>(s, cell_begin, cell_end); break;
-    case kPot + 15: RecurrentGatesImpl<kPot + 15>(s, cell_begin, cell_end); break;
-    default: RecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
-  }
+  DispatchRecurrentMode(ChooseRecurrentMode(s),
+                        [&](auto mode) { RecurrentGatesImpl<decltype(mode)::value>(s, cell_begin, cell_end); });
 }
 
 // ---- AMX (the amx path) --------------------------------------------------------------------------
@@ -1471,29 +1466,8 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
     return;
   }
   if (cell_end <= cell_begin) return;
-  switch (ChooseRecurrentMode(s)) {
-    case kRight: AmxRecurrentGatesImpl<kRight>(s, cell_begin, cell_end); break;
-    case kRightSingle: AmxRecurrentGatesImpl<kRightSingle>(s, cell_begin, cell_end); break;
-    case kRows: AmxRecurrentGatesImpl<kRows>(s, cell_begin, cell_end); break;
-    case kRowsSingle: AmxRecurrentGatesImpl<kRowsSingle>(s, cell_begin, cell_end); break;
-    case kPot + 0: AmxRecurrentGatesImpl<kPot + 0>(s, cell_begin, cell_end); break;
-    case kPot + 1: AmxRecurrentGatesImpl<kPot + 1>(s, cell_begin, cell_end); break;
-    case kPot + 2: AmxRecurrentGatesImpl<kPot + 2>(s, cell_begin, cell_end); break;
-    case kPot + 3: AmxRecurrentGatesImpl<kPot + 3>(s, cell_begin, cell_end); break;
-    case kPot + 4: AmxRecurrentGatesImpl<kPot + 4>(s, cell_begin, cell_end); break;
-    case kPot + 5: AmxRecurrentGatesImpl<kPot + 5>(s, cell_begin, cell_end); break;
-    case kPot + 6: AmxRecurrentGatesImpl<kPot + 6>(s, cell_begin, cell_end); break;
-    case kPot + 7: AmxRecurrentGatesImpl<kPot + 7>(s, cell_begin, cell_end); break;
-    case kPot + 8: AmxRecurrentGatesImpl<kPot + 8>(s, cell_begin, cell_end); break;
-    case kPot + 9: AmxRecurrentGatesImpl<kPot + 9>(s, cell_begin, cell_end); break;
-    case kPot + 10: AmxRecurrentGatesImpl<kPot + 10>(s, cell_begin, cell_end); break;
-    case kPot + 11: AmxRecurrentGatesImpl<kPot + 11>(s, cell_begin, cell_end); break;
-    case kPot + 12: AmxRecurrentGatesImpl<kPot + 12>(s, cell_begin, cell_end); break;
-    case kPot + 13: AmxRecurrentGatesImpl<kPot + 13>(s, cell_begin, cell_end); break;
-    case kPot + 14: AmxRecurrentGatesImpl<kPot + 14>(s, cell_begin, cell_end); break;
-    case kPot + 15: AmxRecurrentGatesImpl<kPot + 15>(s, cell_begin, cell_end); break;
-    default: AmxRecurrentGatesImpl<kGeneral>(s, cell_begin, cell_end); break;
-  }
+  DispatchRecurrentMode(ChooseRecurrentMode(s),
+                        [&](auto mode) { AmxRecurrentGatesImpl<decltype(mode)::value>(s, cell_begin, cell_end); });
 }
 
 }  // namespace
