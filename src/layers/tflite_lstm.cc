@@ -522,7 +522,13 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
   const int64_t input_weight_bytes = int64_t{4} * c.n_cell * c.n_input;
   const int64_t budget = input_weight_bytes <= (int64_t{1} << 20) ? int64_t{1} << 16 : int64_t{1} << 20;
   const int chunk = static_cast<int>(std::clamp<int64_t>(budget / (4 * per_step), 1, steps));
-  state->sequence_input_.resize(static_cast<size_t>(4 * per_step * chunk));
+  // The four gates' parts each start on a 64-byte boundary (stride rounded up to 16 int32): the amx
+  // path stores whole 16-lane rows, which straddled two cache lines at the vector's own alignment
+  // (16 bytes past one, for a large vector from malloc).
+  const int64_t part_stride = (per_step * chunk + 15) / 16 * 16;
+  state->sequence_input_.resize(static_cast<size_t>(4 * part_stride + 16));
+  int32_t* const workspace = state->sequence_input_.data() +
+                             ((64 - (reinterpret_cast<uintptr_t>(state->sequence_input_.data()) & 63)) & 63) / 4;
   const bool steps_split = SplitsRows(pool_.get(), c.n_cell, int64_t{4} * batch * c.n_cell * c.n_output);
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
@@ -532,7 +538,7 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
     int32_t* parts[4] = {};
     for (int g = 0; g < 4; ++g) {
       if (params_.weights.input_to_gate[g].empty()) continue;  // an absent gate (CIFG)
-      parts[g] = state->sequence_input_.data() + g * per_step * chunk;
+      parts[g] = workspace + g * part_stride;
     }
     // Rows of the product are (step, stream) pairs: the same products and requantization as Step's,
     // len * batch input rows at once.

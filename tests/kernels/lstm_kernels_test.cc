@@ -1093,8 +1093,8 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnAmxTileEdges) {
   }
 }
 
-// The AMX path's input projection has two forms, chosen by depth and multipliers (phased up to 256
-// columns with per-tensor multipliers, pipelined deeper or per row), and reads the inputs straight from
+// The AMX path's input projection has two forms, chosen by depth (lagged up to 256 columns, pipelined
+// deeper), and reads the inputs straight from
 // x when x starts on a 64-byte boundary and its rows are whole tiles deep (a copy otherwise, and for a
 // partial last tile of rows). Both forms, x at a 64-byte boundary and 16 bytes past one, batches around
 // multiples of 16; every path against the reference.

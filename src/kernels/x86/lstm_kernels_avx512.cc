@@ -1190,14 +1190,29 @@ IRNN_TARGET_AVX512 inline AmxGemmSetup MakeAmxGemmSetup(const PackedS8& w, int r
   return g;
 }
 
+// The vector work on one block's stored sums: o.Store of each valid input row of each of its tiles.
+template <AmxRequant kMode>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishBlock(const GemmBlock& blk,
+                                                                           const int32_t (*slot)[16][16], int batch,
+                                                                           const AmxOut<kMode>& o) {
+  for (int j = 0; j < blk.nn; ++j) {
+    const __mmask16 mask = o.Mask(blk.rb + j);
+    for (int i = 0; i < blk.nm; ++i) {
+      const int b = blk.b0 + 16 * i;
+      const int valid = std::min(16, batch - b);
+      const int32_t(*tile)[16] = slot[i * blk.nn + j];
+      for (int r = 0; r < valid; ++r) o.Store(_mm512_load_si512(tile[r]), mask, blk.rb + j, b + r);
+    }
+  }
+}
+
 // GemvPackedRequantS32 with 16 or more input rows: blocks of 2 input-row tiles (32 rows) x 2 row blocks
 // (32 output rows) (2 x 1, 1 x 2, 1 x 1 at the edges). The 32-row input panel (32 x K bytes) stays in
 // L1 while the weights stream through in 1 KB tiles. Software pipeline: block i's tile steps are
 // issued between the requantizations of block i - 1's stored sums (Requantize, stores, one 16-lane
 // row at a time), so the tdpbssd chains (no vector port) run under that vector work instead of after
-// it (the out-of-order window is far shorter than one block's vector work). (A form with one more
-// block of lag, the vector work on block i - 1 while block i + 1's steps run from two slots of sums,
-// did not beat it: measured as for AmxMatmul below.)
+// it (the out-of-order window is far shorter than one block's vector work). Used beyond 4 depth tiles
+// (AmxMatmul); shallower matmuls take the lagged form below, whose blocks' tile work is short.
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                              int batch, const AmxOut<kMode>& o) {
@@ -1261,65 +1276,55 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
   }
 }
 
-// Phased form: for each panel of (up to) 32 input rows, first every block's tile work (C tiles stored
-// to a per-thread buffer, one 4 KB slot per block of 2 x 2 tiles), then the vector work on all of them.
+// Lagged form, for shallow matmuls (up to 4 depth tiles: H <= 256 in the LSTM's Run): each block's tile
+// work is issued whole and its C tiles stored to one of two 4 KB slots, then the vector work on the
+// previous block's slot runs while the tile work just issued executes. Measured against the pipelined
+// form above (4 gates' matmuls of one Run chunk, pot per-row multipliers, 1 thread, amx, outputs on a
+// 64-byte boundary): H = 128 (128 input rows) 12.2 instead of 14.4 us; `irnn lstm-run --pot` B = 16 H = 128
+// 5.96 instead of 6.72 us per step, H = 256 15.9 instead of 16.7 (with TfliteLstm::Run's aligned workspace).
+// With 16 depth tiles (H = 1024) it was 7 % slower per step than the pipelined form, which keeps those.
+// Outputs 16 bytes past a cache line made it slower than the pipelined form (18.5 vs 14.9 us at H = 128):
+// every 16-lane store then writes two lines.
 template <AmxRequant kMode>
-IRNN_TARGET_AMX void AmxGemmPhased(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
-                                   int batch, const AmxOut<kMode>& o) {
+IRNN_TARGET_AMX void AmxGemmLagged(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                             int batch, const AmxOut<kMode>& o) {
   const AmxGemmSetup g = MakeAmxGemmSetup(w, row_begin, row_end, bias, x, batch);
   const int first_block = g.first_block, blocks = g.blocks, k_tiles = g.k_tiles;
   const int64_t block_stride = g.block_stride;
   const AmxInput in = g.in;  // a copy: stores of int32 sums could alias the setup's fields
   const int8_t* const data = g.data;
   const int32_t* const addend = g.addend;
-  const int pairs = (blocks - first_block + 1) / 2;
-  thread_local std::vector<int32_t> sums_buffer;
-  if (sums_buffer.size() < static_cast<size_t>(pairs) * 1024 + 16) sums_buffer.resize(static_cast<size_t>(pairs) * 1024 + 16);
-  int32_t(*const sums)[4][16][16] = reinterpret_cast<int32_t(*)[4][16][16]>(
-      sums_buffer.data() + ((16 - (reinterpret_cast<uintptr_t>(sums_buffer.data()) / 4) % 16) % 16));
+
   LoadTileConfig();
+  alignas(64) int32_t sums[2][4][16][16];  // [slot][C tile][input row][output row]: blocks alternate
+  GemmBlock previous{};
+  int n = 0;
   const int m_tiles = (batch + 15) / 16;
   for (int mt = 0; mt < m_tiles; mt += 2) {
-    const int nm = std::min(2, m_tiles - mt);
-    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
-      const GemmBlock blk{in.Tile(mt), in.Tile(mt + 1), data + rb * block_stride, mt * 16, rb, nm, std::min(2, blocks - rb)};
-      blk.Init(addend);
-      for (int k = 0; k < k_tiles; ++k) blk.Step(in.stride, block_stride, k);
-      blk.Store(sums[p]);
-    }
-    for (int rb = first_block, p = 0; rb < blocks; rb += 2, ++p) {
-      const int nn = std::min(2, blocks - rb);
-      for (int j = 0; j < nn; ++j) {
-        const __mmask16 mask = o.Mask(rb + j);
-        for (int i = 0; i < nm; ++i) {
-          const int b = mt * 16 + 16 * i;
-          const int valid = std::min(16, batch - b);
-          const int32_t(*tile)[16] = sums[p][i * nn + j];
-          for (int r = 0; r < valid; ++r) o.Store(_mm512_load_si512(tile[r]), mask, rb + j, b + r);
-        }
-      }
+    for (int rb = first_block; rb < blocks; rb += 2, ++n) {
+      const GemmBlock current{in.Tile(mt), in.Tile(mt + 1), data + rb * block_stride, mt * 16, rb,
+                              std::min(2, m_tiles - mt), std::min(2, blocks - rb)};
+      current.Init(addend);
+      for (int k = 0; k < k_tiles; ++k) current.Step(in.stride, block_stride, k);
+      current.Store(sums[n & 1]);
+      if (n > 0) FinishBlock(previous, sums[(n - 1) & 1], batch, o);
+      previous = current;
     }
   }
   _tile_release();
+  FinishBlock(previous, sums[(n - 1) & 1], batch, o);
 }
 
-// The two forms: up to 256 columns (4 depth tiles) the phased one for the per-tensor modes (TFLite's
-// per-tensor scales), else the pipelined one (measured against main's pipelined kernel, 4 gates'
-// matmuls of one chunk, 1 thread, amx: phased 0.78x / 0.84x its time at H = 128 / 256, B = 16;
-// pipelined 0.80x and 0.72x at H = 512 / 1024, where the phased one was 0.91x / 0.96x). The pot and
-// per-row modes (the iRNN LSTM's, the GRU's) take the pipelined form at every depth: with their
-// requantization in the store pass it took 0.88x / 0.83x the phased form's time with pot multipliers,
-// 0.93x / 1.02x with per-row double rounding (H = 128 / 256, B = 16, 4 gates' matmuls of one Run
-// chunk, 10th percentile of 500 calls per form interleaved in one process; `irnn lstm-run --pot`
-// 0.965x / 0.956x per step, the GRU's sequence mode 0.96x). Per-tensor, `irnn lstm-run` (tflite)
-// measured 1.05x at H = 128 with it, so those modes keep the phased form.
+// The two forms: up to 256 columns (4 depth tiles) the lagged one, deeper the pipelined one, for every
+// store mode. (The lagged form replaced a phased one for the per-tensor modes: per panel of 32 input
+// rows all blocks' tile work, then all their vector work. `irnn lstm-run` (TFLite scales, B = 16, amx,
+// aligned workspace) took 7.3 instead of 7.8 us per step at H = 128 with it, 17.8 instead of 18.5 at
+// H = 256.)
 template <AmxRequant kMode>
 IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
                                int batch, const AmxOut<kMode>& o) {
-  constexpr bool kPerTensor =
-      kMode == AmxRequant::kRightDouble || kMode == AmxRequant::kRightSingle || kMode == AmxRequant::kGeneral;
-  if (kPerTensor && PaddedGroups(w.cols) <= 64) {
-    AmxGemmPhased(w, row_begin, row_end, bias, x, batch, o);
+  if (PaddedGroups(w.cols) <= 64) {
+    AmxGemmLagged(w, row_begin, row_end, bias, x, batch, o);
   } else {
     AmxGemm(w, row_begin, row_end, bias, x, batch, o);
   }
