@@ -1162,6 +1162,7 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnPotMultipliers) {
           CheckPacked(w, rows, cols, bias->data(), x, batch, m, &channel, Rounding::kSingle);
           CheckPacked(w, rows, cols, bias->data(), x, batch, m, nullptr, Rounding::kSingle);
         }
+        CheckPacked(w, rows, cols, nullptr, x, batch, m, &channel, Rounding::kSingle);  // no bias: folded
       }
     }
   }
