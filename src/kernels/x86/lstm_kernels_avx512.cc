@@ -1321,8 +1321,8 @@ IRNN_TARGET_AMX void AmxGemmLagged(const PackedS8& w, int row_begin, int row_end
                               std::min(2, m_tiles - mt), std::min(2, blocks - rb)};
       current.Zero();
       for (int k = 0; k < k_tiles; ++k) current.Step(in.stride, block_stride, k);
-      current.Store(sums[n & 1]);
       if (n > 0) FinishBlock(previous, sums[(n - 1) & 1], batch, addend, o);
+      current.Store(sums[n & 1]);
       previous = current;
     }
   }
