@@ -1289,15 +1289,24 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
 }
 
 // Lagged form, for shallow matmuls (up to 4 depth tiles: H <= 256 in the LSTM's Run): each block's tile
-// work is issued whole and its C tiles stored to one of two 4 KB slots, then the vector work on the
-// previous block's slot runs while the tile work just issued executes. Measured against the pipelined
-// form above (4 gates' matmuls of one Run chunk, pot per-row multipliers, 1 thread, amx, outputs on a
-// 64-byte boundary): H = 128 (128 input rows) 12.2 instead of 14.4 us; `irnn lstm-run --pot` B = 16 H = 128
-// 5.96 instead of 6.72 us per step, H = 256 15.9 instead of 16.7 (with TfliteLstm::Run's aligned workspace).
-// Its C tiles start at zero (tilezero) and FinishBlock adds the bias (int32 addition wraps, so the sums
-// are the same): a block boundary then waits for no tile load (harness, H = 128: 10.0-10.7 instead of
-// 12.4 us; lstm-run --pot 5.84 instead of 6.03 us per step at H = 128, 15.2 instead of 15.9 at H = 256).
-// With 16 depth tiles (H = 1024) it was 7 % slower per step than the pipelined form, which keeps those.
+// work (tilezero, then its 2-4 depth steps) is issued whole, then the vector work on the previous
+// block's sums (FinishBlock: bias, requantization, stores) runs while that tile work executes, then the
+// block's C tiles go to one of two 4 KB slots. The C tiles start at zero and FinishBlock adds the bias
+// (int32 addition wraps, so the sums are the same): a block boundary waits for no tile load.
+// Measured, step by step (scratch harness: 4 gates' matmuls of one Run chunk, pot per-row multipliers,
+// outputs on a 64-byte boundary, 10th percentile; H = 128: 128 input rows, H = 256: 64):
+//   pipelined form above           H = 128 14.4 us, H = 256 ~18.5 us
+//   lagged, bias-loaded C tiles    12.2
+//   + tilezero, bias in the pass   10.0-10.7 (H = 256 about equal)
+//   + PotRights512                 9.5, H = 256 13.4
+//   (per-tensor double rounding: + vector work before the tile stores: 12.85 -> 11.75, 15.9 -> 15.3)
+// Per step (`irnn lstm-run --batch 16 --path amx`, min of 4 alternating medians, with TfliteLstm::Run's
+// aligned workspace): pot H = 128 6.82 -> 5.67 us, H = 256 16.1 -> 14.5; TFLite scales 7.61 -> 6.84,
+// 17.97 -> 16.5. What is left is mostly the output stores: 64 KB of int32 results per gate and chunk go
+// to L2 (the same tile work with its stores kept in L1 took 8.2 instead of 12.2-12.5 us at H = 256);
+// prefetchw of the next block's output lines, non-temporal stores, cldemote, B tiles reused across
+// input panels and two staggered 2 x 1 block streams did not beat this form. At 8 depth tiles (H = 512)
+// it was no faster per step than the pipelined form, at 16 (H = 1024) 7 % slower: those keep that one.
 // Outputs 16 bytes past a cache line made it slower than the pipelined form (18.5 vs 14.9 us at H = 128):
 // every 16-lane store then writes two lines.
 template <AmxRequant kMode>
