@@ -230,7 +230,8 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
   const int64_t per_step = int64_t{batch} * c.n_hidden;
   // Chunks of up to ~3 MiB of workspace (3 gates x int32), at least one step.
   const int chunk = static_cast<int>(std::clamp<int64_t>((int64_t{1} << 20) / (3 * per_step), 1, steps));
-  state->sequence_input_.resize(static_cast<size_t>(3 * per_step * chunk));
+  // Each gate's part on a 64-byte boundary (aligned_chunk.h: the amx path's whole-row stores).
+  int32_t* const workspace = AlignedParts(3, per_step * chunk, &state->sequence_input_);
   const bool steps_split = SplitsRows(pool_.get(), c.n_hidden, int64_t{3} * batch * c.n_hidden * c.n_hidden);
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
@@ -238,7 +239,7 @@ Status Gru::Run(const int8_t* x, int steps, GruState* state, int8_t* out) const 
     // The matmul's inputs at a 64-byte boundary (aligned_chunk.h).
     const int8_t* xm = AlignedChunk(xc, static_cast<size_t>(len) * in_stride, c.n_input, &state->sequence_x_);
     int32_t* parts[3];
-    for (int g = 0; g < 3; ++g) parts[g] = state->sequence_input_.data() + g * per_step * chunk;
+    for (int g = 0; g < 3; ++g) parts[g] = workspace + g * AlignedPartStride(per_step * chunk);
     // Rows of the product are (step, stream) pairs: Step's products and requantization, len * batch
     // input rows at once; the threads split its output rows (the same rows of all three gates).
     // Split only where the steps split too: each thread then reads the rows it wrote (tflite_lstm.cc).

@@ -525,10 +525,8 @@ Status TfliteLstm::Run(const int8_t* x, int steps, TfliteLstmState* state, int8_
   // The four gates' parts each start on a 64-byte boundary (stride rounded up to 16 int32): the amx
   // path stores whole 16-lane rows, which straddled two cache lines at the vector's own alignment
   // (16 bytes past one, for a large vector from malloc).
-  const int64_t part_stride = (per_step * chunk + 15) / 16 * 16;
-  state->sequence_input_.resize(static_cast<size_t>(4 * part_stride + 16));
-  int32_t* const workspace = state->sequence_input_.data() +
-                             ((64 - (reinterpret_cast<uintptr_t>(state->sequence_input_.data()) & 63)) & 63) / 4;
+  const int64_t part_stride = AlignedPartStride(per_step * chunk);
+  int32_t* const workspace = AlignedParts(4, per_step * chunk, &state->sequence_input_);
   const bool steps_split = SplitsRows(pool_.get(), c.n_cell, int64_t{4} * batch * c.n_cell * c.n_output);
   for (int t0 = 0; t0 < steps; t0 += chunk) {
     const int len = std::min(chunk, steps - t0);
