@@ -47,12 +47,6 @@ namespace {
 
 constexpr int kBlockRows = 16;
 constexpr int kGroupBytes = 64;  // 16 rows x 4 columns of one gate
-// How far ahead of its loads the one-row loop prefetches (into L1): past the 4 KiB pages where the
-// hardware prefetchers stop. 4 KiB measured best of {0, 1, 2, 4} KiB at H = 512, B = 1 (1 KiB: 10 %
-// slower, none: about 15 % slower; H = 128, 256, 1024: within 3 %); a prefetch past the end of the stream
-// is harmless (prefetches never fault).
-constexpr int kPrefetchBytes = 4096;
-
 inline int Groups(int cols) { return (cols + 3) / 4; }
 inline int64_t PaddedCells(int n_cell) { return (n_cell + kBlockRows - 1) / kBlockRows * kBlockRows; }
 inline int64_t BlockBytes(const PackedLstmStream& w) {
@@ -118,7 +112,10 @@ IRNN_TARGET_STREAM512 const uint8_t* Unsigned(const int8_t* v, int rows, int col
 
 // One input row times the G gates' blocks of one part (`groups` column groups of G * 64 bytes from p):
 // even and odd groups in separate accumulators (2G independent vpdpbusd chains), added at the end
-// (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g.
+// (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g. No software
+// prefetch: with the caller alternating the walk's direction (LstmStreamStep::reverse), prefetching every
+// line 4 KiB ahead into L1 measured slower at every size (B = 1, amx path, 1 thread, min of 5 alternating
+// processes: H = 128 and 256 7 %, H = 512 2 %, H = 1024 even); the L2 streamer keeps up.
 template <int G>
 IRNN_TARGET_STREAM512 inline void PartOneRow(const int8_t* p, int groups, const uint8_t* u, __m512i* out) {
   __m512i even[G], odd[G];
@@ -130,9 +127,6 @@ IRNN_TARGET_STREAM512 inline void PartOneRow(const int8_t* p, int groups, const 
     const __m512i x0 = _mm512_set1_epi32(four[0]);
     const __m512i x1 = _mm512_set1_epi32(four[1]);
     const int8_t* q = p + int64_t{kg} * G * kGroupBytes;
-    for (int g = 0; g < 2 * G; ++g) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchBytes + g * kGroupBytes), _MM_HINT_T0);
-    }
     for (int g = 0; g < G; ++g) even[g] = _mm512_dpbusd_epi32(even[g], x0, _mm512_loadu_si512(q + g * kGroupBytes));
     for (int g = 0; g < G; ++g) {
       odd[g] = _mm512_dpbusd_epi32(odd[g], x1, _mm512_loadu_si512(q + (G + g) * kGroupBytes));
