@@ -34,6 +34,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/lstm_kernels.h"
@@ -399,8 +400,11 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 // scratch buffers are not used). The activations are gathered from 64Ki-entry tables (the entry of
 // uint16(v) sign-extended): avx2::ActivationTableS16 for the fixed-point functions, the caller's
 // PwlLookupTableS16 tables for PWL ones: the only tables a streaming step touches.
-// Three forms of the matmuls' requantization (StreamRequant), chosen once per call:
-//   kPerTensor: Requantize512 with each gate's uniform constants;
+// Four forms of the matmuls' requantization (StreamRequant), chosen once per call:
+//   kRight: per-tensor multipliers that all shift right (shift <= -1, M != INT32_MIN, as a float model's
+//     usually do): requant_avx512.h's RequantizeRight512 with each gate's constants (11-12 ops per 16
+//     lanes instead of Requantize512's 14-15, and half the constants to set up per call);
+//   kPerTensor: Requantize512 with each gate's uniform constants (the other per-tensor models);
 //   kPerRow: RequantizeRightLanes512 (or, where a row's shift is >= 0, RequantizeLanes512) with the
 //     block's 16 rows' own multipliers (§7.1; a per-tensor gate among
 //     per-row ones gets 16 copies of its multiplier);
@@ -410,28 +414,32 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 //     and the reference's own int32 sum does not wrap either), so one vpsravd finishes it; and in
 //     intended mode the sum of the two contributions cannot overflow, so sat32 is dropped: sat16(a_x +
 //     a_h) is one add and a clamp (SatSum16's overflow check is the identity there).
-// The hidden requantization: Requantize512, or with LstmStreamStep::hidden_pot_shift k, ((o * tc +
-// 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| < 2^30 and k <= 30 keep the sum in int32), then
-// sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <= 2^29).
+// The hidden requantization: Requantize512 (RequantizeRight512 where its conditions hold), or with
+// LstmStreamStep::hidden_pot_shift k, ((o * tc + 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| <
+// 2^30 and k <= 30 keep the sum in int32), then sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <=
+// 2^29).
 
-enum class StreamRequant { kPerTensor, kPerRow, kPot };
+enum class StreamRequant { kRight, kPerTensor, kPerRow, kPot };
 
 // What the loops need, made once per call.
 struct StreamContext : StreamGeometry {
   const LstmStreamStep* s;
   int slot_gate[4];         // the gate of each slot
   Requant512 in_q[4], rec_q[4];  // kPerTensor
+  RequantRight512 in_r[4], rec_r[4];  // kRight
   // kPerRow: each gate's multipliers, indexed by r0 * step (step 0: 16 copies of the per-tensor one).
   const QuantizedMultiplier* in_rows[4];
   const QuantizedMultiplier* rec_rows[4];
   int in_step[4], rec_step[4];
-  QuantizedMultiplier uniform[2][4][kBlockRows];
   bool single;
   // The epilogue's constants.
   const int16_t* sigmoid;
   const int16_t* tanh_gate;
   const int16_t* tanh_cell;
   Requant512 hidden;
+  RequantRight512 hidden_r;  // hidden_right
+  bool hidden_right;         // RequantRightApplies(hidden_scale, 0)
+  bool single_hidden;        // the epilogue's rounding is single
   bool hidden_pot;
   __m512i hidden_add;  // hidden_pot: 2^(k-1)
   __m128i hidden_k;    // hidden_pot: k (vpsrad's count)
@@ -440,11 +448,12 @@ struct StreamContext : StreamGeometry {
 };
 
 // Adds fold and bias to one part's sums of the block at r0 and requantizes them: out[i * 4 + gate] (the
-// absent input gate's entries under CIFG are left alone). rows/step: kPerRow's multipliers; pot_k:
-// kPot's shifts.
+// absent input gate's entries under CIFG are left alone). q: kPerTensor's constants; right_q: kRight's;
+// rows/step: kPerRow's multipliers; pot_k: kPot's shifts.
 template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
                                                   const int32_t* const* bias, const Requant512* q,
+                                                  const RequantRight512* right_q,
                                                   const QuantizedMultiplier* const* rows, const int* step,
                                                   const int32_t* const* pot_k, int r0, int valid, __mmask16 mask,
                                                   __m512i* out) {
@@ -474,6 +483,12 @@ IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const 
         for (int i = 0; i < NB; ++i) {
           out[i * 4 + g] = RequantizeRightLanes512<true>(_mm512_add_epi32(sums[i * G + slot], addend), right);
         }
+      }
+    } else if constexpr (R == StreamRequant::kRight) {
+      for (int i = 0; i < NB; ++i) {
+        const __m512i x = _mm512_add_epi32(sums[i * G + slot], addend);
+        out[i * 4 + g] = c.single ? RequantizeRight512<false>(x, _mm512_srli_epi64(x, 32), right_q[g])
+                                  : RequantizeRight512<true>(x, _mm512_srli_epi64(x, 32), right_q[g]);
       }
     } else {
       for (int i = 0; i < NB; ++i) out[i * 4 + g] = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
@@ -540,6 +555,10 @@ IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t
   __m512i r;
   if (c.hidden_pot) {
     r = _mm512_add_epi32(_mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k), c.zp);
+  } else if (c.hidden_right) {
+    const __m512i m = c.single_hidden ? RequantizeRight512<false>(product, _mm512_srli_epi64(product, 32), c.hidden_r)
+                                      : RequantizeRight512<true>(product, _mm512_srli_epi64(product, 32), c.hidden_r);
+    r = _mm512_add_epi32(Clamp(m, -65536, 65536), c.zp);
   } else {
     r = _mm512_add_epi32(Clamp(Requantize512(product, c.hidden), -65536, 65536), c.zp);
   }
@@ -576,13 +595,13 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
     if (j > 0) {
       for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
     }
-    RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_rows, c.in_step,
+    RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_r, c.in_rows, c.in_step,
                               s.input_pot_shift, r0, hi, mask, in);
     Part<NB, G>(block + c.recurrent_offset, c.gr, uh, sums);
     if (j > 0) {
       for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
     }
-    RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_rows,
+    RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_r, c.rec_rows,
                               c.rec_step, s.recurrent_pot_shift, r0, hi, mask, rec);
     for (int i = 0; i < NB; ++i) EpilogueActivations<kExactSum>(c, in + i * 4, rec + i * 4, &v[i]);
     prev_k = r0;
@@ -623,23 +642,45 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.s = &s;
   InitStreamGeometry(w, s.x, s.h, s.batch, &c);
   c.single = s.rounding == Rounding::kSingle;
-  bool per_row = false, pot = true;
+  bool per_row = false, pot = true, right = true;
   int slot = 0;
   for (int g = 0; g < 4; ++g) {
-    c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
-    c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
     if (w.gates == 4 || g > 0) {
       c.slot_gate[slot++] = g;
       per_row = per_row || s.input_channel[g] != nullptr || s.recurrent_channel[g] != nullptr;
       pot = pot && s.input_pot_shift[g] != nullptr && s.recurrent_pot_shift[g] != nullptr;
+      right = right && RequantRightApplies(s.input_m[g], 0) && RequantRightApplies(s.recurrent_m[g], 0);
     }
   }
-  if (per_row && !pot) {  // kPerRow's multiplier rows (the copies only there: a short step notices 1 KiB)
+  // Only the chosen form's constants are made (a short step notices the stores of unused ones: 8
+  // Requant512 are 6 KiB).
+  const StreamRequant form = pot       ? StreamRequant::kPot
+                             : per_row ? StreamRequant::kPerRow
+                             : right   ? StreamRequant::kRight
+                                       : StreamRequant::kPerTensor;
+  for (int g = 0; g < 4 && (form == StreamRequant::kRight || form == StreamRequant::kPerTensor); ++g) {
+    if (w.gates == 3 && g == 0) continue;
+    if (form == StreamRequant::kRight) {
+      c.in_r[g] = MakeRequantRight512(s.input_m[g], s.rounding, 0);
+      c.rec_r[g] = MakeRequantRight512(s.recurrent_m[g], s.rounding, 0);
+    } else {
+      c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
+      c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
+    }
+  }
+  struct Uniform {
+    QuantizedMultiplier m[2][4][kBlockRows];  // [part][gate]: 16 copies of the per-tensor multiplier
+  };
+  std::optional<Uniform> uniform;  // kPerRow only (its 1 KiB is zeroed when made)
+  if (form == StreamRequant::kPerRow) {
+    uniform.emplace();
     for (int g = 0; g < 4; ++g) {
-      std::fill(c.uniform[0][g], c.uniform[0][g] + kBlockRows, s.input_m[g]);
-      std::fill(c.uniform[1][g], c.uniform[1][g] + kBlockRows, s.recurrent_m[g]);
-      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : c.uniform[0][g];
-      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : c.uniform[1][g];
+      QuantizedMultiplier* in = uniform->m[0][g];
+      QuantizedMultiplier* rec = uniform->m[1][g];
+      std::fill(in, in + kBlockRows, s.input_m[g]);
+      std::fill(rec, rec + kBlockRows, s.recurrent_m[g]);
+      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : in;
+      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : rec;
       c.in_step[g] = s.input_channel[g] != nullptr ? 1 : 0;
       c.rec_step[g] = s.recurrent_channel[g] != nullptr ? 1 : 0;
     }
@@ -649,8 +690,14 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.sigmoid = pwl ? s.sigmoid_table : avx2::ActivationTableS16(-1);
   c.tanh_gate = pwl ? s.tanh_gate_table : avx2::ActivationTableS16(3);
   c.tanh_cell = pwl ? s.tanh_cell_table : avx2::ActivationTableS16(e.cell_integer_bits);
-  c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
   c.hidden_pot = s.hidden_pot_shift > 0;
+  c.hidden_right = !c.hidden_pot && RequantRightApplies(e.hidden_scale, 0);
+  c.single_hidden = e.rounding == Rounding::kSingle;
+  if (c.hidden_right) {
+    c.hidden_r = MakeRequantRight512(e.hidden_scale, e.rounding, 0);
+  } else if (!c.hidden_pot) {
+    c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  }
   const int hk = c.hidden_pot ? s.hidden_pot_shift : 1;
   c.hidden_add = _mm512_set1_epi32(int32_t{1} << (hk - 1));
   c.hidden_k = _mm_cvtsi32_si128(hk);
@@ -659,12 +706,11 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.compat = e.tflite_compat;
   c.clipping = e.clip > 0;
   const int rb0 = cell_begin / kBlockRows, rb1 = (cell_end + kBlockRows - 1) / kBlockRows;
-  if (pot) {
-    LstmAllRows<StreamRequant::kPot>(c, w.gates, s.batch, rb0, rb1, cell_end);
-  } else if (per_row) {
-    LstmAllRows<StreamRequant::kPerRow>(c, w.gates, s.batch, rb0, rb1, cell_end);
-  } else {
-    LstmAllRows<StreamRequant::kPerTensor>(c, w.gates, s.batch, rb0, rb1, cell_end);
+  switch (form) {
+    case StreamRequant::kPot: LstmAllRows<StreamRequant::kPot>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    case StreamRequant::kPerRow: LstmAllRows<StreamRequant::kPerRow>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    case StreamRequant::kRight: LstmAllRows<StreamRequant::kRight>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    default: LstmAllRows<StreamRequant::kPerTensor>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
   }
 }
 
