@@ -162,7 +162,8 @@ Model MakeModel(uint64_t seed, const Options& o) {
   d << "seed " << seed << ": n_input " << c.n_input << " n_cell " << c.n_cell << " n_output " << c.n_output
     << " batch " << o.batch << " steps " << o.steps
     << (o.scales == Scales::kPot ? " pot" : o.scales == Scales::kPerRow ? " per-row" : " per-tensor")
-    << (o.hidden_pot ? " hidden-pot" : o.hidden_left ? " hidden-left" : "") << (o.pwl ? " pwl" : " fixed") << (o.cifg ? " cifg" : "")
+    << (o.hidden_pot ? " hidden-pot" : o.hidden_left ? " hidden-left" : "") << (o.pwl ? " pwl" : " fixed")
+    << (o.cifg ? " cifg" : "")
     << (o.clip ? " clip" : "") << (o.projection ? " proj" : "") << (o.single ? " single" : " double")
     << (o.compat ? " compat" : " intended") << (o.extreme ? " extreme" : "");
   m.description = d.str();

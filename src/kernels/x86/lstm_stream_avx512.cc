@@ -111,36 +111,60 @@ IRNN_TARGET_STREAM512 const uint8_t* Unsigned(const int8_t* v, int rows, int col
   return buffer.data();
 }
 
-// One input row times the G gates' blocks of one part (`groups` column groups of G * 64 bytes from p):
-// even and odd groups in separate accumulators (2G independent vpdpbusd chains), added at the end
-// (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g. No software
+// acc += the dot products of x's four unsigned bytes per lane with the 64 weight bytes at w (vpdpbusd
+// with w as its memory operand). GCC 12 compiles the intrinsic in PartOneRow's loop with two register
+// copies of every accumulator per iteration (16 extra instructions per 8 loads); the inline asm form
+// keeps each accumulator in one register. w is 64-byte aligned (the stream is, and every group is 64
+// bytes).
+IRNN_TARGET_STREAM512 inline void Dpbusd(__m512i& acc, __m512i x, const int8_t* w) {
+#if defined(__GNUC__) && !defined(__clang__)
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*reinterpret_cast<const __m512i*>(w)));
+#else
+  acc = _mm512_dpbusd_epi32(acc, x, _mm512_load_si512(w));
+#endif
+}
+
+// One input row times the G (3 or 4) gates' blocks of one part (`groups` column groups of G * 64 bytes
+// from p): even and odd groups in separate accumulators (2G independent vpdpbusd chains), added at the
+// end (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g. No software
 // prefetch: with the caller alternating the walk's direction (LstmStreamStep::reverse), prefetching every
 // line 4 KiB ahead into L1 measured slower at every size (B = 1, amx path, 1 thread, min of 5 alternating
-// processes: H = 128 and 256 7 %, H = 512 2 %, H = 1024 even); the L2 streamer keeps up.
+// processes: H = 128 and 256 7 %, H = 512 2 %, H = 1024 even); the L2 streamer keeps up. Not inlined:
+// inside LstmBlocks, register pressure brings the accumulator copies back.
 template <int G>
-IRNN_TARGET_STREAM512 inline void PartOneRow(const int8_t* p, int groups, const uint8_t* u, __m512i* out) {
-  __m512i even[G], odd[G];
-  for (int g = 0; g < G; ++g) even[g] = odd[g] = _mm512_setzero_si512();
-  int kg = 0;
-  for (; kg + 2 <= groups; kg += 2) {
+IRNN_TARGET_STREAM512 __attribute__((noinline)) void PartOneRow(const int8_t* p, int groups, const uint8_t* u,
+                                                                __m512i* out) {
+  static_assert(G == 3 || G == 4, "three or four gates");
+  __m512i e0 = _mm512_setzero_si512(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+  const int8_t* q = p;
+  const uint8_t* v = u;
+  for (const uint8_t* end = u + 4 * (groups & ~1); v != end; v += 8, q += 2 * G * kGroupBytes) {
     int32_t four[2];
-    std::memcpy(four, u + 4 * kg, 8);
+    std::memcpy(four, v, 8);
     const __m512i x0 = _mm512_set1_epi32(four[0]);
     const __m512i x1 = _mm512_set1_epi32(four[1]);
-    const int8_t* q = p + int64_t{kg} * G * kGroupBytes;
-    for (int g = 0; g < G; ++g) even[g] = _mm512_dpbusd_epi32(even[g], x0, _mm512_loadu_si512(q + g * kGroupBytes));
-    for (int g = 0; g < G; ++g) {
-      odd[g] = _mm512_dpbusd_epi32(odd[g], x1, _mm512_loadu_si512(q + (G + g) * kGroupBytes));
-    }
+    Dpbusd(e0, x0, q);
+    Dpbusd(e1, x0, q + kGroupBytes);
+    Dpbusd(e2, x0, q + 2 * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(e3, x0, q + 3 * kGroupBytes);
+    Dpbusd(o0, x1, q + G * kGroupBytes);
+    Dpbusd(o1, x1, q + (G + 1) * kGroupBytes);
+    Dpbusd(o2, x1, q + (G + 2) * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(o3, x1, q + (G + 3) * kGroupBytes);
   }
-  if (kg < groups) {
+  if ((groups & 1) != 0) {
     int32_t four;
-    std::memcpy(&four, u + 4 * kg, 4);
+    std::memcpy(&four, v, 4);
     const __m512i x0 = _mm512_set1_epi32(four);
-    const int8_t* q = p + int64_t{kg} * G * kGroupBytes;
-    for (int g = 0; g < G; ++g) even[g] = _mm512_dpbusd_epi32(even[g], x0, _mm512_loadu_si512(q + g * kGroupBytes));
+    Dpbusd(e0, x0, q);
+    Dpbusd(e1, x0, q + kGroupBytes);
+    Dpbusd(e2, x0, q + 2 * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(e3, x0, q + 3 * kGroupBytes);
   }
-  for (int g = 0; g < G; ++g) out[g] = _mm512_add_epi32(even[g], odd[g]);
+  out[0] = _mm512_add_epi32(e0, o0);
+  out[1] = _mm512_add_epi32(e1, o1);
+  out[2] = _mm512_add_epi32(e2, o2);
+  if constexpr (G == 4) out[3] = _mm512_add_epi32(e3, o3);
 }
 
 // NB input rows (2..4) times the G gates' blocks of one part: each weight load serves NB rows.
