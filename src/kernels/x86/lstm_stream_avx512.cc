@@ -437,7 +437,8 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 //     nudge exact in int32 (|acc| <= B, B + 2^(k-1) <= INT32_MAX: no wrap where the reference has none,
 //     and the reference's own int32 sum does not wrap either), so one vpsravd finishes it; and in
 //     intended mode the sum of the two contributions cannot overflow, so sat32 is dropped: sat16(a_x +
-//     a_h) is one add and a clamp (SatSum16's overflow check is the identity there).
+//     a_h) is one add and a clamp (SatSum16's overflow check is the identity there). kRight's sums
+//     cannot overflow either (PreActivation).
 // The hidden requantization: Requantize512 (RequantizeRight512 where its conditions hold), or with
 // LstmStreamStep::hidden_pot_shift k, ((o * tc + 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| <
 // 2^30 and k <= 30 keep the sum in int32), then sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <=
@@ -521,10 +522,15 @@ IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const 
 }
 
 // A gate's pre-activation: AddSatS32IntoS16(SaturateS32ToS16(in), rec) in tflite_compat mode, else
-// SaturateS32ToS16(AddSatS32IntoS32(in, rec)); with kExactSum (kPot, intended mode) the int32 sum is known
-// not to overflow and sat32 is left out.
+// SaturateS32ToS16(AddSatS32IntoS32(in, rec)). With kExactSum the int32 sums in + rec and sat16(in) + rec
+// are known not to overflow, so sat32 (intended mode) and the clamp of rec that stands in for the exact
+// sum (tflite_compat) are left out: kPot by the caller's bound (|in| + |rec| <= INT32_MAX, and |sat16(in)|
+// <= |in|); kRight because RequantizeRight512's results lie in [-2^30, 2^30 - 1] (MBQM with a right
+// shift of x in [INT32_MIN, INT32_MAX] and M < 2^31; the ends at x = INT32_MIN, INT32_MAX, M = 2^31 - 1,
+// shift -1), so both sums stay within [-2^31, 2^31 - 2].
 template <bool kExactSum>
 IRNN_TARGET_STREAM512 inline __m512i PreActivation(__m512i in, __m512i rec, bool compat) {
+  if (compat && kExactSum) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), rec), -32768, 32767);
   if (compat) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), Clamp(rec, -65536, 65536)), -32768, 32767);
   if (kExactSum) return Clamp(_mm512_add_epi32(in, rec), -32768, 32767);
   return SatSum16(in, rec);
@@ -596,7 +602,7 @@ IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t
 template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
                                                                 int cell_end) {
-  constexpr bool kExactSum = R == StreamRequant::kPot;
+  constexpr bool kExactSum = R == StreamRequant::kPot || R == StreamRequant::kRight;
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
