@@ -39,6 +39,7 @@ struct Options {
   bool single = true;
   bool projection = false;
   bool hidden_pot = true;
+  bool hidden_left = false;  // (hidden_pot false) a hidden shift >= 0: not a right shift
   // Saturating weights and inputs; biases at the accumulator bound of the power-of-two form (kPot) or at
   // the int32 ends (the sums wrap).
   bool extreme = false;
@@ -138,7 +139,7 @@ Model MakeModel(uint64_t seed, const Options& o) {
   // largest the power-of-two form takes, 30, and one beyond it) give small outputs.
   p.hidden_scale = o.hidden_pot ? QuantizedMultiplier{int32_t{1} << 30, static_cast<int32_t>(-uni(14, 30))}
                                 : QuantizedMultiplier{static_cast<int32_t>(uni(int64_t{1} << 30, (int64_t{1} << 31) - 1)),
-                                                      static_cast<int32_t>(uni(-23, -14))};
+                                                      static_cast<int32_t>(o.hidden_left ? uni(0, 2) : uni(-23, -14))};
   p.hidden_zp = static_cast<int32_t>(uni(-128, 127));
   p.output_zp = static_cast<int32_t>(uni(-128, 127));
   p.quantized_cell_clip = o.clip ? static_cast<int16_t>(uni(1, 32767)) : int16_t{0};
@@ -161,7 +162,8 @@ Model MakeModel(uint64_t seed, const Options& o) {
   d << "seed " << seed << ": n_input " << c.n_input << " n_cell " << c.n_cell << " n_output " << c.n_output
     << " batch " << o.batch << " steps " << o.steps
     << (o.scales == Scales::kPot ? " pot" : o.scales == Scales::kPerRow ? " per-row" : " per-tensor")
-    << (o.hidden_pot ? " hidden-pot" : "") << (o.pwl ? " pwl" : " fixed") << (o.cifg ? " cifg" : "")
+    << (o.hidden_pot ? " hidden-pot" : o.hidden_left ? " hidden-left" : "") << (o.pwl ? " pwl" : " fixed")
+    << (o.cifg ? " cifg" : "")
     << (o.clip ? " clip" : "") << (o.projection ? " proj" : "") << (o.single ? " single" : " double")
     << (o.compat ? " compat" : " intended") << (o.extreme ? " extreme" : "");
   m.description = d.str();
@@ -339,6 +341,32 @@ TEST(TfliteLstmStream, PerTensorPwlModelsStepEqualsScalar) {
         o.single = (variant & 1) != 0;
         o.compat = (variant & 2) != 0;
         o.cifg = (seed % 3) == 0;
+        Compare(seed++, o);
+      }
+    }
+  }
+}
+
+// Per-tensor models with fixed-point activations, in both roundings and modes, also with saturating
+// weights and inputs and int32-end biases (wrapping sums): every multiplier shifting right (even seeds:
+// the kernel's kRight form, RequantizeRight512) or some not (odd seeds, most models: kPerTensor's
+// Requantize512); the hidden multiplier shifting right (RequantizeRight512) or left (Requantize512).
+TEST(TfliteLstmStream, PerTensorModelsStepEqualsScalar) {
+  uint64_t seed = 4000;
+  for (int n_cell : {1, 17, 255}) {
+    for (int batch : {1, 4, 15}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        Options o;
+        o.n_cell = n_cell;
+        o.batch = batch;
+        o.scales = Scales::kPerTensor;
+        o.single = (variant & 1) != 0;
+        o.compat = (variant & 2) != 0;
+        o.hidden_pot = false;
+        o.hidden_left = (seed % 4) == 3;
+        o.extreme = (seed % 3) == 0;
+        o.cifg = (seed % 5) == 1;
+        o.clip = (seed % 5) == 2;
         Compare(seed++, o);
       }
     }

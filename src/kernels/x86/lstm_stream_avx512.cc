@@ -34,6 +34,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/lstm_kernels.h"
@@ -47,12 +48,6 @@ namespace {
 
 constexpr int kBlockRows = 16;
 constexpr int kGroupBytes = 64;  // 16 rows x 4 columns of one gate
-// How far ahead of its loads the one-row loop prefetches (into L1): past the 4 KiB pages where the
-// hardware prefetchers stop. 4 KiB measured best of {0, 1, 2, 4} KiB at H = 512, B = 1 (1 KiB: 10 %
-// slower, none: about 15 % slower; H = 128, 256, 1024: within 3 %); a prefetch past the end of the stream
-// is harmless (prefetches never fault).
-constexpr int kPrefetchBytes = 4096;
-
 inline int Groups(int cols) { return (cols + 3) / 4; }
 inline int64_t PaddedCells(int n_cell) { return (n_cell + kBlockRows - 1) / kBlockRows * kBlockRows; }
 inline int64_t BlockBytes(const PackedLstmStream& w) {
@@ -116,36 +111,60 @@ IRNN_TARGET_STREAM512 const uint8_t* Unsigned(const int8_t* v, int rows, int col
   return buffer.data();
 }
 
-// One input row times the G gates' blocks of one part (`groups` column groups of G * 64 bytes from p):
-// even and odd groups in separate accumulators (2G independent vpdpbusd chains), added at the end
-// (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g.
+// acc += the dot products of x's four unsigned bytes per lane with the 64 weight bytes at w (vpdpbusd
+// with w as its memory operand). GCC 12 compiles the intrinsic in PartOneRow's loop with two register
+// copies of every accumulator per iteration (16 extra instructions per 8 loads); the inline asm form
+// keeps each accumulator in one register. w is 64-byte aligned (the stream is, and every group is 64
+// bytes).
+IRNN_TARGET_STREAM512 inline void Dpbusd(__m512i& acc, __m512i x, const int8_t* w) {
+#if defined(__GNUC__) && !defined(__clang__)
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*reinterpret_cast<const __m512i*>(w)));
+#else
+  acc = _mm512_dpbusd_epi32(acc, x, _mm512_load_si512(w));
+#endif
+}
+
+// One input row times the G (3 or 4) gates' blocks of one part (`groups` column groups of G * 64 bytes
+// from p): even and odd groups in separate accumulators (2G independent vpdpbusd chains), added at the
+// end (int32 addition wraps and is associative). out[g] = the 16 row sums of gate slot g. No software
+// prefetch: with the caller alternating the walk's direction (LstmStreamStep::reverse), prefetching every
+// line 4 KiB ahead into L1 measured slower at every size (B = 1, amx path, 1 thread, min of 5 alternating
+// processes: H = 128 and 256 7 %, H = 512 2 %, H = 1024 even); the L2 streamer keeps up. Not inlined:
+// inside LstmBlocks, register pressure brings the accumulator copies back.
 template <int G>
-IRNN_TARGET_STREAM512 inline void PartOneRow(const int8_t* p, int groups, const uint8_t* u, __m512i* out) {
-  __m512i even[G], odd[G];
-  for (int g = 0; g < G; ++g) even[g] = odd[g] = _mm512_setzero_si512();
-  int kg = 0;
-  for (; kg + 2 <= groups; kg += 2) {
+IRNN_TARGET_STREAM512 __attribute__((noinline)) void PartOneRow(const int8_t* p, int groups, const uint8_t* u,
+                                                                __m512i* out) {
+  static_assert(G == 3 || G == 4, "three or four gates");
+  __m512i e0 = _mm512_setzero_si512(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+  const int8_t* q = p;
+  const uint8_t* v = u;
+  for (const uint8_t* end = u + 4 * (groups & ~1); v != end; v += 8, q += 2 * G * kGroupBytes) {
     int32_t four[2];
-    std::memcpy(four, u + 4 * kg, 8);
+    std::memcpy(four, v, 8);
     const __m512i x0 = _mm512_set1_epi32(four[0]);
     const __m512i x1 = _mm512_set1_epi32(four[1]);
-    const int8_t* q = p + int64_t{kg} * G * kGroupBytes;
-    for (int g = 0; g < 2 * G; ++g) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + kPrefetchBytes + g * kGroupBytes), _MM_HINT_T0);
-    }
-    for (int g = 0; g < G; ++g) even[g] = _mm512_dpbusd_epi32(even[g], x0, _mm512_loadu_si512(q + g * kGroupBytes));
-    for (int g = 0; g < G; ++g) {
-      odd[g] = _mm512_dpbusd_epi32(odd[g], x1, _mm512_loadu_si512(q + (G + g) * kGroupBytes));
-    }
+    Dpbusd(e0, x0, q);
+    Dpbusd(e1, x0, q + kGroupBytes);
+    Dpbusd(e2, x0, q + 2 * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(e3, x0, q + 3 * kGroupBytes);
+    Dpbusd(o0, x1, q + G * kGroupBytes);
+    Dpbusd(o1, x1, q + (G + 1) * kGroupBytes);
+    Dpbusd(o2, x1, q + (G + 2) * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(o3, x1, q + (G + 3) * kGroupBytes);
   }
-  if (kg < groups) {
+  if ((groups & 1) != 0) {
     int32_t four;
-    std::memcpy(&four, u + 4 * kg, 4);
+    std::memcpy(&four, v, 4);
     const __m512i x0 = _mm512_set1_epi32(four);
-    const int8_t* q = p + int64_t{kg} * G * kGroupBytes;
-    for (int g = 0; g < G; ++g) even[g] = _mm512_dpbusd_epi32(even[g], x0, _mm512_loadu_si512(q + g * kGroupBytes));
+    Dpbusd(e0, x0, q);
+    Dpbusd(e1, x0, q + kGroupBytes);
+    Dpbusd(e2, x0, q + 2 * kGroupBytes);
+    if constexpr (G == 4) Dpbusd(e3, x0, q + 3 * kGroupBytes);
   }
-  for (int g = 0; g < G; ++g) out[g] = _mm512_add_epi32(even[g], odd[g]);
+  out[0] = _mm512_add_epi32(e0, o0);
+  out[1] = _mm512_add_epi32(e1, o1);
+  out[2] = _mm512_add_epi32(e2, o2);
+  if constexpr (G == 4) out[3] = _mm512_add_epi32(e3, o3);
 }
 
 // NB input rows (2..4) times the G gates' blocks of one part: each weight load serves NB rows.
@@ -405,8 +424,11 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 // scratch buffers are not used). The activations are gathered from 64Ki-entry tables (the entry of
 // uint16(v) sign-extended): avx2::ActivationTableS16 for the fixed-point functions, the caller's
 // PwlLookupTableS16 tables for PWL ones: the only tables a streaming step touches.
-// Three forms of the matmuls' requantization (StreamRequant), chosen once per call:
-//   kPerTensor: Requantize512 with each gate's uniform constants;
+// Four forms of the matmuls' requantization (StreamRequant), chosen once per call:
+//   kRight: per-tensor multipliers that all shift right (shift <= -1, M != INT32_MIN, as a float model's
+//     usually do): requant_avx512.h's RequantizeRight512 with each gate's constants (11-12 ops per 16
+//     lanes instead of Requantize512's 14-15, and half the constants to set up per call);
+//   kPerTensor: Requantize512 with each gate's uniform constants (the other per-tensor models);
 //   kPerRow: RequantizeRightLanes512 (or, where a row's shift is >= 0, RequantizeLanes512) with the
 //     block's 16 rows' own multipliers (§7.1; a per-tensor gate among
 //     per-row ones gets 16 copies of its multiplier);
@@ -415,29 +437,34 @@ IRNN_TARGET_STREAM512 void GruStep(const GruStreamStep& s, int begin, int end) {
 //     nudge exact in int32 (|acc| <= B, B + 2^(k-1) <= INT32_MAX: no wrap where the reference has none,
 //     and the reference's own int32 sum does not wrap either), so one vpsravd finishes it; and in
 //     intended mode the sum of the two contributions cannot overflow, so sat32 is dropped: sat16(a_x +
-//     a_h) is one add and a clamp (SatSum16's overflow check is the identity there).
-// The hidden requantization: Requantize512, or with LstmStreamStep::hidden_pot_shift k, ((o * tc +
-// 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| < 2^30 and k <= 30 keep the sum in int32), then
-// sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <= 2^29).
+//     a_h) is one add and a clamp (SatSum16's overflow check is the identity there). kRight's sums
+//     cannot overflow either (PreActivation).
+// The hidden requantization: Requantize512 (RequantizeRight512 where its conditions hold), or with
+// LstmStreamStep::hidden_pot_shift k, ((o * tc + 2^(k-1)) >> k) + zp = MBQM(o * tc) + zp exactly (|o * tc| <
+// 2^30 and k <= 30 keep the sum in int32), then sat8 by vpmovsdb (MBQM's sat32 never acts: |result| <=
+// 2^29).
 
-enum class StreamRequant { kPerTensor, kPerRow, kPot };
+enum class StreamRequant { kRight, kPerTensor, kPerRow, kPot };
 
 // What the loops need, made once per call.
 struct StreamContext : StreamGeometry {
   const LstmStreamStep* s;
   int slot_gate[4];         // the gate of each slot
   Requant512 in_q[4], rec_q[4];  // kPerTensor
+  RequantRight512 in_r[4], rec_r[4];  // kRight
   // kPerRow: each gate's multipliers, indexed by r0 * step (step 0: 16 copies of the per-tensor one).
   const QuantizedMultiplier* in_rows[4];
   const QuantizedMultiplier* rec_rows[4];
   int in_step[4], rec_step[4];
-  QuantizedMultiplier uniform[2][4][kBlockRows];
   bool single;
   // The epilogue's constants.
   const int16_t* sigmoid;
   const int16_t* tanh_gate;
   const int16_t* tanh_cell;
   Requant512 hidden;
+  RequantRight512 hidden_r;  // hidden_right
+  bool hidden_right;         // RequantRightApplies(hidden_scale, 0)
+  bool single_hidden;        // the epilogue's rounding is single
   bool hidden_pot;
   __m512i hidden_add;  // hidden_pot: 2^(k-1)
   __m128i hidden_k;    // hidden_pot: k (vpsrad's count)
@@ -446,11 +473,12 @@ struct StreamContext : StreamGeometry {
 };
 
 // Adds fold and bias to one part's sums of the block at r0 and requantizes them: out[i * 4 + gate] (the
-// absent input gate's entries under CIFG are left alone). rows/step: kPerRow's multipliers; pot_k:
-// kPot's shifts.
+// absent input gate's entries under CIFG are left alone). q: kPerTensor's constants; right_q: kRight's;
+// rows/step: kPerRow's multipliers; pot_k: kPot's shifts.
 template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const __m512i* sums, const int32_t* fold,
                                                   const int32_t* const* bias, const Requant512* q,
+                                                  const RequantRight512* right_q,
                                                   const QuantizedMultiplier* const* rows, const int* step,
                                                   const int32_t* const* pot_k, int r0, int valid, __mmask16 mask,
                                                   __m512i* out) {
@@ -481,6 +509,12 @@ IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const 
           out[i * 4 + g] = RequantizeRightLanes512<true>(_mm512_add_epi32(sums[i * G + slot], addend), right);
         }
       }
+    } else if constexpr (R == StreamRequant::kRight) {
+      for (int i = 0; i < NB; ++i) {
+        const __m512i x = _mm512_add_epi32(sums[i * G + slot], addend);
+        out[i * 4 + g] = c.single ? RequantizeRight512<false>(x, _mm512_srli_epi64(x, 32), right_q[g])
+                                  : RequantizeRight512<true>(x, _mm512_srli_epi64(x, 32), right_q[g]);
+      }
     } else {
       for (int i = 0; i < NB; ++i) out[i * 4 + g] = Requantize512(_mm512_add_epi32(sums[i * G + slot], addend), q[g]);
     }
@@ -488,10 +522,15 @@ IRNN_TARGET_STREAM512 inline void RequantLstmPart(const StreamContext& c, const 
 }
 
 // A gate's pre-activation: AddSatS32IntoS16(SaturateS32ToS16(in), rec) in tflite_compat mode, else
-// SaturateS32ToS16(AddSatS32IntoS32(in, rec)); with kExactSum (kPot, intended mode) the int32 sum is known
-// not to overflow and sat32 is left out.
+// SaturateS32ToS16(AddSatS32IntoS32(in, rec)). With kExactSum the int32 sums in + rec and sat16(in) + rec
+// are known not to overflow, so sat32 (intended mode) and the clamp of rec that stands in for the exact
+// sum (tflite_compat) are left out: kPot by the caller's bound (|in| + |rec| <= INT32_MAX, and |sat16(in)|
+// <= |in|); kRight because RequantizeRight512's results lie in [-2^30, 2^30 - 1] (MBQM with a right
+// shift of x in [INT32_MIN, INT32_MAX] and M < 2^31; the ends at x = INT32_MIN, INT32_MAX, M = 2^31 - 1,
+// shift -1), so both sums stay within [-2^31, 2^31 - 2].
 template <bool kExactSum>
 IRNN_TARGET_STREAM512 inline __m512i PreActivation(__m512i in, __m512i rec, bool compat) {
+  if (compat && kExactSum) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), rec), -32768, 32767);
   if (compat) return Clamp(_mm512_add_epi32(Clamp(in, -32768, 32767), Clamp(rec, -65536, 65536)), -32768, 32767);
   if (kExactSum) return Clamp(_mm512_add_epi32(in, rec), -32768, 32767);
   return SatSum16(in, rec);
@@ -546,6 +585,10 @@ IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t
   __m512i r;
   if (c.hidden_pot) {
     r = _mm512_add_epi32(_mm512_sra_epi32(_mm512_add_epi32(product, c.hidden_add), c.hidden_k), c.zp);
+  } else if (c.hidden_right) {
+    const __m512i m = c.single_hidden ? RequantizeRight512<false>(product, _mm512_srli_epi64(product, 32), c.hidden_r)
+                                      : RequantizeRight512<true>(product, _mm512_srli_epi64(product, 32), c.hidden_r);
+    r = _mm512_add_epi32(Clamp(m, -65536, 65536), c.zp);
   } else {
     r = _mm512_add_epi32(Clamp(Requantize512(product, c.hidden), -65536, 65536), c.zp);
   }
@@ -559,7 +602,7 @@ IRNN_TARGET_STREAM512 inline void EpilogueHidden(const StreamContext& c, int64_t
 template <int NB, int G, StreamRequant R>
 IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamContext& c, int b, int rb0, int rb1,
                                                                 int cell_end) {
-  constexpr bool kExactSum = R == StreamRequant::kPot;
+  constexpr bool kExactSum = R == StreamRequant::kPot || R == StreamRequant::kRight;
   const LstmStreamStep& s = *c.s;
   const uint8_t* ux[NB];
   const uint8_t* uh[NB];
@@ -582,13 +625,13 @@ IRNN_TARGET_STREAM512 __attribute__((flatten)) void LstmBlocks(const StreamConte
     if (j > 0) {
       for (int i = 0; i < NB; ++i) EpilogueCell(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, &v[i]);
     }
-    RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_rows, c.in_step,
+    RequantLstmPart<NB, G, R>(c, sums, s.w->input_fold.data(), s.input_bias, c.in_q, c.in_r, c.in_rows, c.in_step,
                               s.input_pot_shift, r0, hi, mask, in);
     Part<NB, G>(block + c.recurrent_offset, c.gr, uh, sums);
     if (j > 0) {
       for (int i = 0; i < NB; ++i) EpilogueHidden(c, int64_t{b + i} * s.n_cell + prev_k, prev_mask, v[i]);
     }
-    RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_rows,
+    RequantLstmPart<NB, G, R>(c, sums, s.w->recurrent_fold.data(), s.recurrent_bias, c.rec_q, c.rec_r, c.rec_rows,
                               c.rec_step, s.recurrent_pot_shift, r0, hi, mask, rec);
     for (int i = 0; i < NB; ++i) EpilogueActivations<kExactSum>(c, in + i * 4, rec + i * 4, &v[i]);
     prev_k = r0;
@@ -629,23 +672,45 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.s = &s;
   InitStreamGeometry(w, s.x, s.h, s.batch, &c);
   c.single = s.rounding == Rounding::kSingle;
-  bool per_row = false, pot = true;
+  bool per_row = false, pot = true, right = true;
   int slot = 0;
   for (int g = 0; g < 4; ++g) {
-    c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
-    c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
     if (w.gates == 4 || g > 0) {
       c.slot_gate[slot++] = g;
       per_row = per_row || s.input_channel[g] != nullptr || s.recurrent_channel[g] != nullptr;
       pot = pot && s.input_pot_shift[g] != nullptr && s.recurrent_pot_shift[g] != nullptr;
+      right = right && RequantRightApplies(s.input_m[g], 0) && RequantRightApplies(s.recurrent_m[g], 0);
     }
   }
-  if (per_row && !pot) {  // kPerRow's multiplier rows (the copies only there: a short step notices 1 KiB)
+  // Only the chosen form's constants are made (a short step notices the stores of unused ones: 8
+  // Requant512 are 6 KiB).
+  const StreamRequant form = pot       ? StreamRequant::kPot
+                             : per_row ? StreamRequant::kPerRow
+                             : right   ? StreamRequant::kRight
+                                       : StreamRequant::kPerTensor;
+  for (int g = 0; g < 4 && (form == StreamRequant::kRight || form == StreamRequant::kPerTensor); ++g) {
+    if (w.gates == 3 && g == 0) continue;
+    if (form == StreamRequant::kRight) {
+      c.in_r[g] = MakeRequantRight512(s.input_m[g], s.rounding, 0);
+      c.rec_r[g] = MakeRequantRight512(s.recurrent_m[g], s.rounding, 0);
+    } else {
+      c.in_q[g] = MakeRequant512(s.input_m[g], s.rounding);
+      c.rec_q[g] = MakeRequant512(s.recurrent_m[g], s.rounding);
+    }
+  }
+  struct Uniform {
+    QuantizedMultiplier m[2][4][kBlockRows];  // [part][gate]: 16 copies of the per-tensor multiplier
+  };
+  std::optional<Uniform> uniform;  // kPerRow only (its 1 KiB is zeroed when made)
+  if (form == StreamRequant::kPerRow) {
+    uniform.emplace();
     for (int g = 0; g < 4; ++g) {
-      std::fill(c.uniform[0][g], c.uniform[0][g] + kBlockRows, s.input_m[g]);
-      std::fill(c.uniform[1][g], c.uniform[1][g] + kBlockRows, s.recurrent_m[g]);
-      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : c.uniform[0][g];
-      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : c.uniform[1][g];
+      QuantizedMultiplier* in = uniform->m[0][g];
+      QuantizedMultiplier* rec = uniform->m[1][g];
+      std::fill(in, in + kBlockRows, s.input_m[g]);
+      std::fill(rec, rec + kBlockRows, s.recurrent_m[g]);
+      c.in_rows[g] = s.input_channel[g] != nullptr ? s.input_channel[g] : in;
+      c.rec_rows[g] = s.recurrent_channel[g] != nullptr ? s.recurrent_channel[g] : rec;
       c.in_step[g] = s.input_channel[g] != nullptr ? 1 : 0;
       c.rec_step[g] = s.recurrent_channel[g] != nullptr ? 1 : 0;
     }
@@ -655,8 +720,14 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.sigmoid = pwl ? s.sigmoid_table : avx2::ActivationTableS16(-1);
   c.tanh_gate = pwl ? s.tanh_gate_table : avx2::ActivationTableS16(3);
   c.tanh_cell = pwl ? s.tanh_cell_table : avx2::ActivationTableS16(e.cell_integer_bits);
-  c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
   c.hidden_pot = s.hidden_pot_shift > 0;
+  c.hidden_right = !c.hidden_pot && RequantRightApplies(e.hidden_scale, 0);
+  c.single_hidden = e.rounding == Rounding::kSingle;
+  if (c.hidden_right) {
+    c.hidden_r = MakeRequantRight512(e.hidden_scale, e.rounding, 0);
+  } else if (!c.hidden_pot) {
+    c.hidden = MakeRequant512(e.hidden_scale, e.rounding);
+  }
   const int hk = c.hidden_pot ? s.hidden_pot_shift : 1;
   c.hidden_add = _mm512_set1_epi32(int32_t{1} << (hk - 1));
   c.hidden_k = _mm_cvtsi32_si128(hk);
@@ -665,12 +736,11 @@ IRNN_TARGET_STREAM512 void StreamStep(const LstmStreamStep& s, int cell_begin, i
   c.compat = e.tflite_compat;
   c.clipping = e.clip > 0;
   const int rb0 = cell_begin / kBlockRows, rb1 = (cell_end + kBlockRows - 1) / kBlockRows;
-  if (pot) {
-    LstmAllRows<StreamRequant::kPot>(c, w.gates, s.batch, rb0, rb1, cell_end);
-  } else if (per_row) {
-    LstmAllRows<StreamRequant::kPerRow>(c, w.gates, s.batch, rb0, rb1, cell_end);
-  } else {
-    LstmAllRows<StreamRequant::kPerTensor>(c, w.gates, s.batch, rb0, rb1, cell_end);
+  switch (form) {
+    case StreamRequant::kPot: LstmAllRows<StreamRequant::kPot>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    case StreamRequant::kPerRow: LstmAllRows<StreamRequant::kPerRow>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    case StreamRequant::kRight: LstmAllRows<StreamRequant::kRight>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
+    default: LstmAllRows<StreamRequant::kPerTensor>(c, w.gates, s.batch, rb0, rb1, cell_end); break;
   }
 }
 
