@@ -251,7 +251,10 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
 // for each of the B streams: 8 H^2 B multiply-accumulates (the GRU: 3H x H each, 6 H^2 B). Weight bytes
 // read per step: the recurrent 4 H^2 (GRU 3 H^2; sequence mode: the input projection of a chunk of steps
 // reads its weights once per chunk) or all 8 H^2 (GRU 6 H^2; streaming). They come from the smallest cache level that holds those bytes with a quarter to
-// spare (the activation tables, state and inputs share it), else from DRAM. The
+// spare (the activation tables, state and inputs share it), else from DRAM. Where that level is beyond
+// L2, three quarters of L2 can still hold part of the bytes from one step to the next (the kernels walk
+// the weights in alternating directions where they exceed L2), and no walk can read less than the rest
+// from the farther level: that part is counted at L2's bandwidth, the rest at the level's. The
 // limits: bytes / the read bandwidth measured at that level, and MACs / the int8 peak of the
 // instruction the kernel path runs (amx: tiles for 16 or more rows, which the input projection of a
 // sequence always has, zmm vpdpbusd for fewer); the larger one binds. Fraction = limit / measured time.
@@ -297,18 +300,32 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
       break;
     }
   }
-  double gbps = 0;
-  for (const Bandwidth& b : m.bandwidth) {
-    if (b.level == level && b.threads == r.threads) gbps = b.gb_per_s;
+  auto bandwidth_of = [&](const std::string& name) {
+    double gbps = 0;
+    for (const Bandwidth& b : m.bandwidth) {
+      if (b.level == name && b.threads == r.threads) gbps = b.gb_per_s;
+    }
+    return gbps;
+  };
+  const double gbps = bandwidth_of(level);
+  // The part that can stay in L2 between steps when the bytes live farther out (each thread has its
+  // own L2: `threads` times the size).
+  double resident = 0, l2_gbps = 0;
+  if (level != "L1" && level != "L2") {
+    for (const CacheInfo& c : m.caches) {
+      if (c.level == 2 && c.type != "Instruction") resident = std::min(bytes, 0.75 * static_cast<double>(c.bytes) * r.threads);
+    }
+    l2_gbps = bandwidth_of("L2");
+    if (l2_gbps <= 0) resident = 0;
   }
   const double macs_each = gates * h2 * r.batch;  // the input part and the recurrent part
   const auto [rec_peak, rec_name] = PathPeak(m, r.variant, r.batch, r.threads);
   const auto [in_peak, in_name] = PathPeak(m, r.variant, sequence ? r.batch * steps : r.batch, r.threads);
   if (gbps <= 0 || rec_peak <= 0 || in_peak <= 0 || r.us_per_step <= 0) return false;
-  const double bandwidth_us = bytes / (gbps * 1e3);
+  const double bandwidth_us = (bytes - resident) / (gbps * 1e3) + (resident > 0 ? resident / (l2_gbps * 1e3) : 0.0);
   const double mac_us = macs_each / (rec_peak * 1e3) + macs_each / (in_peak * 1e3);
   if (bandwidth_us >= mac_us) {
-    use->binding = level + " bandwidth";
+    use->binding = level + " bandwidth" + (resident > 0 ? " (" + std::to_string(static_cast<int64_t>(resident) >> 10) + " KiB from L2)" : "");
     use->limit_us = bandwidth_us;
   } else {
     use->binding = "int8 peak (" + (rec_name == in_name ? rec_name : in_name + " + " + rec_name) + ")";
