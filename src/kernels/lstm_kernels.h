@@ -103,6 +103,10 @@ struct LstmRecurrentStep {
   // sat32(in + rec) never acts. Without it, intended mode's pot step needs every recurrent row's k >= 2
   // (|rec| <= 2^29), which the layer ensures (else it passes no pot_right).
   bool input_pot = false;
+  // Walk the weights in the opposite order (LstmStreamStep::reverse's reason; each cell's results are
+  // the same): a path may honour it (the AVX-512 VNNI path's composed form, above 256 x 256 weights per
+  // gate, at fewer than 16 rows) or ignore it (the reference).
+  bool reverse = false;
 };
 
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
@@ -294,6 +298,15 @@ struct LstmKernels {
   // results requantized and put through the epilogue in registers. Gru::Step of few rows. A later
   // member: null on the paths without it (the layer composes the kernels there).
   void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
+  // GemvPackedRequantS32, with the row blocks walked from the last to the first where `reverse` and the
+  // path walks blocks (AVX-512 VNNI below 16 input rows): the same results, bit for bit. A caller
+  // alternating the direction step by step finds the rows it read last still in L2 when its weights
+  // exceed L2 (LstmRecurrentStep::reverse's reason; Gru's sequence step). A later member: null on the
+  // paths without it (callers use GemvPackedRequantS32).
+  void (*GemvPackedRequantWalkS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                   const int8_t* x, int batch, QuantizedMultiplier m,
+                                   const QuantizedMultiplier* channel, Rounding rounding, int32_t* out,
+                                   bool reverse) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).

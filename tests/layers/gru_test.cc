@@ -183,6 +183,35 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
   }
 }
 
+// Run's step (the composed matmuls and epilogue) walks the recurrent weights the other way on every
+// other step where the path has GemvPackedRequantWalkS32 (the gates from the last, each one's row blocks
+// from the last): four steps at batches 1 (the one-row walk), 3 (three one-row walks; 2 threads really
+// split the rows) and 5 (a 4-row walk and a one-row walk), on 1 and 2 threads, equal the scalar Run.
+TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  uint32_t seed = 1700;
+  for (int batch : {1, 3, 5}) {
+    ++seed;
+    const int n_in = 19, n_hidden = 257, steps = 4;
+    const testing::RandomGru r =
+        testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+    SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
+    const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
+    auto scalar = MakeGru(r.params, KernelPath::kScalar);
+    ASSERT_NE(scalar, nullptr);
+    const Outcome want = RunWhole(*scalar, x, steps, batch);
+    for (KernelPath path : paths) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
+        std::unique_ptr<Gru> gru;
+        const Status st = Gru::Create(r.params, path, threads, &gru);
+        ASSERT_TRUE(st.ok()) << st.message();
+        ExpectSame(RunWhole(*gru, x, steps, batch), want);
+      }
+    }
+  }
+}
+
 // Step of fewer than 16 rows runs the fused streaming kernel where the path has one (GruStreamStepS16,
 // AVX-512 VNNI and AMX): every unit block's six matmuls, per-row requantization and epilogue in one pass.
 // Batches 4..15 take its 4-row groups and the 1-3-row tails together; odd sizes; saturating weights and
