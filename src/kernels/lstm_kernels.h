@@ -73,6 +73,13 @@ struct LstmGateEpilogue {
   const int16_t* tanh_cell_table = nullptr;
 };
 
+// Where a step's walk over weights alternates its direction (LstmRecurrentStep::reverse,
+// LstmKernels::GemvPackedRequantWalkS32), it pays only when one thread's walk exceeds this many bytes:
+// measured on the amx path at B = 1 (2 MiB of L2 per core), the LSTM's sequence step at H = 640 (1.56 MiB
+// of recurrent weights) 18.1 -> 16.1 us, H = 768 55.1 -> 33.8, H = 1024 151 -> 101, while H = 512
+// (1 MiB) went 9.65 -> 9.95 us (it fits L2 either way).
+constexpr int64_t kAlternateWalkMinBytes = int64_t{5} << 18;
+
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
 // (per-tensor multipliers) and its gate epilogue. `gates` is LstmGatesS16's operands with n = batch *
 // n_cell; its `recurrent` pointers are not read.
@@ -105,7 +112,7 @@ struct LstmRecurrentStep {
   bool input_pot = false;
   // Walk the weights in the opposite order (LstmStreamStep::reverse's reason; each cell's results are
   // the same): a path may honour it (the AVX-512 VNNI path's composed form, above 256 x 256 weights per
-  // gate, at fewer than 16 rows) or ignore it (the reference).
+  // gate, where the call's rows of all gates exceed kAlternateWalkMinBytes) or ignore it (the reference).
   bool reverse = false;
 };
 

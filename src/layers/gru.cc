@@ -321,10 +321,12 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   // the epilogue of §8.2-§8.3 on those rows of every stream (elementwise: it reads only those rows).
   // Every other step walks the recurrent weights the other way (the gates from the last, each one's rows
   // from the last, where the path has GemvPackedRequantWalkS32): the rows read last are then read first,
-  // still in L2 when the weights exceed it (H = 1024: 3 MiB against 2 MiB). The same results.
-  const bool reverse = kernels_->GemvPackedRequantWalkS32 != nullptr && (s->stream_steps_++ & 1u) != 0;
+  // still in L2 when the weights exceed it (H = 1024: 3 MiB against 2 MiB). The same results. Only where
+  // a thread's rows of the three gates exceed kAlternateWalkMinBytes (lstm_kernels.h).
+  const bool alternate = kernels_->GemvPackedRequantWalkS32 != nullptr && (s->stream_steps_++ & 1u) != 0;
   const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));
   ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
+    const bool reverse = alternate && int64_t{3} * (r1 - r0) * c.n_hidden > kAlternateWalkMinBytes;
     for (int i = 0; i < 3; ++i) {
       const int g = reverse ? 2 - i : i;
       if (own[g] != nullptr) {

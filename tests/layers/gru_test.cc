@@ -184,15 +184,18 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
 }
 
 // Run's step (the composed matmuls and epilogue) walks the recurrent weights the other way on every
-// other step where the path has GemvPackedRequantWalkS32 (the gates from the last, each one's row blocks
-// from the last): four steps at batches 1 (the one-row walk), 3 (three one-row walks; 2 threads really
-// split the rows) and 5 (a 4-row walk and a one-row walk), on 1 and 2 threads, equal the scalar Run.
+// other step where the path has GemvPackedRequantWalkS32 and a thread's rows of the three gates exceed
+// kAlternateWalkMinBytes (the gates from the last, each one's row blocks from the last): four steps at
+// H = 672 (1.29 MiB on one thread) with batches 1 (the one-row walk), 3 (three one-row walks) and 5 (a
+// 4-row walk and a one-row walk), and H = 944 at batch 1, whose 2 threads walk 1.3 MiB each; 1 and 2
+// threads; equal to the scalar Run.
 TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
   const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   uint32_t seed = 1700;
-  for (int batch : {1, 3, 5}) {
+  const int shapes[][2] = {{672, 1}, {672, 3}, {672, 5}, {944, 1}};  // n_hidden, batch
+  for (const auto& shape : shapes) {
     ++seed;
-    const int n_in = 19, n_hidden = 257, steps = 4;
+    const int n_in = 19, n_hidden = shape[0], batch = shape[1], steps = 4;
     const testing::RandomGru r =
         testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
     SCOPED_TRACE(r.description + " batch " + std::to_string(batch));

@@ -287,9 +287,10 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
 
 // GemvPackedRequantS32's loops over the input rows and row blocks of the unsigned input, each block's
 // sums finished by `finish`. With `reverse`, each walk over the row blocks (one per group of input rows)
-// goes from the last block to the first, in the same chunks of 8, 4 or 1 blocks mirrored (each block's
-// sums are the same either way): a caller alternating the direction step by step finds the blocks it
-// read last still in L2 when the weights it walks exceed L2 (LstmRecurrentStep::reverse).
+// is the forward walk's mirror image: its chunks of 8, 4 or 1 blocks from the last to the first, each
+// chunk's blocks read side by side as before (each block's sums are the same either way): a caller
+// alternating the direction step by step finds the blocks it read last still in L2 when the weights it
+// walks exceed L2 (LstmRecurrentStep::reverse).
 IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
                                         int batch, const Finish& finish, bool reverse) {
   const int cols = w.cols;
@@ -301,65 +302,43 @@ IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int ro
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
+  // The first block of the chunk of n blocks at rb in the forward walk, or of its mirror image.
+  const int mirror = first_block + blocks;
+  auto at = [reverse, mirror](int rb, int n) { return reverse ? mirror - rb - n : rb; };
   int b = 0;
   for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
     for (int i = 0; i < 4; ++i) u[i] = unsigned_x + padded * (b + i);
-    if (reverse) {
-      int hi = blocks;
-      for (; hi - 4 >= first_block; hi -= 4) {
-        Tile<4, 4>(data + (hi - 4) * block_stride, block_stride, groups, u, acc);
-        for (int i = 0; i < 4; ++i) {
-          for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], hi - 4 + j, b + i);
-        }
-      }
-      for (; hi > first_block; --hi) {
-        Tile<4, 1>(data + (hi - 1) * block_stride, block_stride, groups, u, acc);
-        for (int i = 0; i < 4; ++i) finish(acc[i], hi - 1, b + i);
-      }
-      continue;
-    }
     int rb = first_block;
     for (; rb + 4 <= blocks; rb += 4) {
-      Tile<4, 4>(data + rb * block_stride, block_stride, groups, u, acc);
+      const int r = at(rb, 4);
+      Tile<4, 4>(data + r * block_stride, block_stride, groups, u, acc);
       for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], rb + j, b + i);
+        for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], r + j, b + i);
       }
     }
     for (; rb < blocks; ++rb) {
-      Tile<4, 1>(data + rb * block_stride, block_stride, groups, u, acc);
-      for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+      const int r = at(rb, 1);
+      Tile<4, 1>(data + r * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) finish(acc[i], r, b + i);
     }
   }
   for (; b < batch; ++b) {  // one input row: eight row blocks at a time
     const uint8_t* ub = unsigned_x + padded * b;
-    if (reverse) {
-      int hi = blocks;
-      for (; hi - 8 >= first_block; hi -= 8) {
-        TileOneRow<8>(data + (hi - 8) * block_stride, block_stride, groups, ub, acc);
-        for (int j = 0; j < 8; ++j) finish(acc[j], hi - 8 + j, b);
-      }
-      for (; hi - 4 >= first_block; hi -= 4) {
-        TileOneRow<4>(data + (hi - 4) * block_stride, block_stride, groups, ub, acc);
-        for (int j = 0; j < 4; ++j) finish(acc[j], hi - 4 + j, b);
-      }
-      for (; hi > first_block; --hi) {
-        TileOneRow<1>(data + (hi - 1) * block_stride, block_stride, groups, ub, acc);
-        finish(acc[0], hi - 1, b);
-      }
-      continue;
-    }
     int rb = first_block;
     for (; rb + 8 <= blocks; rb += 8) {
-      TileOneRow<8>(data + rb * block_stride, block_stride, groups, ub, acc);
-      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+      const int r = at(rb, 8);
+      TileOneRow<8>(data + r * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 8; ++j) finish(acc[j], r + j, b);
     }
     for (; rb + 4 <= blocks; rb += 4) {
-      TileOneRow<4>(data + rb * block_stride, block_stride, groups, ub, acc);
-      for (int j = 0; j < 4; ++j) finish(acc[j], rb + j, b);
+      const int r = at(rb, 4);
+      TileOneRow<4>(data + r * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 4; ++j) finish(acc[j], r + j, b);
     }
     for (; rb < blocks; ++rb) {
-      TileOneRow<1>(data + rb * block_stride, block_stride, groups, ub, acc);
-      finish(acc[0], rb, b);
+      const int r = at(rb, 1);
+      TileOneRow<1>(data + r * block_stride, block_stride, groups, ub, acc);
+      finish(acc[0], r, b);
     }
   }
 }
@@ -924,21 +903,25 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
 // With s.reverse the gates go from the last to the first and each matmul walks its row blocks from the
 // last (GemvPackedLoops): the whole walk over the weights mirrored, the same results. Alternated step by
 // step, the weights read last are read first: at H = 1024 (4 MiB of recurrent weights against 2 MiB of
-// L2) the end of the previous walk is still in L2 instead of evicted by the cyclic scan.
+// L2) the end of the previous walk is still in L2 instead of evicted by the cyclic scan. Only where this
+// call's rows of all gates exceed kAlternateWalkMinBytes (below, the weights stay in L2 and the mirrored
+// walk measured a little slower).
 using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*, int, QuantizedMultiplier,
                         const QuantizedMultiplier*, Rounding, int32_t*, bool);
 
 IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int cell_begin, int cell_end, GemvFn gemv) {
   const LstmGateEpilogue& e = s.gates;
+  const int64_t walk = int64_t{s.w[0] != nullptr ? 4 : 3} * (cell_end - cell_begin) * s.w[1]->cols;
+  const bool reverse = s.reverse && walk > kAlternateWalkMinBytes;
   for (int i = 0; i < 4; ++i) {
-    const int g = s.reverse ? 3 - i : i;
+    const int g = reverse ? 3 - i : i;
     if (s.w[g] == nullptr) continue;
     if (s.pot_right[g] != nullptr) {
       GemvPackedPot(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.pot_right[g], s.pot_nudge[g],
-                    s.scratch[g], s.reverse);
+                    s.scratch[g], reverse);
     } else {
       gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], s.channel[g], s.rounding, s.scratch[g],
-           s.reverse);
+           reverse);
     }
   }
   const GateConstants q = MakeGateConstants(e);
