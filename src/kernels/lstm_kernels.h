@@ -76,8 +76,8 @@ struct LstmGateEpilogue {
 // Where a step's walk over weights alternates its direction (LstmRecurrentStep::reverse,
 // LstmKernels::GemvPackedRequantWalkS32), it pays only when one thread's walk exceeds this many bytes:
 // measured on the amx path at B = 1 (2 MiB of L2 per core), the LSTM's sequence step at H = 640 (1.56 MiB
-// of recurrent weights) 18.1 -> 16.1 us, H = 768 55.1 -> 33.8, H = 1024 151 -> 101, while H = 512
-// (1 MiB) went 9.65 -> 9.95 us (it fits L2 either way).
+// of recurrent weights) 17-19 -> 16 us, H = 768 55 -> 34, H = 1024 151 -> 101, while H = 512 (1 MiB,
+// in L2 either way) went 9.65 -> 9.95 us with a first form of the reverse walk (not re-measured since).
 constexpr int64_t kAlternateWalkMinBytes = int64_t{5} << 18;
 
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
@@ -306,10 +306,10 @@ struct LstmKernels {
   // member: null on the paths without it (the layer composes the kernels there).
   void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
   // GemvPackedRequantS32, with the row blocks walked from the last to the first where `reverse` and the
-  // path walks blocks (AVX-512 VNNI below 16 input rows): the same results, bit for bit. A caller
-  // alternating the direction step by step finds the rows it read last still in L2 when its weights
-  // exceed L2 (LstmRecurrentStep::reverse's reason; Gru's sequence step). A later member: null on the
-  // paths without it (callers use GemvPackedRequantS32).
+  // path walks zmm row blocks (avx512vnni; amx below 16 input rows): the same results, bit for bit. A
+  // caller alternating the direction step by step finds the rows it read last still in L2 when its
+  // weights exceed L2 (LstmRecurrentStep::reverse's reason; Gru's sequence step). A later member: null on
+  // the paths without it (callers use GemvPackedRequantS32).
   void (*GemvPackedRequantWalkS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                    const int8_t* x, int batch, QuantizedMultiplier m,
                                    const QuantizedMultiplier* channel, Rounding rounding, int32_t* out,

@@ -337,7 +337,8 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
       if (reverse) {
         kernels_->GemvPackedRequantWalkS32(packed_->recurrent[g], r0, r1, params_.recurrent_effective_bias[g].data(),
                                            s->h8_.data(), batch, QuantizedMultiplier{},
-                                           params_.recurrent_scale[g].data(), c.rounding, s->recurrent_[g].data(), true);
+                                           params_.recurrent_scale[g].data(), c.rounding, s->recurrent_[g].data(),
+                                           true);
       } else {
         kernels_->GemvPackedRequantS32(packed_->recurrent[g], r0, r1, params_.recurrent_effective_bias[g].data(),
                                        s->h8_.data(), batch, QuantizedMultiplier{}, params_.recurrent_scale[g].data(),
