@@ -259,8 +259,21 @@ inline PotRows PotRights(const PackedS8& w, const int32_t* bias, QuantizedMultip
   return p;
 }
 
-IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
-                                        int batch, const Finish& finish, bool reverse = false);
+template <bool kReverse>
+IRNN_TARGET_AVX512 void GemvPackedLoopsIn(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
+                                          int batch, const Finish& finish);
+
+// GemvPackedLoopsIn in the direction `reverse` (one instance per direction: the forward walk's code as
+// before the reverse walk existed).
+IRNN_TARGET_AVX512 inline void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end,
+                                               const uint8_t* unsigned_x, int batch, const Finish& finish,
+                                               bool reverse) {
+  if (reverse) {
+    GemvPackedLoopsIn<true>(w, row_begin, row_end, unsigned_x, batch, finish);
+  } else {
+    GemvPackedLoopsIn<false>(w, row_begin, row_end, unsigned_x, batch, finish);
+  }
+}
 
 // GemvPackedRequantS32 with GemvPackedLoops' walk direction: `reverse` walks the row blocks from the last.
 IRNN_TARGET_AVX512 void GemvPackedRequantWalk(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
@@ -286,13 +299,14 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
 }
 
 // GemvPackedRequantS32's loops over the input rows and row blocks of the unsigned input, each block's
-// sums finished by `finish`. With `reverse`, each walk over the row blocks (one per group of input rows)
+// sums finished by `finish`. With kReverse, each walk over the row blocks (one per group of input rows)
 // is the forward walk's mirror image: its chunks of 8, 4 or 1 blocks from the last to the first, each
 // chunk's blocks read side by side as before (each block's sums are the same either way): a caller
 // alternating the direction step by step finds the blocks it read last still in L2 when the weights it
 // walks exceed L2 (LstmRecurrentStep::reverse).
-IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
-                                        int batch, const Finish& finish, bool reverse) {
+template <bool kReverse>
+IRNN_TARGET_AVX512 void GemvPackedLoopsIn(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
+                                          int batch, const Finish& finish) {
   const int cols = w.cols;
   const int groups = (cols + 3) / 4;  // the groups holding columns; the zmm loops stop there
   // Block indices [first_block, blocks); row_begin need not be a multiple of 16 (threads split at 8).
@@ -304,7 +318,7 @@ IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int ro
   __m512i acc[16];
   // The first block of the chunk of n blocks at rb in the forward walk, or of its mirror image.
   const int mirror = first_block + blocks;
-  auto at = [reverse, mirror](int rb, int n) { return reverse ? mirror - rb - n : rb; };
+  auto at = [mirror](int rb, int n) { return kReverse ? mirror - rb - n : rb; };
   int b = 0;
   for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
     for (int i = 0; i < 4; ++i) u[i] = unsigned_x + padded * (b + i);
