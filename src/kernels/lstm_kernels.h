@@ -76,8 +76,9 @@ struct LstmGateEpilogue {
 // Where a step's walk over weights alternates its direction (LstmRecurrentStep::reverse,
 // LstmKernels::GemvPackedRequantWalkS32), it pays only when one thread's walk exceeds this many bytes:
 // measured on the amx path at B = 1 (2 MiB of L2 per core), the LSTM's sequence step at H = 640 (1.56 MiB
-// of recurrent weights) 17-19 -> 16 us, H = 768 55 -> 34, H = 1024 151 -> 101, while H = 512 (1 MiB,
-// in L2 either way) went 9.65 -> 9.95 us with a first form of the reverse walk (not re-measured since).
+// of recurrent weights) 17-19 -> 16 us, H = 768 55 -> 34, H = 1024 151 -> 101. H = 512 (1 MiB) is in L2
+// either way and stays on the forward walk (a first form that reversed there measured 9.65 -> 9.95 us,
+// part of it that form's slower forward code; not separated).
 constexpr int64_t kAlternateWalkMinBytes = int64_t{5} << 18;
 
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
