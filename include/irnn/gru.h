@@ -100,7 +100,7 @@ class GruState {
   std::vector<int32_t> step_input_;                // Step's input parts, 3 * batch * n_hidden
   std::vector<int32_t> sequence_input_;            // Run's workspace for a chunk of steps
   std::vector<int8_t> sequence_x_;                 // Run's copy of a chunk's inputs at a 64-byte boundary
-  uint32_t stream_steps_ = 0;  // Step's fused streaming calls so far: their parity sets the walk direction
+  uint32_t stream_steps_ = 0;  // fused streaming or sequence steps so far: their parity sets the walk direction
 };
 
 struct GruPacked;  // gru.cc

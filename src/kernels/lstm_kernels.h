@@ -73,6 +73,14 @@ struct LstmGateEpilogue {
   const int16_t* tanh_cell_table = nullptr;
 };
 
+// Where a step's walk over weights alternates its direction (LstmRecurrentStep::reverse,
+// LstmKernels::GemvPackedRequantWalkS32), it pays only when one thread's walk exceeds this many bytes:
+// measured on the amx path at B = 1 (2 MiB of L2 per core), the LSTM's sequence step at H = 640 (1.56 MiB
+// of recurrent weights) 17-19 -> 16 us, H = 768 55 -> 34, H = 1024 151 -> 101. H = 512 (1 MiB) is in L2
+// either way and stays on the forward walk (a first form that reversed there measured 9.65 -> 9.95 us,
+// part of it that form's slower forward code; not separated).
+constexpr int64_t kAlternateWalkMinBytes = int64_t{5} << 18;
+
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
 // (per-tensor multipliers) and its gate epilogue. `gates` is LstmGatesS16's operands with n = batch *
 // n_cell; its `recurrent` pointers are not read.
@@ -103,6 +111,10 @@ struct LstmRecurrentStep {
   // sat32(in + rec) never acts. Without it, intended mode's pot step needs every recurrent row's k >= 2
   // (|rec| <= 2^29), which the layer ensures (else it passes no pot_right).
   bool input_pot = false;
+  // Walk the weights in the opposite order (LstmStreamStep::reverse's reason; each cell's results are
+  // the same): a path may honour it (the AVX-512 VNNI path's composed form, above 256 x 256 weights per
+  // gate, where the call's rows of all gates exceed kAlternateWalkMinBytes) or ignore it (the reference).
+  bool reverse = false;
 };
 
 // The input and recurrent weights of an LSTM's gates laid out as ONE stream for the fused streaming step
@@ -294,6 +306,15 @@ struct LstmKernels {
   // results requantized and put through the epilogue in registers. Gru::Step of few rows. A later
   // member: null on the paths without it (the layer composes the kernels there).
   void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
+  // GemvPackedRequantS32, with the row blocks walked from the last to the first where `reverse` and the
+  // path walks zmm row blocks (avx512vnni; amx below 16 input rows): the same results, bit for bit. A
+  // caller alternating the direction step by step finds the rows it read last still in L2 when its
+  // weights exceed L2 (LstmRecurrentStep::reverse's reason; Gru's sequence step). A later member: null on
+  // the paths without it (callers use GemvPackedRequantS32).
+  void (*GemvPackedRequantWalkS32)(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                   const int8_t* x, int batch, QuantizedMultiplier m,
+                                   const QuantizedMultiplier* channel, Rounding rounding, int32_t* out,
+                                   bool reverse) = nullptr;
 };
 
 // The table for a resolved path (kScalar, kAvx2, kAvxVnni or kAvx512Vnni; kAuto is not a resolved path).

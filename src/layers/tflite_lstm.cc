@@ -774,6 +774,8 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     rs.batch = batch;
     rs.n_cell = c.n_cell;
     rs.gates = e;
+    // The walk direction alternates step by step, as the streaming step's (one toggle for both).
+    rs.reverse = (s->stream_steps_++ & 1u) != 0;
     // Each thread's cells: their input-to-gate rows (Step), then the fused kernel, which reads only those.
     const int64_t macs = int64_t{4} * batch * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
     ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {

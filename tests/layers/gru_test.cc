@@ -183,6 +183,38 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
   }
 }
 
+// Run's step (the composed matmuls and epilogue) walks the recurrent weights the other way on every
+// other step where the path has GemvPackedRequantWalkS32 and a thread's rows of the three gates exceed
+// kAlternateWalkMinBytes (the gates from the last, each one's row blocks from the last): four steps at
+// H = 672 (1.29 MiB on one thread) with batches 1 (the one-row walk), 3 (three one-row walks) and 5 (a
+// 4-row walk and a one-row walk), and H = 944 at batch 1, whose 2 threads walk 1.3 MiB each; 1 and 2
+// threads; equal to the scalar Run.
+TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  uint32_t seed = 1700;
+  const int shapes[][2] = {{672, 1}, {672, 3}, {672, 5}, {944, 1}};  // n_hidden, batch
+  for (const auto& shape : shapes) {
+    ++seed;
+    const int n_in = 19, n_hidden = shape[0], batch = shape[1], steps = 4;
+    const testing::RandomGru r =
+        testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+    SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
+    const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
+    auto scalar = MakeGru(r.params, KernelPath::kScalar);
+    ASSERT_NE(scalar, nullptr);
+    const Outcome want = RunWhole(*scalar, x, steps, batch);
+    for (KernelPath path : paths) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
+        std::unique_ptr<Gru> gru;
+        const Status st = Gru::Create(r.params, path, threads, &gru);
+        ASSERT_TRUE(st.ok()) << st.message();
+        ExpectSame(RunWhole(*gru, x, steps, batch), want);
+      }
+    }
+  }
+}
+
 // Step of fewer than 16 rows runs the fused streaming kernel where the path has one (GruStreamStepS16,
 // AVX-512 VNNI and AMX): every unit block's six matmuls, per-row requantization and epilogue in one pass.
 // Batches 4..15 take its 4-row groups and the 1-3-row tails together; odd sizes; saturating weights and

@@ -277,5 +277,39 @@ TEST(TfliteLstmPot, HalfMultipliersAtTheInt32EdgesEqualScalar) {
   EXPECT_GT(outputs.size(), 20u) << "outputs nearly constant: the comparison would be vacuous";
 }
 
+// Above 256 x 256 weights per gate the AVX-512 paths' sequence step at fewer than 16 rows composes the
+// four gates' matmuls and the epilogue, and where one thread's rows of all gates exceed
+// kAlternateWalkMinBytes (1.25 MiB) it alternates the direction of its walk over the weights step by step
+// (LstmRecurrentStep::reverse: gates and row blocks from the last on every other step). Four steps, so
+// that both directions run twice and each reads the state the other wrote: pot per-row multipliers
+// (GemvPackedPot), general per-row and per-tensor ones (GemvPackedRequantS32's forms), TFLite compat mode;
+// batch 1, 3 (one-row walks) and 5 (a 4-row walk and a one-row walk) at n_cell = 592 (1.34 MiB, one
+// thread); n_cell = 832 at batch 1, whose 2-thread Run splits the rows into two walks of 1.3 MiB each.
+TEST(TfliteLstmPot, AlternatingWalkAbove256x256EqualsScalar) {
+  std::set<int> outputs;
+  uint64_t seed = 0x9078000;
+  for (int n_cell : {592, 832}) {
+    for (int batch : {1, 3, 5}) {
+      if (n_cell == 832 && batch != 1) continue;
+      for (int form = 0; form < 3; ++form) {
+        PotOptions o;
+        o.n_cell = n_cell;
+        o.n_input = 33;
+        o.batch = batch;
+        o.steps = 4;
+        o.cifg = form == 1 && batch == 3;
+        o.pwl = (seed & 1) != 0;
+        switch (form) {
+          case 0: break;  // pot per-row
+          case 1: o.pot_rows = false; break;
+          default: o.pot_rows = false; o.per_tensor = true; o.compat = true; o.rounding = Rounding::kDouble; break;
+        }
+        ExpectPathsEqualScalar(++seed, o, &outputs);
+      }
+    }
+  }
+  EXPECT_GT(outputs.size(), 100u) << "outputs nearly constant: the comparison would be vacuous";
+}
+
 }  // namespace
 }  // namespace irnn

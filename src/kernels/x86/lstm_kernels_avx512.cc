@@ -259,12 +259,27 @@ inline PotRows PotRights(const PackedS8& w, const int32_t* bias, QuantizedMultip
   return p;
 }
 
-IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
-                                        int batch, const Finish& finish);
+template <bool kReverse>
+IRNN_TARGET_AVX512 void GemvPackedLoopsIn(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
+                                          int batch, const Finish& finish);
 
-IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
-                                             const int8_t* x, int batch, QuantizedMultiplier m,
-                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+// GemvPackedLoopsIn in the direction `reverse` (one instance per direction: the forward walk's code as
+// before the reverse walk existed).
+IRNN_TARGET_AVX512 inline void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end,
+                                               const uint8_t* unsigned_x, int batch, const Finish& finish,
+                                               bool reverse) {
+  if (reverse) {
+    GemvPackedLoopsIn<true>(w, row_begin, row_end, unsigned_x, batch, finish);
+  } else {
+    GemvPackedLoopsIn<false>(w, row_begin, row_end, unsigned_x, batch, finish);
+  }
+}
+
+// GemvPackedRequantS32 with GemvPackedLoops' walk direction: `reverse` walks the row blocks from the last.
+IRNN_TARGET_AVX512 void GemvPackedRequantWalk(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                              const int8_t* x, int batch, QuantizedMultiplier m,
+                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out,
+                                              bool reverse) {
   if (row_end <= row_begin) return;
   const int rows = w.rows, cols = w.cols;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, cols, 1);
@@ -273,14 +288,25 @@ IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, i
   const Requant512* const requant = channel == nullptr && pot.right == nullptr ? &per_tensor : nullptr;
   const Finish finish{w.row_fold.data(), pot.right != nullptr ? pot.bias : bias, out, rows, row_begin, row_end,
                       requant, pot.right, pot.folded};
-  GemvPackedLoops(w, row_begin, row_end, unsigned_x, batch, finish);
+  GemvPackedLoops(w, row_begin, row_end, unsigned_x, batch, finish, reverse);
   finish.RequantizeRest(batch, channel, rounding);
 }
 
+IRNN_TARGET_AVX512 void GemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                             const int8_t* x, int batch, QuantizedMultiplier m,
+                                             const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
+  GemvPackedRequantWalk(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out, false);
+}
+
 // GemvPackedRequantS32's loops over the input rows and row blocks of the unsigned input, each block's
-// sums finished by `finish`.
-IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
-                                        int batch, const Finish& finish) {
+// sums finished by `finish`. With kReverse, each walk over the row blocks (one per group of input rows)
+// is the forward walk's mirror image: its chunks of 8, 4 or 1 blocks from the last to the first, each
+// chunk's blocks read side by side as before (each block's sums are the same either way): a caller
+// alternating the direction step by step finds the blocks it read last still in L2 when the weights it
+// walks exceed L2 (LstmRecurrentStep::reverse).
+template <bool kReverse>
+IRNN_TARGET_AVX512 void GemvPackedLoopsIn(const PackedS8& w, int row_begin, int row_end, const uint8_t* unsigned_x,
+                                          int batch, const Finish& finish) {
   const int cols = w.cols;
   const int groups = (cols + 3) / 4;  // the groups holding columns; the zmm loops stop there
   // Block indices [first_block, blocks); row_begin need not be a multiple of 16 (threads split at 8).
@@ -290,50 +316,59 @@ IRNN_TARGET_AVX512 void GemvPackedLoops(const PackedS8& w, int row_begin, int ro
   const int8_t* const data = w.data.data();
   const uint8_t* u[4];
   __m512i acc[16];
+  // The first block of the chunk of n blocks at rb in the forward walk, or of its mirror image.
+  const int mirror = first_block + blocks;
+  auto at = [mirror](int rb, int n) { return kReverse ? mirror - rb - n : rb; };
   int b = 0;
   for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
     for (int i = 0; i < 4; ++i) u[i] = unsigned_x + padded * (b + i);
     int rb = first_block;
     for (; rb + 4 <= blocks; rb += 4) {
-      Tile<4, 4>(data + rb * block_stride, block_stride, groups, u, acc);
+      const int r = at(rb, 4);
+      Tile<4, 4>(data + r * block_stride, block_stride, groups, u, acc);
       for (int i = 0; i < 4; ++i) {
-        for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], rb + j, b + i);
+        for (int j = 0; j < 4; ++j) finish(acc[4 * i + j], r + j, b + i);
       }
     }
     for (; rb < blocks; ++rb) {
-      Tile<4, 1>(data + rb * block_stride, block_stride, groups, u, acc);
-      for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+      const int r = at(rb, 1);
+      Tile<4, 1>(data + r * block_stride, block_stride, groups, u, acc);
+      for (int i = 0; i < 4; ++i) finish(acc[i], r, b + i);
     }
   }
   for (; b < batch; ++b) {  // one input row: eight row blocks at a time
     const uint8_t* ub = unsigned_x + padded * b;
     int rb = first_block;
     for (; rb + 8 <= blocks; rb += 8) {
-      TileOneRow<8>(data + rb * block_stride, block_stride, groups, ub, acc);
-      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+      const int r = at(rb, 8);
+      TileOneRow<8>(data + r * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 8; ++j) finish(acc[j], r + j, b);
     }
     for (; rb + 4 <= blocks; rb += 4) {
-      TileOneRow<4>(data + rb * block_stride, block_stride, groups, ub, acc);
-      for (int j = 0; j < 4; ++j) finish(acc[j], rb + j, b);
+      const int r = at(rb, 4);
+      TileOneRow<4>(data + r * block_stride, block_stride, groups, ub, acc);
+      for (int j = 0; j < 4; ++j) finish(acc[j], r + j, b);
     }
     for (; rb < blocks; ++rb) {
-      TileOneRow<1>(data + rb * block_stride, block_stride, groups, ub, acc);
-      finish(acc[0], rb, b);
+      const int r = at(rb, 1);
+      TileOneRow<1>(data + r * block_stride, block_stride, groups, ub, acc);
+      finish(acc[0], r, b);
     }
   }
 }
 
 // GemvPackedRequantS32 of a matrix whose per-row multipliers the layer has found to be powers of two
 // (LstmRecurrentStep::pot_right, pot_nudge: see there), without PotRights' scan of the multipliers on
-// every call (O(rows) per call: at H = 512, B = 1 it cost about a third of the step).
+// every call (O(rows) per call: at H = 512, B = 1 it cost about a third of the step). `reverse`: as
+// GemvPackedLoops'.
 IRNN_TARGET_AVX512 void GemvPackedPot(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                       const int8_t* x, int batch, const int32_t* pot_right, const int32_t* pot_nudge,
-                                      int32_t* out) {
+                                      int32_t* out, bool reverse) {
   if (row_end <= row_begin) return;
   const uint8_t* const unsigned_x = UnsignedInput(x, batch, w.cols, 1);
   Finish finish{w.row_fold.data(), bias, out, w.rows, row_begin, row_end, nullptr, pot_right, false};
   finish.pot_nudge = pot_nudge;
-  GemvPackedLoops(w, row_begin, row_end, unsigned_x, batch, finish);
+  GemvPackedLoops(w, row_begin, row_end, unsigned_x, batch, finish, reverse);
 }
 
 // The gate epilogue (LstmKernels::LstmGatesS16) on 16 values at a time, in int32 lanes from end to
@@ -879,18 +914,28 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
 
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
 // of those cells of every input row: GemvPackedRequantS32 and LstmGatesS16 composed, with one call.
+// With s.reverse the gates go from the last to the first and each matmul walks its row blocks from the
+// last (GemvPackedLoops): the whole walk over the weights mirrored, the same results. Alternated step by
+// step, the weights read last are read first: at H = 1024 (4 MiB of recurrent weights against 2 MiB of
+// L2) the end of the previous walk is still in L2 instead of evicted by the cyclic scan. Only where this
+// call's rows of all gates exceed kAlternateWalkMinBytes (below, the weights stay in L2 and the mirrored
+// walk measured a little slower).
 using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*, int, QuantizedMultiplier,
-                        const QuantizedMultiplier*, Rounding, int32_t*);
+                        const QuantizedMultiplier*, Rounding, int32_t*, bool);
 
 IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int cell_begin, int cell_end, GemvFn gemv) {
   const LstmGateEpilogue& e = s.gates;
-  for (int g = 0; g < 4; ++g) {
+  const int64_t walk = int64_t{s.w[0] != nullptr ? 4 : 3} * (cell_end - cell_begin) * s.w[1]->cols;
+  const bool reverse = s.reverse && walk > kAlternateWalkMinBytes;
+  for (int i = 0; i < 4; ++i) {
+    const int g = reverse ? 3 - i : i;
     if (s.w[g] == nullptr) continue;
     if (s.pot_right[g] != nullptr) {
       GemvPackedPot(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.pot_right[g], s.pot_nudge[g],
-                    s.scratch[g]);
+                    s.scratch[g], reverse);
     } else {
-      gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], s.channel[g], s.rounding, s.scratch[g]);
+      gemv(*s.w[g], cell_begin, cell_end, s.bias[g], s.h, s.batch, s.m[g], s.channel[g], s.rounding, s.scratch[g],
+           reverse);
     }
   }
   const GateConstants q = MakeGateConstants(e);
@@ -956,7 +1001,7 @@ IRNN_TARGET_AVX512 void RecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
 IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
   if (cell_end <= cell_begin) return;
   if (int64_t{s.n_cell} * s.w[1]->cols > kMaxFusedGateWeights) {
-    ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantS32);
+    ComposedRecurrentGates(s, cell_begin, cell_end, GemvPackedRequantWalk);
     return;
   }
   DispatchRecurrentMode(ChooseRecurrentMode(s),
@@ -1571,6 +1616,19 @@ IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
                         [&](auto mode) { AmxRecurrentGatesImpl<decltype(mode)::value>(s, cell_begin, cell_end); });
 }
 
+// LstmKernels::GemvPackedRequantWalkS32 of the amx path: the zmm walk below 16 input rows (where
+// AmxGemvPackedRequantS32 takes the zmm loops too), else AmxGemvPackedRequantS32 (forward only).
+IRNN_TARGET_AMX void AmxGemvPackedRequantWalk(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                              const int8_t* x, int batch, QuantizedMultiplier m,
+                                              const QuantizedMultiplier* channel, Rounding rounding, int32_t* out,
+                                              bool reverse) {
+  if (batch < 16) {
+    GemvPackedRequantWalk(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out, reverse);
+    return;
+  }
+  AmxGemvPackedRequantS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out);
+}
+
 }  // namespace
 
 IRNN_TARGET_AVX512 bool RequantizeRightS32(const int32_t* x, int n, QuantizedMultiplier m, Rounding rounding,
@@ -1626,6 +1684,7 @@ const LstmKernels* Avx512VnniLstmKernelTable() {
     t.PackLstmStreamS8 = avx512::PackLstmStreamS8;    // lstm_stream_avx512.cc
     t.LstmStreamStepS16 = avx512::LstmStreamStepS16;
     t.GruStreamStepS16 = avx512::GruStreamStepS16;
+    t.GemvPackedRequantWalkS32 = GemvPackedRequantWalk;
     return &t;
   }();
   return table;
@@ -1638,6 +1697,7 @@ const LstmKernels* AmxLstmKernelTable() {
     static LstmKernels t = *zmm;
     t.GemvPackedRequantS32 = AmxGemvPackedRequantS32;
     t.LstmRecurrentGatesS16 = AmxRecurrentGatesS16;
+    t.GemvPackedRequantWalkS32 = AmxGemvPackedRequantWalk;
     return &t;
   }();
   return table;
