@@ -604,24 +604,38 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline __m512i PreRight512(con
   return kPot ? PreActivationPot512(e, q, g, k, m, rec[g]) : PreActivationRight512(e, g, k, m, rec[g]);
 }
 
-template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
-IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
-                                            __mmask16 m, const __m512i* rec) {
-  const __m512i f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 1, k, m, rec), q.sigmoid));
-  const __m512i g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 2, k, m, rec), q.tanh_gate));
+// Gates16Right in two halves, so that two input rows' gathers can be in flight together (Gates16Right2):
+// GatesRightPre gathers the four gates (the 1 / 3 of each row's gathers that do not depend on the cell),
+// GatesRightPost updates the cell, gathers tanh(c) and stores c and the hidden value.
+struct GateWords {
+  __m512i f1, g, i1, o;
+};
+
+template <bool kPot, bool kPlain, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline GateWords GatesRightPre(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                                 int64_t k, __mmask16 m, const __m512i* rec) {
+  GateWords w;
+  w.f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 1, k, m, rec), q.sigmoid));
+  w.g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 2, k, m, rec), q.tanh_gate));
   // Under CIFG i = 32767 - f: (32767 - f, 1) = 0x27FFF - (f, 1) as dwords.
-  const __m512i i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), f1)
-                            : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 0, k, m, rec), q.sigmoid));
+  w.i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), w.f1)
+                : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 0, k, m, rec), q.sigmoid));
   // o as the words (0, o) (SignedTable: matching tanh(c) in the high word) or (o, 0) (plain: low word).
-  const __m512i o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 3, k, m, rec), q.sigmoid),
-                                     _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
+  w.o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 3, k, m, rec), q.sigmoid),
+                         _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
+  return w;
+}
+
+template <bool kDouble, bool kPlain, bool kHiddenPot>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void GatesRightPost(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                             int64_t k, __mmask16 m, const GateWords& w) {
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-  const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), f1, c), 15);
-  const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, i1, g), q.gate_shift);
+  const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), w.f1, c), 15);
+  const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, w.i1, w.g), q.gate_shift);
   const __m512i cell = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(kept, added), q.cell_lo), q.cell_hi);
   const __m512i tanh_cell = Gather512<kPlain>(cell, q.tanh_cell);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-  const __m512i x = _mm512_madd_epi16(o, tanh_cell);
+  const __m512i x = _mm512_madd_epi16(w.o, tanh_cell);
   __m512i r;
   if (kHiddenPot) {
     r = _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(x, q.hidden_pot_right), q.hidden_pot_add), 1);
@@ -629,6 +643,24 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const
     r = RequantizeRight512<kDouble>(x, _mm512_srli_epi64(x, 32), q.hidden_right);
   }
   _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(r));
+}
+
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
+                                            __mmask16 m, const __m512i* rec) {
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k, m, GatesRightPre<kPot, kPlain, kInBounded>(e, q, k, m, rec));
+}
+
+// Gates16Right of two input rows (values [k0, k0 + 16) and [k1, k1 + 16), the same mask): both rows'
+// gate gathers issued before either row's dependent work.
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right2(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                            int64_t k0, int64_t k1, __mmask16 m,
+                                                                            const __m512i* rec0, const __m512i* rec1) {
+  const GateWords w0 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k0, m, rec0);
+  const GateWords w1 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k1, m, rec1);
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k0, m, w0);
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k1, m, w1);
 }
 
 // ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
@@ -875,6 +907,46 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
     rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
   }
   Gates16Right<kMode == kRight, false, false, false, false>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+}
+
+// The recurrent results of one input row in a Gates16Right mode (pot or right; sums without fold + bias).
+template <int kMode>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void RightRec(const GateConstants& q, const RecurrentRequant& r,
+                                                                       const RecurrentBlock& blk, const __m512i* sums,
+                                                                       __m512i* rec) {
+  rec[0] = _mm512_setzero_si512();
+  for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
+    const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
+    if (IsPotMode(kMode)) {
+      rec[g] = (kMode & kPotFolded) != 0 ? _mm512_srav_epi32(x, blk.right[g]) : RequantizePot512(x, blk.right[g]);
+    } else {
+      rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
+    }
+  }
+}
+
+// FinishGatesIn of the input rows b and b + 1 (sums0, sums1): in the Gates16Right modes by
+// Gates16Right2 (both rows' gathers in flight together), else one row after the other.
+template <int kMode>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(const LstmRecurrentStep& s, const GateConstants& q,
+                                                                             const RecurrentRequant& r, const RecurrentBlock& blk,
+                                                                             const __m512i* sums0, const __m512i* sums1, int b,
+                                                                             int r0) {
+  if (kMode == kGeneral || IsRowsMode(kMode)) {
+    FinishGatesIn<kMode>(s, q, r, blk, sums0, b, r0);
+    FinishGatesIn<kMode>(s, q, r, blk, sums1, b + 1, r0);
+    return;
+  }
+  __m512i rec0[4], rec1[4];
+  RightRec<kMode>(q, r, blk, sums0, rec0);
+  RightRec<kMode>(q, r, blk, sums1, rec1);
+  const int64_t k0 = int64_t{b} * s.n_cell + r0, k1 = k0 + s.n_cell;
+  if (IsPotMode(kMode)) {
+    Gates16Right2<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
+        s.gates, q, k0, k1, blk.mask, rec0, rec1);
+  } else {
+    Gates16Right2<kMode == kRight, false, false, false, false>(s.gates, q, k0, k1, blk.mask, rec0, rec1);
+  }
 }
 
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
@@ -1434,7 +1506,17 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
         const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, prev_rb, block_stride, cell_end);
         const int valid = std::min(16, s.batch - prev_b0);
         int credit = 0;  // k_tiles steps spread over the valid rows, as in AmxGemvPackedRequantS32
-        for (int r = 0; r < valid; ++r) {
+        int r = 0;
+        for (; r + 2 <= valid; r += 2) {  // two rows at a time (FinishGatesIn2)
+          __m512i rows[8];
+          for (int g = 0; g < 4; ++g) {
+            rows[g] = _mm512_load_si512(sums[g][r]);
+            rows[4 + g] = _mm512_load_si512(sums[g][r + 1]);
+          }
+          FinishGatesIn2<kMode>(s, q, rq, blk, rows, rows + 4, prev_b0 + r, prev_rb * kBlockRows);
+          for (credit += 2 * k_tiles; credit >= valid; credit -= valid) AmxGateStep(a, row_bytes, b, cifg, issued++);
+        }
+        for (; r < valid; ++r) {
           __m512i rows[4];
           for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
           FinishGatesIn<kMode>(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
