@@ -911,11 +911,13 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
 
 // The recurrent results of one input row in a Gates16Right mode (pot or right; sums without fold + bias).
 template <int kMode>
-IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void RightRec(const GateConstants& q, const RecurrentRequant& r,
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void RightRec(const RecurrentRequant& r,
                                                                        const RecurrentBlock& blk, const __m512i* sums,
                                                                        __m512i* rec) {
-  rec[0] = _mm512_setzero_si512();
-  for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
+  // All four gates, also under CIFG (the absent gate's slot holds zero sums and the forget gate's
+  // constants; its result is not read): a loop of constant trip count keeps rec in registers (from
+  // q.cifg ? 1 : 0 GCC kept it on the stack, a store and a reload per gate).
+  for (int g = 0; g < 4; ++g) {
     const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
     if (IsPotMode(kMode)) {
       rec[g] = (kMode & kPotFolded) != 0 ? _mm512_srav_epi32(x, blk.right[g]) : RequantizePot512(x, blk.right[g]);
@@ -938,8 +940,8 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(con
     return;
   }
   __m512i rec0[4], rec1[4];
-  RightRec<kMode>(q, r, blk, sums0, rec0);
-  RightRec<kMode>(q, r, blk, sums1, rec1);
+  RightRec<kMode>(r, blk, sums0, rec0);
+  RightRec<kMode>(r, blk, sums1, rec1);
   const int64_t k0 = int64_t{b} * s.n_cell + r0, k1 = k0 + s.n_cell;
   if (IsPotMode(kMode)) {
     Gates16Right2<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
