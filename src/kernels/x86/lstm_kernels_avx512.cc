@@ -653,12 +653,13 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const
 
 // Gates16Right of two input rows (values [k0, k0 + 16) and [k1, k1 + 16), the same mask): both rows'
 // gate gathers issued before either row's dependent work.
-template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded, typename Mid>
 IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right2(const LstmGateEpilogue& e, const GateConstants& q,
                                                                             int64_t k0, int64_t k1, __mmask16 m,
-                                                                            const __m512i* rec0, const __m512i* rec1) {
+                                                                            const __m512i* rec0, const __m512i* rec1, Mid& mid) {
   const GateWords w0 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k0, m, rec0);
   const GateWords w1 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k1, m, rec1);
+  mid();
   GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k0, m, w0);
   GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k1, m, w1);
 }
@@ -928,13 +929,14 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
 
 // FinishGatesIn of the input rows b and b + 1 (sums0, sums1): in the Gates16Right modes by
 // Gates16Right2 (both rows' gathers in flight together), else one row after the other.
-template <int kMode>
+template <int kMode, typename Mid>
 IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(const LstmRecurrentStep& s, const GateConstants& q,
                                                                              const RecurrentRequant& r, const RecurrentBlock& blk,
                                                                              const __m512i* sums0, const __m512i* sums1, int b,
-                                                                             int r0) {
+                                                                             int r0, Mid& mid) {
   if (kMode == kGeneral || IsRowsMode(kMode)) {
     FinishGatesIn<kMode>(s, q, r, blk, sums0, b, r0);
+    mid();
     FinishGatesIn<kMode>(s, q, r, blk, sums1, b + 1, r0);
     return;
   }
@@ -944,9 +946,9 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(con
   const int64_t k0 = int64_t{b} * s.n_cell + r0, k1 = k0 + s.n_cell;
   if (IsPotMode(kMode)) {
     Gates16Right2<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
-        s.gates, q, k0, k1, blk.mask, rec0, rec1);
+        s.gates, q, k0, k1, blk.mask, rec0, rec1, mid);
   } else {
-    Gates16Right2<kMode == kRight, false, false, false, false>(s.gates, q, k0, k1, blk.mask, rec0, rec1);
+    Gates16Right2<kMode == kRight, false, false, false, false>(s.gates, q, k0, k1, blk.mask, rec0, rec1, mid);
   }
 }
 
@@ -1466,6 +1468,21 @@ IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, con
   _tile_dpbusd(3, 4, 5);
 }
 
+// The tile steps due after two more epilogue rows (BlockEpilogue's credit scheme), called by
+// Gates16Right2 between the two rows' gate gathers and their cell updates.
+struct GateStepIssuer {
+  const uint8_t* a;
+  int64_t row_bytes;
+  const int8_t* const* b;
+  bool cifg;
+  int k_tiles, valid;
+  int* credit;
+  int* issued;
+  IRNN_TARGET_AMX inline void operator()() {
+    for (*credit += 2 * k_tiles; *credit >= valid; *credit -= valid) AmxGateStep(a, row_bytes, b, cifg, (*issued)++);
+  }
+};
+
 // The epilogue of one block's valid input rows (their sums in sums[gate][row]), two rows at a time,
 // with k_tiles tile steps of the next block (AmxGateStep; *issued counts them) spread over the rows.
 // (A copy for full blocks with a constant mask 0xFFFF, so plain loads and stores, measured no faster.)
@@ -1476,14 +1493,14 @@ IRNN_TARGET_AMX __attribute__((always_inline)) inline void BlockEpilogue(
     const int8_t* const* b, bool cifg, int k_tiles, int* issued) {
   int credit = 0;  // k_tiles steps spread over the valid rows, as in AmxGemvPackedRequantS32
   int r = 0;
+  GateStepIssuer issue{a, row_bytes, b, cifg, k_tiles, valid, &credit, issued};
   for (; r + 2 <= valid; r += 2) {
     __m512i rows[8];
     for (int g = 0; g < 4; ++g) {
       rows[g] = _mm512_load_si512(sums[g][r]);
       rows[4 + g] = _mm512_load_si512(sums[g][r + 1]);
     }
-    FinishGatesIn2<kMode>(s, q, rq, blk, rows, rows + 4, b0 + r, r0);
-    for (credit += 2 * k_tiles; credit >= valid; credit -= valid) AmxGateStep(a, row_bytes, b, cifg, (*issued)++);
+    FinishGatesIn2<kMode>(s, q, rq, blk, rows, rows + 4, b0 + r, r0, issue);
   }
   for (; r < valid; ++r) {
     __m512i rows[4];
