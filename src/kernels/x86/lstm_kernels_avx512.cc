@@ -1460,8 +1460,8 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
 // measured 2-3 % faster at H = 128 and 256, B = 16 (a tile load waits for the tdpbusd before it and
 // holds up retirement; short ones stall the vector work around them less).
 IRNN_TARGET_AMX inline void AmxGateOp(const uint8_t* a, int64_t row_bytes, const int8_t* const* b, bool cifg, int u) {
-  const int gates = cifg ? 3 : 4;
-  const int k = u / gates, j = u - k * gates;
+  const unsigned gates = cifg ? 3 : 4;  // unsigned: u >= 0, and the division by 4 is a shift
+  const unsigned k = static_cast<unsigned>(u) / gates, j = static_cast<unsigned>(u) - k * gates;
   if (j == 0) _tile_loadd(4, a + k * 64, row_bytes);
   switch (j + (cifg ? 1 : 0)) {
     case 0:
