@@ -1451,15 +1451,17 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
 // LstmRecurrentGatesS16 with 16 or more input rows: for each tile of 16 input rows and each block of
 // 16 cells, the four gates' blocks are the B tiles of one A tile (the hidden state's 64 columns) into
 // C0-C3 (C0 idle under CIFG). The stored sums get fold + bias and the requantization (FinishGates)
-// and go straight into the gate epilogue, two input rows at a time, with the next block's tile ops
-// issued between those rows (the pipeline above): the recurrent results never reach s.scratch.
+// and go straight into the gate epilogue, two input rows at a time in the Gates16Right modes (one in
+// the general and per-row modes, see BlockEpilogue), with the next block's tile ops issued between
+// those rows (the pipeline above): the recurrent results never reach s.scratch.
 //
 // AmxGateOp: tile op u of a block's gates * k_tiles ops, one gate's B tile load and tdpbusd (depth tile
 // k = u / gates, the gates in order; the A tile loaded with the first gate of each k). Issued one or
 // two at a time between pairs of rows instead of a whole depth step (A + four B loads, four tdpbusd):
 // measured 2-3 % faster at H = 128 and 256, B = 16 (a tile load waits for the tdpbusd before it and
-// holds up retirement; short ones stall the vector work around them less).
-// All gates' ops of depth tile k (AmxGateOp's k * gates to k * gates + gates - 1) in one go.
+// holds up retirement; short ones stall the vector work around them less). AmxGateStep: all gates' ops
+// of depth tile k (AmxGateOp's k * gates to k * gates + gates - 1) in one go, as the general and
+// per-row modes issue them at H <= 128.
 IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, const int8_t* const* b, bool cifg,
                                         int k) {
   _tile_loadd(4, a + k * 64, row_bytes);
