@@ -639,24 +639,38 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline __m512i PreRight512(con
   return kPot ? PreActivationPot512(e, q, g, k, m, rec[g]) : PreActivationRight512(e, g, k, m, rec[g]);
 }
 
-template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
-IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
-                                            __mmask16 m, const __m512i* rec) {
-  const __m512i f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 1, k, m, rec), q.sigmoid));
-  const __m512i g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 2, k, m, rec), q.tanh_gate));
+// Gates16Right in two halves, so that two input rows' gathers can be in flight together (Gates16Right2):
+// GatesRightPre gathers the four gates (the 1 / 3 of each row's gathers that do not depend on the cell),
+// GatesRightPost updates the cell, gathers tanh(c) and stores c and the hidden value.
+struct GateWords {
+  __m512i f1, g, i1, o;
+};
+
+template <bool kPot, bool kPlain, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline GateWords GatesRightPre(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                                 int64_t k, __mmask16 m, const __m512i* rec) {
+  GateWords w;
+  w.f1 = GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 1, k, m, rec), q.sigmoid));
+  w.g = Entry512<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 2, k, m, rec), q.tanh_gate));
   // Under CIFG i = 32767 - f: (32767 - f, 1) = 0x27FFF - (f, 1) as dwords.
-  const __m512i i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), f1)
-                            : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 0, k, m, rec), q.sigmoid));
+  w.i1 = q.cifg ? _mm512_sub_epi32(_mm512_set1_epi32(0x27FFF), w.f1)
+                : GateWithOne<kPlain>(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 0, k, m, rec), q.sigmoid));
   // o as the words (0, o) (SignedTable: matching tanh(c) in the high word) or (o, 0) (plain: low word).
-  const __m512i o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 3, k, m, rec), q.sigmoid),
-                                     _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
+  w.o = _mm512_and_si512(Gather512<kPlain>(PreRight512<kPot, kInBounded>(e, q, 3, k, m, rec), q.sigmoid),
+                         _mm512_set1_epi32(kPlain ? 0xFFFF : static_cast<int32_t>(0xFFFF0000u)));
+  return w;
+}
+
+template <bool kDouble, bool kPlain, bool kHiddenPot>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void GatesRightPost(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                             int64_t k, __mmask16 m, const GateWords& w) {
   const __m512i c = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, e.c + k));
-  const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), f1, c), 15);
-  const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, i1, g), q.gate_shift);
+  const __m512i kept = _mm512_srai_epi32(_mm512_dpwssd_epi32(_mm512_set1_epi32(1 << 14), w.f1, c), 15);
+  const __m512i added = _mm512_srav_epi32(_mm512_dpwssd_epi32(q.gate_nudge, w.i1, w.g), q.gate_shift);
   const __m512i cell = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(kept, added), q.cell_lo), q.cell_hi);
   const __m512i tanh_cell = Gather512<kPlain>(cell, q.tanh_cell);
   _mm256_mask_storeu_epi16(e.c + k, m, _mm512_cvtepi32_epi16(cell));
-  const __m512i x = _mm512_madd_epi16(o, tanh_cell);
+  const __m512i x = _mm512_madd_epi16(w.o, tanh_cell);
   __m512i r;
   if (kHiddenPot) {
     r = _mm512_srai_epi32(_mm512_add_epi32(_mm512_srav_epi32(x, q.hidden_pot_right), q.hidden_pot_add), 1);
@@ -664,6 +678,25 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const
     r = RequantizeRight512<kDouble>(x, _mm512_srli_epi64(x, 32), q.hidden_right);
   }
   _mm_mask_storeu_epi8(e.out + k, m, _mm512_cvtsepi32_epi8(r));
+}
+
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right(const LstmGateEpilogue& e, const GateConstants& q, int64_t k,
+                                            __mmask16 m, const __m512i* rec) {
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k, m, GatesRightPre<kPot, kPlain, kInBounded>(e, q, k, m, rec));
+}
+
+// Gates16Right of two input rows (values [k0, k0 + 16) and [k1, k1 + 16), the same mask): both rows'
+// gate gathers issued before either row's dependent work.
+template <bool kDouble, bool kPot, bool kPlain, bool kHiddenPot, bool kInBounded, typename Mid>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void Gates16Right2(const LstmGateEpilogue& e, const GateConstants& q,
+                                                                            int64_t k0, int64_t k1, __mmask16 m,
+                                                                            const __m512i* rec0, const __m512i* rec1, Mid& mid) {
+  const GateWords w0 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k0, m, rec0);
+  const GateWords w1 = GatesRightPre<kPot, kPlain, kInBounded>(e, q, k1, m, rec1);
+  mid();
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k0, m, w0);
+  GatesRightPost<kDouble, kPlain, kHiddenPot>(e, q, k1, m, w1);
 }
 
 // ---- GruGatesS16: the GRU's gate epilogue (numerics.md §8.2-§8.3) -------------------------------
@@ -878,6 +911,25 @@ IRNN_TARGET_AVX512 inline void MakeRecurrentRequant(const LstmRecurrentStep& s, 
   }
 }
 
+// The recurrent results of one input row in a Gates16Right mode (pot or right; sums without fold + bias).
+template <int kMode>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void RightRec(const RecurrentRequant& r,
+                                                                       const RecurrentBlock& blk, const __m512i* sums,
+                                                                       __m512i* rec) {
+  // All four gates, also under CIFG (the absent gate's slot holds the forget gate's constants and zero
+  // sums on the AMX path, the forget gate's sums on the zmm one; its result is not read): a loop of
+  // constant trip count keeps rec in registers (from q.cifg ? 1 : 0 GCC kept it on the stack, a store
+  // and a reload per gate).
+  for (int g = 0; g < 4; ++g) {
+    const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
+    if (IsPotMode(kMode)) {
+      rec[g] = (kMode & kPotFolded) != 0 ? _mm512_srav_epi32(x, blk.right[g]) : RequantizePot512(x, blk.right[g]);
+    } else {
+      rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
+    }
+  }
+}
+
 // FinishGates in mode kMode; sums without fold + bias (they are added here).
 template <int kMode>
 IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(const LstmRecurrentStep& s, const GateConstants& q,
@@ -897,19 +949,42 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn(cons
     return;
   }
   if (IsPotMode(kMode)) {
-    for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
-      const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
-      rec[g] = (kMode & kPotFolded) != 0 ? _mm512_srav_epi32(x, blk.right[g]) : RequantizePot512(x, blk.right[g]);
-    }
+    RightRec<kMode>(r, blk, sums, rec);
     Gates16Right<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
         s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
     return;
   }
+  // (RightRec here measured 8 % slower at H = 128, B = 1, tflite_compat: the loop below kept.)
   for (int g = q.cifg ? 1 : 0; g < 4; ++g) {
     const __m512i x = _mm512_add_epi32(sums[g], blk.addend[g]);
     rec[g] = RequantizeRight512<kMode == kRight>(x, _mm512_srli_epi64(x, 32), r.right[g]);
   }
   Gates16Right<kMode == kRight, false, false, false, false>(s.gates, q, int64_t{b} * s.n_cell + r0, blk.mask, rec);
+}
+
+// FinishGatesIn of the input rows b and b + 1 (sums0, sums1): in the Gates16Right modes by
+// Gates16Right2 (both rows' gathers in flight together), else one row after the other.
+template <int kMode, typename Mid>
+IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(const LstmRecurrentStep& s, const GateConstants& q,
+                                                                             const RecurrentRequant& r, const RecurrentBlock& blk,
+                                                                             const __m512i* sums0, const __m512i* sums1, int b,
+                                                                             int r0, Mid& mid) {
+  if (kMode == kGeneral || IsRowsMode(kMode)) {
+    FinishGatesIn<kMode>(s, q, r, blk, sums0, b, r0);
+    mid();
+    FinishGatesIn<kMode>(s, q, r, blk, sums1, b + 1, r0);
+    return;
+  }
+  __m512i rec0[4], rec1[4];
+  RightRec<kMode>(r, blk, sums0, rec0);
+  RightRec<kMode>(r, blk, sums1, rec1);
+  const int64_t k0 = int64_t{b} * s.n_cell + r0, k1 = k0 + s.n_cell;
+  if (IsPotMode(kMode)) {
+    Gates16Right2<false, true, (kMode & kPotPlain) != 0, (kMode & kPotHidden) != 0, (kMode & kPotInBounded) != 0>(
+        s.gates, q, k0, k1, blk.mask, rec0, rec1, mid);
+  } else {
+    Gates16Right2<kMode == kRight, false, false, false, false>(s.gates, q, k0, k1, blk.mask, rec0, rec1, mid);
+  }
 }
 
 // The four gates' matmuls by `gemv` into s.scratch[g] (rows [cell_begin, cell_end)), then the epilogue
@@ -1522,8 +1597,17 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
 // LstmRecurrentGatesS16 with 16 or more input rows: for each tile of 16 input rows and each block of
 // 16 cells, the four gates' blocks are the B tiles of one A tile (the hidden state's 64 columns) into
 // C0-C3 (C0 idle under CIFG). The stored sums get fold + bias and the requantization (FinishGates)
-// and go straight into the gate epilogue, one input row at a time, with the next block's tile steps
-// issued between those rows (the pipeline above): the recurrent results never reach s.scratch.
+// and go straight into the gate epilogue, two input rows at a time in the Gates16Right modes (one in
+// the general and per-row modes, see BlockEpilogue), with the next block's tile ops issued between
+// those rows (the pipeline above): the recurrent results never reach s.scratch.
+//
+// AmxGateOp: tile op u of a block's gates * k_tiles ops, one gate's B tile load and tdpbusd (depth tile
+// k = u / gates, the gates in order; the A tile loaded with the first gate of each k). Issued one or
+// two at a time between pairs of rows instead of a whole depth step (A + four B loads, four tdpbusd):
+// measured 2-3 % faster at H = 128 and 256, B = 16 (a tile load waits for the tdpbusd before it and
+// holds up retirement; short ones stall the vector work around them less). AmxGateStep: all gates' ops
+// of depth tile k (AmxGateOp's k * gates to k * gates + gates - 1) in one go, as the general and
+// per-row modes issue them at H <= 128.
 IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, const int8_t* const* b, bool cifg,
                                         int k) {
   _tile_loadd(4, a + k * 64, row_bytes);
@@ -1539,6 +1623,94 @@ IRNN_TARGET_AMX inline void AmxGateStep(const uint8_t* a, int64_t row_bytes, con
   _tile_dpbusd(3, 4, 5);
 }
 
+IRNN_TARGET_AMX inline void AmxGateOp(const uint8_t* a, int64_t row_bytes, const int8_t* const* b, bool cifg, int u) {
+  const unsigned gates = cifg ? 3 : 4;  // unsigned: u >= 0, and the division by 4 is a shift
+  const unsigned k = static_cast<unsigned>(u) / gates, j = static_cast<unsigned>(u) - k * gates;
+  if (j == 0) _tile_loadd(4, a + k * 64, row_bytes);
+  switch (j + (cifg ? 1 : 0)) {
+    case 0:
+      _tile_loadd(5, b[0] + k * 1024, 64);
+      _tile_dpbusd(0, 4, 5);
+      break;
+    case 1:
+      _tile_loadd(6, b[1] + k * 1024, 64);
+      _tile_dpbusd(1, 4, 6);
+      break;
+    case 2:
+      _tile_loadd(7, b[2] + k * 1024, 64);
+      _tile_dpbusd(2, 4, 7);
+      break;
+    default:
+      _tile_loadd(5, b[3] + k * 1024, 64);
+      _tile_dpbusd(3, 4, 5);
+      break;
+  }
+}
+
+// The tile ops due after two more epilogue rows (BlockEpilogue's credit scheme), called by
+// Gates16Right2 between the two rows' gate gathers and their cell updates (measured 2-4 % faster than
+// after the cell updates in the tflite_compat form at H = 128 and 256, B = 16, the same in the pot form).
+// Where a block has more ops than rows (H >= 512) half of them there and half after the pair (Rest):
+// all between, the recurrent step at H = 1024, B = 16 measured 2-3 % slower than with one row at a time.
+struct GateStepIssuer {
+  const uint8_t* a;
+  int64_t row_bytes;
+  const int8_t* const* b;
+  bool cifg;
+  int ops, valid;
+  int* credit;
+  int* issued;
+  IRNN_TARGET_AMX inline void operator()() { Issue(ops > valid ? 1 : 2); }
+  // After the pair: the second row's ops where they were not issued with the first's.
+  IRNN_TARGET_AMX inline void Rest() {
+    if (ops > valid) Issue(1);
+  }
+  IRNN_TARGET_AMX inline void Issue(int rows) {
+    for (*credit += rows * ops; *credit >= valid; *credit -= valid) AmxGateOp(a, row_bytes, b, cifg, (*issued)++);
+  }
+};
+
+// The epilogue of one block's valid input rows (their sums in sums[gate][row]), two rows at a time,
+// with `ops` tile ops of the next block (AmxGateOp; *issued counts them) spread over the rows.
+// (A copy for full blocks with a constant mask 0xFFFF, so plain loads and stores, measured no faster.)
+template <int kMode>
+IRNN_TARGET_AMX __attribute__((always_inline)) inline void BlockEpilogue(
+    const LstmRecurrentStep& s, const GateConstants& q, const RecurrentRequant& rq, const RecurrentBlock& blk,
+    const int32_t (*sums)[16][16], int b0, int r0, int valid, const uint8_t* a, int64_t row_bytes,
+    const int8_t* const* b, bool cifg, int ops, int* issued) {
+  int credit = 0;  // ops spread over the valid rows, as in AmxGemvPackedRequantS32
+  int r = 0;
+  GateStepIssuer issue{a, row_bytes, b, cifg, ops, valid, &credit, issued};
+  // Pairs only in the Gates16Right modes: the general and per-row modes (Gates16, no pair form) measured
+  // 3-5 % slower at H = 128 and 256, B = 16 with FinishGatesIn2's row after row and the ops between.
+  for (; !(kMode == kGeneral || IsRowsMode(kMode)) && r + 2 <= valid; r += 2) {
+    __m512i rows[8];
+    for (int g = 0; g < 4; ++g) {
+      rows[g] = _mm512_load_si512(sums[g][r]);
+      rows[4 + g] = _mm512_load_si512(sums[g][r + 1]);
+    }
+    FinishGatesIn2<kMode>(s, q, rq, blk, rows, rows + 4, b0 + r, r0, issue);
+    issue.Rest();
+  }
+  // Ops one at a time, but in the general and per-row modes whole depth steps (AmxGateStep) where a
+  // block has at most two (H <= 128): measured in those modes, B16, against the old per-row whole
+  // steps: H128 8.4-8.5 us one at a time, 7.8 before; H256 17.7 against 19.3.
+  const int group = (kMode == kGeneral || IsRowsMode(kMode)) && ops <= 2 * (cifg ? 3 : 4) ? (cifg ? 3 : 4) : 1;
+  for (; r < valid; ++r) {
+    __m512i rows[4];
+    for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
+    FinishGatesIn<kMode>(s, q, rq, blk, rows, b0 + r, r0);
+    for (credit += ops; credit >= valid * group; credit -= valid * group) {
+      if (group == 1) {
+        AmxGateOp(a, row_bytes, b, cifg, (*issued)++);
+      } else {  // *issued is a multiple of group here: whole steps from the block's start
+        AmxGateStep(a, row_bytes, b, cifg, *issued / group);
+        *issued += group;
+      }
+    }
+  }
+}
+
 template <int kMode>
 IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
   const int cols = s.w[1]->cols;
@@ -1548,6 +1720,7 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
   const uint8_t* const unsigned_h = UnsignedInput(s.h, s.batch, cols, 16);
   const GateConstants q = MakeGateConstants(s.gates);
   const bool cifg = s.w[0] == nullptr;
+  const int ops = (cifg ? 3 : 4) * k_tiles;  // AmxGateOp's per block
   RecurrentRequant rq;
   MakeRecurrentRequant<kMode>(s, &rq);
   const int8_t* base[4];
@@ -1558,7 +1731,7 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
   alignas(64) int32_t sums[4][16][16];  // [gate][input row][cell] of the previous block
   if (cifg) std::memset(sums, 0, sizeof(sums));  // C0's sums under CIFG: read, never used
 
-  // Blocks in order (b0, rb); the previous one's epilogue interleaved with the current one's steps.
+  // Blocks in order (b0, rb); the previous one's epilogue interleaved with the current one's tile ops.
   int prev_b0 = -1, prev_rb = 0;
   for (int b0 = 0; b0 < s.batch; b0 += 16) {
     const uint8_t* a = unsigned_h + int64_t{b0} * row_bytes;
@@ -1579,15 +1752,10 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
       if (prev_b0 >= 0) {
         const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, prev_rb, block_stride, cell_end);
         const int valid = std::min(16, s.batch - prev_b0);
-        int credit = 0;  // k_tiles steps spread over the valid rows, as in AmxGemvPackedRequantS32
-        for (int r = 0; r < valid; ++r) {
-          __m512i rows[4];
-          for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
-          FinishGatesIn<kMode>(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
-          for (credit += k_tiles; credit >= valid; credit -= valid) AmxGateStep(a, row_bytes, b, cifg, issued++);
-        }
+        BlockEpilogue<kMode>(s, q, rq, blk, sums, prev_b0, prev_rb * kBlockRows, valid, a, row_bytes, b, cifg, ops,
+                             &issued);
       }
-      for (; issued < k_tiles; ++issued) AmxGateStep(a, row_bytes, b, cifg, issued);
+      for (; issued < ops; ++issued) AmxGateOp(a, row_bytes, b, cifg, issued);
       prev_b0 = b0;
       prev_rb = rb;
     }
@@ -1599,11 +1767,8 @@ IRNN_TARGET_AMX void AmxRecurrentGatesImpl(const LstmRecurrentStep& s, int cell_
   _tile_release();
   const RecurrentBlock blk = MakeRecurrentBlock<kMode>(s, prev_rb, block_stride, cell_end);
   const int valid = std::min(16, s.batch - prev_b0);
-  for (int r = 0; r < valid; ++r) {
-    __m512i rows[4];
-    for (int g = 0; g < 4; ++g) rows[g] = _mm512_load_si512(sums[g][r]);
-    FinishGatesIn<kMode>(s, q, rq, blk, rows, prev_b0 + r, prev_rb * kBlockRows);
-  }
+  int issued = 0;
+  BlockEpilogue<kMode>(s, q, rq, blk, sums, prev_b0, prev_rb * kBlockRows, valid, nullptr, 0, nullptr, cifg, 0, &issued);
 }
 
 IRNN_TARGET_AMX void AmxRecurrentGatesS16(const LstmRecurrentStep& s, int cell_begin, int cell_end) {
