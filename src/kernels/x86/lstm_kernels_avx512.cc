@@ -1101,7 +1101,10 @@ IRNN_TARGET_AVX512 void RecurrentGatesS16(const LstmRecurrentStep& s, int cell_b
 // the tdpbusd chains (no vector port) run under that vector work. Issued after it instead, they would
 // wait: one block's vector work is far longer than the out-of-order window. (Measured in a scratch
 // harness, H = 512, B = 16: the input projection 31 instead of 43 us per step, the recurrent step 37
-// instead of 49.)
+// instead of 49.) Two refinements of that scheme live with their functions: matmuls of at most 4
+// depth tiles issue a block's tile work whole and then the vector work on the previous block
+// (AmxGemmLagged); the recurrent step's pot and right modes issue single-gate tile ops (a B tile load
+// and its tdpbusd) between a pair of rows' gate gathers and their cell updates (AmxGateOp).
 
 #define IRNN_TARGET_AMX \
   __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")))
