@@ -61,6 +61,27 @@ Outcome RunWhole(const Gru& g, const std::vector<int8_t>& x, int steps, int batc
   return o;
 }
 
+// A random GRU of the seed (single rounding for odd seeds, the option MakeRandomGru's last argument
+// for multiples of 3), random inputs, and what the scalar path's Run gives on them.
+struct ScalarCase {
+  testing::RandomGru r;
+  std::vector<int8_t> x;
+  Outcome want;
+};
+
+ScalarCase MakeScalarCase(uint32_t seed, int n_in, int n_hidden, int steps, int batch) {
+  ScalarCase c{testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble,
+                                      seed % 3 == 0),
+               RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed), {}};
+  auto scalar = MakeGru(c.r.params, KernelPath::kScalar);
+  if (scalar == nullptr) {
+    ADD_FAILURE() << "the scalar GRU was not created";
+    return c;
+  }
+  c.want = RunWhole(*scalar, c.x, steps, batch);
+  return c;
+}
+
 Outcome RunSteps(const Gru& g, const std::vector<int8_t>& x, int steps, int batch) {
   GruState s;
   EXPECT_TRUE(g.NewState(batch, &s).ok());
@@ -163,13 +184,11 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
     for (int batch : {1, 17}) {
       ++seed;
       const int n_in = n_hidden == 257 ? 17 : 33, steps = 4;
-      const testing::RandomGru r =
-          testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+      const ScalarCase c = MakeScalarCase(seed, n_in, n_hidden, steps, batch);
+      const testing::RandomGru& r = c.r;
+      const std::vector<int8_t>& x = c.x;
+      const Outcome& want = c.want;
       SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
-      const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
-      auto scalar = MakeGru(r.params, KernelPath::kScalar);
-      ASSERT_NE(scalar, nullptr);
-      const Outcome want = RunWhole(*scalar, x, steps, batch);
       for (KernelPath path : paths) {
         SCOPED_TRACE(KernelPathName(path));
         std::unique_ptr<Gru> two;
@@ -196,13 +215,11 @@ TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
   for (const auto& shape : shapes) {
     ++seed;
     const int n_in = 19, n_hidden = shape[0], batch = shape[1], steps = 4;
-    const testing::RandomGru r =
-        testing::MakeRandomGru(seed, n_in, n_hidden, seed % 2 ? Rounding::kSingle : Rounding::kDouble, seed % 3 == 0);
+    const ScalarCase c = MakeScalarCase(seed, n_in, n_hidden, steps, batch);
+    const testing::RandomGru& r = c.r;
+    const std::vector<int8_t>& x = c.x;
+    const Outcome& want = c.want;
     SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
-    const std::vector<int8_t> x = RandomInt8(static_cast<size_t>(steps) * batch * n_in, seed);
-    auto scalar = MakeGru(r.params, KernelPath::kScalar);
-    ASSERT_NE(scalar, nullptr);
-    const Outcome want = RunWhole(*scalar, x, steps, batch);
     for (KernelPath path : paths) {
       for (int threads : {1, 2}) {
         SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));

@@ -229,29 +229,69 @@ struct PotRows {
   bool folded = false;
 };
 
-inline PotRows PotRights(const PackedS8& w, const int32_t* bias, QuantizedMultiplier m,
-                         const QuantizedMultiplier* channel, int row_begin, int row_end, Rounding rounding) {
+// The scan runs 16 rows at a time on zmm (a scalar scan of 256 rows took ~10 % of the AMX projection's
+// time at H = 256, B = 16: 4 gates' matmuls of one Run chunk, perf).
+IRNN_TARGET_AVX512 inline PotRows PotRights(const PackedS8& w, const int32_t* bias, QuantizedMultiplier m,
+                                        const QuantizedMultiplier* channel, int row_begin, int row_end,
+                                        Rounding rounding) {
   PotRows p;
   if (rounding != Rounding::kSingle) return p;
   if (channel == nullptr && !PotMultiplier(m, rounding)) return p;
   thread_local std::vector<int32_t> right, folded_bias;
   const size_t padded = static_cast<size_t>(row_end + kBlockRows - 1) / kBlockRows * kBlockRows;
   right.assign(padded, 1);
-  bool fold = w.row_bound.size() >= static_cast<size_t>(row_end);
-  for (int r = row_begin; r < row_end; ++r) {
-    const QuantizedMultiplier mr = channel != nullptr ? channel[r] : m;
-    if (!PotMultiplier(mr, rounding)) return p;
-    right[static_cast<size_t>(r)] = -mr.shift;
-    const int64_t b = bias != nullptr ? bias[r] : 0;
-    fold = fold && (b < 0 ? -b : b) + w.row_bound[static_cast<size_t>(r)] + (int64_t{1} << -mr.shift) <= INT32_MAX;
+  const bool bounded = w.row_bound.size() >= static_cast<size_t>(row_end);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i pot = _mm512_set1_epi32(int32_t{1} << 30);
+  const __m512i one64 = _mm512_set1_epi64(1), max32 = _mm512_set1_epi64(INT32_MAX);
+  __mmask16 unfoldable = 0;
+  for (int r = row_begin; r < row_end; r += 16) {
+    const int n = std::min(16, row_end - r);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << n) - 1u);
+    __m512i mult, shift;
+    if (channel != nullptr) {
+      const int32_t* const q = reinterpret_cast<const int32_t*>(channel + r);  // {multiplier, shift} pairs
+      const __m512i lo = _mm512_maskz_loadu_epi32(static_cast<__mmask16>(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1u), q);
+      const __m512i hi = n > 8 ? _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << (2 * (n - 8))) - 1u), q + 16)
+                               : _mm512_setzero_si512();
+      mult = _mm512_permutex2var_epi32(lo, even, hi);
+      shift = _mm512_permutex2var_epi32(lo, odd, hi);
+    } else {
+      mult = _mm512_set1_epi32(m.multiplier);
+      shift = _mm512_set1_epi32(m.shift);
+    }
+    const __mmask16 ok = _mm512_mask_cmpeq_epi32_mask(lanes, mult, pot) &
+                         _mm512_cmple_epi32_mask(shift, _mm512_setzero_si512()) &
+                         _mm512_cmpge_epi32_mask(shift, _mm512_set1_epi32(-31));
+    if (ok != lanes) return p;
+    const __m512i rights = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+    _mm512_mask_storeu_epi32(right.data() + r, lanes, rights);
+    if (bounded) {
+      const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(lanes, bias + r) : _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {  // 8 rows in int64 lanes: |b| + row_bound + 2^(-shift) <= INT32_MAX
+        const __mmask8 half = static_cast<__mmask8>(lanes >> (8 * h));
+        const __m512i b64 = _mm512_abs_epi64(_mm512_cvtepi32_epi64(h == 0 ? _mm512_castsi512_si256(b)
+                                                                             : _mm512_extracti64x4_epi64(b, 1)));
+        const __m512i r64 = _mm512_cvtepi32_epi64(h == 0 ? _mm512_castsi512_si256(rights)
+                                                         : _mm512_extracti64x4_epi64(rights, 1));
+        const __m512i bound = _mm512_maskz_loadu_epi64(half, w.row_bound.data() + r + 8 * h);
+        const __m512i total = _mm512_add_epi64(_mm512_add_epi64(b64, bound), _mm512_sllv_epi64(one64, r64));
+        unfoldable |= static_cast<__mmask16>(_mm512_mask_cmpgt_epi64_mask(half, total, max32));
+      }
+    }
   }
   p.right = right.data();
   p.bias = bias;
-  if (fold) {
+  if (bounded && unfoldable == 0) {
     folded_bias.assign(padded, 0);
-    for (int r = row_begin; r < row_end; ++r) {
-      right[static_cast<size_t>(r)] += 1;
-      folded_bias[static_cast<size_t>(r)] = (bias != nullptr ? bias[r] : 0) + (int32_t{1} << (right[static_cast<size_t>(r)] - 1));
+    for (int r = row_begin; r < row_end; r += 16) {
+      const __mmask16 lanes = static_cast<__mmask16>((1u << std::min(16, row_end - r)) - 1u);
+      const __m512i k = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, right.data() + r), _mm512_set1_epi32(1));
+      const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(lanes, bias + r) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(right.data() + r, lanes, k);
+      _mm512_mask_storeu_epi32(folded_bias.data() + r, lanes,
+                               _mm512_add_epi32(b, _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(k, _mm512_set1_epi32(1)))));
     }
     p.bias = folded_bias.data();
     p.folded = true;
@@ -1421,7 +1461,7 @@ IRNN_TARGET_AMX void AmxGemm(const PackedS8& w, int row_begin, int row_end, cons
 //   pipelined form above           H = 128 14.4 us, H = 256 ~18.5 us
 //   lagged, bias-loaded C tiles    12.2
 //   + tilezero, bias in the pass   10.0-10.7 (H = 256 about equal)
-//   + PotRights512                 9.5, H = 256 13.4
+//   + PotRights on zmm             9.5, H = 256 13.4
 //   (per-tensor double rounding: + vector work before the tile stores: 12.85 -> 11.75, 15.9 -> 15.3)
 // Per step (`irnn lstm-run --batch 16 --path amx`, min of 4 alternating medians, with TfliteLstm::Run's
 // aligned workspace): pot H = 128 6.82 -> 5.67 us, H = 256 16.1 -> 14.5; TFLite scales 7.61 -> 6.84,
@@ -1477,77 +1517,6 @@ IRNN_TARGET_AMX void AmxMatmul(const PackedS8& w, int row_begin, int row_end, co
   }
 }
 
-// PotRights (above), 16 rows at a time on zmm, for the AMX path: the same decision (null right where a
-// multiplier of the rows is not a power of two, folded where every row's bound allows it) and the same
-// buffer contents (its own per-thread buffers). The scalar scan of 256 rows took ~10 % of the AMX
-// projection's time at H = 256, B = 16 (4 gates' matmuls of one Run chunk, perf).
-IRNN_TARGET_AVX512 PotRows PotRights512(const PackedS8& w, const int32_t* bias, QuantizedMultiplier m,
-                                        const QuantizedMultiplier* channel, int row_begin, int row_end,
-                                        Rounding rounding) {
-  PotRows p;
-  if (rounding != Rounding::kSingle) return p;
-  if (channel == nullptr && !PotMultiplier(m, rounding)) return p;
-  thread_local std::vector<int32_t> right, folded_bias;
-  const size_t padded = static_cast<size_t>(row_end + kBlockRows - 1) / kBlockRows * kBlockRows;
-  right.assign(padded, 1);
-  const bool bounded = w.row_bound.size() >= static_cast<size_t>(row_end);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i pot = _mm512_set1_epi32(int32_t{1} << 30);
-  const __m512i one64 = _mm512_set1_epi64(1), max32 = _mm512_set1_epi64(INT32_MAX);
-  __mmask16 unfoldable = 0;
-  for (int r = row_begin; r < row_end; r += 16) {
-    const int n = std::min(16, row_end - r);
-    const __mmask16 lanes = static_cast<__mmask16>((1u << n) - 1u);
-    __m512i mult, shift;
-    if (channel != nullptr) {
-      const int32_t* const q = reinterpret_cast<const int32_t*>(channel + r);  // {multiplier, shift} pairs
-      const __m512i lo = _mm512_maskz_loadu_epi32(static_cast<__mmask16>(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1u), q);
-      const __m512i hi = n > 8 ? _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << (2 * (n - 8))) - 1u), q + 16)
-                               : _mm512_setzero_si512();
-      mult = _mm512_permutex2var_epi32(lo, even, hi);
-      shift = _mm512_permutex2var_epi32(lo, odd, hi);
-    } else {
-      mult = _mm512_set1_epi32(m.multiplier);
-      shift = _mm512_set1_epi32(m.shift);
-    }
-    const __mmask16 ok = _mm512_mask_cmpeq_epi32_mask(lanes, mult, pot) &
-                         _mm512_cmple_epi32_mask(shift, _mm512_setzero_si512()) &
-                         _mm512_cmpge_epi32_mask(shift, _mm512_set1_epi32(-31));
-    if (ok != lanes) return p;
-    const __m512i rights = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
-    _mm512_mask_storeu_epi32(right.data() + r, lanes, rights);
-    if (bounded) {
-      const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(lanes, bias + r) : _mm512_setzero_si512();
-      for (int h = 0; h < 2; ++h) {  // 8 rows in int64 lanes: |b| + row_bound + 2^(-shift) <= INT32_MAX
-        const __mmask8 half = static_cast<__mmask8>(lanes >> (8 * h));
-        const __m512i b64 = _mm512_abs_epi64(_mm512_cvtepi32_epi64(h == 0 ? _mm512_castsi512_si256(b)
-                                                                             : _mm512_extracti64x4_epi64(b, 1)));
-        const __m512i r64 = _mm512_cvtepi32_epi64(h == 0 ? _mm512_castsi512_si256(rights)
-                                                         : _mm512_extracti64x4_epi64(rights, 1));
-        const __m512i bound = _mm512_maskz_loadu_epi64(half, w.row_bound.data() + r + 8 * h);
-        const __m512i total = _mm512_add_epi64(_mm512_add_epi64(b64, bound), _mm512_sllv_epi64(one64, r64));
-        unfoldable |= static_cast<__mmask16>(_mm512_mask_cmpgt_epi64_mask(half, total, max32));
-      }
-    }
-  }
-  p.right = right.data();
-  p.bias = bias;
-  if (bounded && unfoldable == 0) {
-    folded_bias.assign(padded, 0);
-    for (int r = row_begin; r < row_end; r += 16) {
-      const __mmask16 lanes = static_cast<__mmask16>((1u << std::min(16, row_end - r)) - 1u);
-      const __m512i k = _mm512_add_epi32(_mm512_maskz_loadu_epi32(lanes, right.data() + r), _mm512_set1_epi32(1));
-      const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(lanes, bias + r) : _mm512_setzero_si512();
-      _mm512_mask_storeu_epi32(right.data() + r, lanes, k);
-      _mm512_mask_storeu_epi32(folded_bias.data() + r, lanes,
-                               _mm512_add_epi32(b, _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_sub_epi32(k, _mm512_set1_epi32(1)))));
-    }
-    p.bias = folded_bias.data();
-    p.folded = true;
-  }
-  return p;
-}
 
 IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                              const int8_t* x, int batch, QuantizedMultiplier m,
@@ -1557,7 +1526,7 @@ IRNN_TARGET_AMX void AmxGemvPackedRequantS32(const PackedS8& w, int row_begin, i
     return;
   }
   if (row_end <= row_begin) return;
-  const PotRows pot = PotRights512(w, bias, m, channel, row_begin, row_end, rounding);
+  const PotRows pot = PotRights(w, bias, m, channel, row_begin, row_end, rounding);
   if (pot.folded) {
     const AmxOut<AmxRequant::kPotFolded> o{out, w.rows, row_begin, row_end, nullptr, nullptr, pot.right};
     AmxMatmul(w, row_begin, row_end, pot.bias, x, batch, o);
