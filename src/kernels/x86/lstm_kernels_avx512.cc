@@ -33,6 +33,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #if defined(__linux__)
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -40,6 +41,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -474,11 +476,36 @@ IRNN_TARGET_AVX512 inline __m512i ActivationPlain512(__m512i v, const int16_t* t
 // v in [-32768, 32767] after one padding entry t[0]; returns t + 32768, where the dword at t + 32768 + v
 // (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. Built once per
 // table (8 of 128 KiB at most: logistic and tanh with 0-6 integer bits).
+// The distance of SignedTableBlock's tables, in entries (65537 rounded up to 64-byte lines).
+constexpr size_t kSignedTableStride = 65568;
+
 std::vector<int16_t> MakeSignedTable(int tanh_integer_bits) {
   const int16_t* table = avx2::ActivationTableS16(tanh_integer_bits);
   std::vector<int16_t> t(65537, 0);
   for (int v = -32768; v <= 32767; ++v) t[static_cast<size_t>(v + 32769)] = table[static_cast<uint16_t>(v)];
   return t;
+}
+
+// The 8 signed tables (logistic, tanh with 0-6 integer bits) in one 2 MiB-aligned block of 2 MiB,
+// advised as a transparent huge page where Linux allows it: the gathers of the gate epilogue touch 16
+// random entries of 2-3 tables per instruction, and with 4 KiB pages those 32 pages each (96 of them at
+// H = 256, B = 16) miss the first-level data TLB. One huge page covers all of them. Built once, on the
+// first call, never freed.
+const int16_t* SignedTableBlock() {
+  static const int16_t* const block = [] {
+    constexpr size_t kHuge = size_t{2} << 20;
+    auto* b = static_cast<int16_t*>(std::aligned_alloc(kHuge, kHuge));
+    if (b == nullptr) return static_cast<const int16_t*>(nullptr);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    madvise(b, kHuge, MADV_HUGEPAGE);
+#endif
+    for (int i = 0; i < 8; ++i) {
+      const std::vector<int16_t> t = MakeSignedTable(i - 1);
+      std::memcpy(b + static_cast<size_t>(i) * kSignedTableStride, t.data(), t.size() * sizeof(int16_t));
+    }
+    return static_cast<const int16_t*>(b);
+  }();
+  return block;
 }
 
 template <int kBits>
@@ -489,6 +516,9 @@ const int16_t* SignedTableFor() {
 
 // tanh_integer_bits: -1 (logistic Q3.12) or 0-6 (tanh), as ActivationTableS16's.
 const int16_t* SignedTable(int tanh_integer_bits) {
+  const int i = tanh_integer_bits >= 0 && tanh_integer_bits <= 6 ? tanh_integer_bits + 1 : 0;
+  const int16_t* block = SignedTableBlock();
+  if (block != nullptr) return block + static_cast<size_t>(i) * kSignedTableStride + 32768;
   switch (tanh_integer_bits) {
     case 0: return SignedTableFor<0>();
     case 1: return SignedTableFor<1>();
