@@ -474,8 +474,9 @@ IRNN_TARGET_AVX512 inline __m512i ActivationPlain512(__m512i v, const int16_t* t
 
 // ActivationTableS16(bits) reordered for Activation512: entries t[1 + 32768 + v] = table[uint16(v)] for
 // v in [-32768, 32767] after one padding entry t[0]; returns t + 32768, where the dword at t + 32768 + v
-// (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. Built once per
-// table (8 of 128 KiB at most: logistic and tanh with 0-6 integer bits).
+// (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. The 8 tables
+// (logistic and tanh with 0-6 integer bits, 128 KiB each) are built together into SignedTableBlock on
+// the first use; SignedTableFor's separate vectors only where that block cannot be allocated.
 // The distance of SignedTableBlock's tables, in entries (65537 rounded up to 64-byte lines).
 constexpr size_t kSignedTableStride = 65568;
 
