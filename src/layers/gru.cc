@@ -327,7 +327,30 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));
   ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
     const bool reverse = alternate && int64_t{3} * (r1 - r0) * c.n_hidden > kAlternateWalkMinBytes;
-    for (int i = 0; i < 3; ++i) {
+    // Step of 16 or more rows on a reversed step: the input and the recurrent weights are both read
+    // each step (6 MiB at H = 1024), so the whole walk is reversed: per gate from the last, the recurrent
+    // rows and then the input rows, each in chunks of kReverseChunkRows from the last chunk (the amx
+    // path's matmul at 16 rows walks forward only; within a chunk the kernel's own order). The rows read
+    // last in the forward step are read first: still in L2. The same results (rows are independent).
+    if (reverse && own[0] != nullptr && batch >= 16) {
+      constexpr int kReverseChunkRows = 256;
+      const auto walk_back = [&](const PackedS8& w, const int32_t* bias, const int8_t* v,
+                                 const QuantizedMultiplier* m, int32_t* dst) {
+        for (int hi = r1; hi > r0;) {
+          const int lo = std::max(r0, (hi - 1) / kReverseChunkRows * kReverseChunkRows);
+          kernels_->GemvPackedRequantWalkS32(w, lo, hi, bias, v, batch, QuantizedMultiplier{}, m, c.rounding, dst,
+                                             true);
+          hi = lo;
+        }
+      };
+      for (int g = 2; g >= 0; --g) {
+        walk_back(packed_->recurrent[g], params_.recurrent_effective_bias[g].data(), s->h8_.data(),
+                  params_.recurrent_scale[g].data(), s->recurrent_[g].data());
+        walk_back(packed_->input[g], params_.input_effective_bias[g].data(), x, params_.input_scale[g].data(),
+                  own[g]);
+      }
+    }
+    for (int i = 0; i < 3 && !(reverse && own[0] != nullptr && batch >= 16); ++i) {
       const int g = reverse ? 2 - i : i;
       if (own[g] != nullptr) {
         kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), x, batch,

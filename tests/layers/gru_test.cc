@@ -232,6 +232,31 @@ TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
   }
 }
 
+// Step of 16 or more rows (the composed matmuls, AMX tiles on the amx path) reverses the whole walk on
+// every other step where a thread's rows exceed kAlternateWalkMinBytes: per gate from the last, the
+// recurrent rows then the input rows, in 256-row chunks from the last (H = 672: chunks 512..671, 256..511,
+// 0..255). Batch 16 and 17, four steps, 1 and 2 threads (two threads' halves stay forward); Step ==
+// scalar Run bit for bit.
+TEST(Gru, ReversedWalkOfStepOfSixteenRowsEqualsScalarOnEveryPath) {
+  const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
+  uint32_t seed = 1750;
+  for (int batch : {16, 17}) {
+    ++seed;
+    const int n_in = 19, n_hidden = 672, steps = 4;
+    const ScalarCase c = MakeScalarCase(seed, n_in, n_hidden, steps, batch);
+    SCOPED_TRACE(c.r.description + " batch " + std::to_string(batch));
+    for (KernelPath path : paths) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
+        std::unique_ptr<Gru> gru;
+        const Status st = Gru::Create(c.r.params, path, threads, &gru);
+        ASSERT_TRUE(st.ok()) << st.message();
+        ExpectSame(RunSteps(*gru, c.x, steps, batch), c.want);
+      }
+    }
+  }
+}
+
 // Step of fewer than 16 rows runs the fused streaming kernel where the path has one (GruStreamStepS16,
 // AVX-512 VNNI and AMX): every unit block's six matmuls, per-row requantization and epilogue in one pass.
 // Batches 4..15 take its 4-row groups and the 1-3-row tails together; odd sizes; saturating weights and

@@ -139,10 +139,9 @@ IRNN_TARGET_STREAM512 __attribute__((noinline)) void PartOneRow(const int8_t* p,
   const int8_t* q = p;
   const uint8_t* v = u;
   for (const uint8_t* end = u + 4 * (groups & ~1); v != end; v += 8, q += 2 * G * kGroupBytes) {
-    int32_t four[2];
-    std::memcpy(four, v, 8);
-    const __m512i x0 = _mm512_set1_epi32(four[0]);
-    const __m512i x1 = _mm512_set1_epi32(four[1]);
+    // vpbroadcastd from memory: a load-port uop each (from a GPR it costs a vector-port uop and a shift).
+    const __m512i x0 = _mm512_broadcastd_epi32(_mm_loadu_si32(v));
+    const __m512i x1 = _mm512_broadcastd_epi32(_mm_loadu_si32(v + 4));
     Dpbusd(e0, x0, q);
     Dpbusd(e1, x0, q + kGroupBytes);
     Dpbusd(e2, x0, q + 2 * kGroupBytes);
