@@ -142,6 +142,22 @@ void ExpectSame(const Outcome& a, const Outcome& b) {
   EXPECT_EQ(a.h8, b.h8);
 }
 
+// On each of `paths`, with 1 and 2 threads, Run over the whole sequence (or Step, one step per call,
+// where `by_step`) gives `want`.
+void ExpectOnEveryPathAndThreadCount(const std::vector<KernelPath>& paths, const GruParams& params,
+                                     const std::vector<int8_t>& x, int steps, int batch, bool by_step,
+                                     const Outcome& want) {
+  for (KernelPath path : paths) {
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
+      std::unique_ptr<Gru> gru;
+      const Status st = Gru::Create(params, path, threads, &gru);
+      ASSERT_TRUE(st.ok()) << st.message();
+      ExpectSame(by_step ? RunSteps(*gru, x, steps, batch) : RunWhole(*gru, x, steps, batch), want);
+    }
+  }
+}
+
 TEST(Gru, StepsEqualRunAndTranscriptionAndEveryPathOnOddSizes) {
   const std::vector<KernelPath> paths = testing::OptimizedPathsOrNote();
   const int sizes[] = {1, 3, 17, 33, 255};
@@ -220,15 +236,7 @@ TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
     const std::vector<int8_t>& x = c.x;
     const Outcome& want = c.want;
     SCOPED_TRACE(r.description + " batch " + std::to_string(batch));
-    for (KernelPath path : paths) {
-      for (int threads : {1, 2}) {
-        SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
-        std::unique_ptr<Gru> gru;
-        const Status st = Gru::Create(r.params, path, threads, &gru);
-        ASSERT_TRUE(st.ok()) << st.message();
-        ExpectSame(RunWhole(*gru, x, steps, batch), want);
-      }
-    }
+    ExpectOnEveryPathAndThreadCount(paths, r.params, x, steps, batch, false, want);
   }
 }
 
@@ -245,15 +253,7 @@ TEST(Gru, ReversedWalkOfStepOfSixteenRowsEqualsScalarOnEveryPath) {
     const int n_in = 19, n_hidden = 672, steps = 4;
     const ScalarCase c = MakeScalarCase(seed, n_in, n_hidden, steps, batch);
     SCOPED_TRACE(c.r.description + " batch " + std::to_string(batch));
-    for (KernelPath path : paths) {
-      for (int threads : {1, 2}) {
-        SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
-        std::unique_ptr<Gru> gru;
-        const Status st = Gru::Create(c.r.params, path, threads, &gru);
-        ASSERT_TRUE(st.ok()) << st.message();
-        ExpectSame(RunSteps(*gru, c.x, steps, batch), c.want);
-      }
-    }
+    ExpectOnEveryPathAndThreadCount(paths, c.r.params, c.x, steps, batch, true, c.want);
   }
 }
 
@@ -290,15 +290,7 @@ TEST(Gru, StreamingStepOfFewRowsEqualsScalarOnEveryPathAndThreadCount) {
       ASSERT_NE(scalar, nullptr);
       const Outcome want = RunWhole(*scalar, x, steps, batch);
       ExpectSame(RunSteps(*scalar, x, steps, batch), want);
-      for (KernelPath path : paths) {
-        for (int threads : {1, 2}) {
-          SCOPED_TRACE(std::string(KernelPathName(path)) + " threads " + std::to_string(threads));
-          std::unique_ptr<Gru> g;
-          const Status st = Gru::Create(r.params, path, threads, &g);
-          ASSERT_TRUE(st.ok()) << st.message();
-          ExpectSame(RunSteps(*g, x, steps, batch), want);
-        }
-      }
+      ExpectOnEveryPathAndThreadCount(paths, r.params, x, steps, batch, true, want);
     }
   }
 }
