@@ -332,7 +332,8 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
     // rows and then the input rows, each in chunks of kReverseChunkRows from the last chunk (the amx
     // path's matmul at 16 rows walks forward only; within a chunk the kernel's own order). The rows read
     // last in the forward step are read first: still in L2. The same results (rows are independent).
-    if (reverse && own[0] != nullptr && batch >= 16) {
+    const bool walk_whole_step_back = reverse && own[0] != nullptr && batch >= 16;
+    if (walk_whole_step_back) {
       constexpr int kReverseChunkRows = 256;
       const auto walk_back = [&](const PackedS8& w, const int32_t* bias, const int8_t* v,
                                  const QuantizedMultiplier* m, int32_t* dst) {
@@ -350,7 +351,7 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
                   own[g]);
       }
     }
-    for (int i = 0; i < 3 && !(reverse && own[0] != nullptr && batch >= 16); ++i) {
+    for (int i = 0; i < 3 && !walk_whole_step_back; ++i) {
       const int g = reverse ? 2 - i : i;
       if (own[g] != nullptr) {
         kernels_->GemvPackedRequantS32(packed_->input[g], r0, r1, params_.input_effective_bias[g].data(), x, batch,
