@@ -476,7 +476,7 @@ IRNN_TARGET_AVX512 inline __m512i ActivationPlain512(__m512i v, const int16_t* t
 // v in [-32768, 32767] after one padding entry t[0]; returns t + 32768, where the dword at t + 32768 + v
 // (in int16 units) is (t[32768 + v], t[32769 + v]), the entry of v in the high half. The 8 tables
 // (logistic and tanh with 0-6 integer bits, 128 KiB each) are built together into SignedTableBlock on
-// the first use; SignedTableFor's separate vectors only where that block cannot be allocated.
+// the first use (on ordinary pages where the block cannot be allocated).
 // The distance of SignedTableBlock's tables, in entries (65537 rounded up to 64-byte lines).
 constexpr size_t kSignedTableStride = 65568;
 
@@ -496,10 +496,14 @@ const int16_t* SignedTableBlock() {
   static const int16_t* const block = [] {
     constexpr size_t kHuge = size_t{2} << 20;
     auto* b = static_cast<int16_t*>(std::aligned_alloc(kHuge, kHuge));
-    if (b == nullptr) return static_cast<const int16_t*>(nullptr);
+    if (b != nullptr) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(b, kHuge, MADV_HUGEPAGE);
+      madvise(b, kHuge, MADV_HUGEPAGE);
 #endif
+    } else {  // the same layout on ordinary pages
+      static std::vector<int16_t> fallback(8 * kSignedTableStride);
+      b = fallback.data();
+    }
     for (int i = 0; i < 8; ++i) {
       const std::vector<int16_t> t = MakeSignedTable(i - 1);
       std::memcpy(b + static_cast<size_t>(i) * kSignedTableStride, t.data(), t.size() * sizeof(int16_t));
@@ -509,27 +513,10 @@ const int16_t* SignedTableBlock() {
   return block;
 }
 
-template <int kBits>
-const int16_t* SignedTableFor() {
-  static const std::vector<int16_t> table = MakeSignedTable(kBits);
-  return table.data() + 32768;
-}
-
 // tanh_integer_bits: -1 (logistic Q3.12) or 0-6 (tanh), as ActivationTableS16's.
 const int16_t* SignedTable(int tanh_integer_bits) {
   const int i = tanh_integer_bits >= 0 && tanh_integer_bits <= 6 ? tanh_integer_bits + 1 : 0;
-  const int16_t* block = SignedTableBlock();
-  if (block != nullptr) return block + static_cast<size_t>(i) * kSignedTableStride + 32768;
-  switch (tanh_integer_bits) {
-    case 0: return SignedTableFor<0>();
-    case 1: return SignedTableFor<1>();
-    case 2: return SignedTableFor<2>();
-    case 3: return SignedTableFor<3>();
-    case 4: return SignedTableFor<4>();
-    case 5: return SignedTableFor<5>();
-    case 6: return SignedTableFor<6>();
-    default: return SignedTableFor<-1>();
-  }
+  return SignedTableBlock() + static_cast<size_t>(i) * kSignedTableStride + 32768;
 }
 
 // a * b of int16 values sign-extended in int32 lanes, a >= 0 (its high half zero): vpmaddwd's
