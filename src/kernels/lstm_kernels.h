@@ -35,8 +35,9 @@ struct CacheLineAllocator {
 };
 
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
-// What `data` and `row_fold` hold is the path's business (scalar and AVX2: a row-major copy and no
-// fold; AVX-VNNI: blocks of 8 rows x 4 columns and -128 * row sums, see lstm_kernels_avx2.cc;
+// What `data` and `row_fold` hold is the path's business (scalar: a row-major copy and no fold; AVX2:
+// blocks of 8 rows x 4 columns, no fold; AVX-VNNI: the same blocks and -128 * row sums, see
+// lstm_kernels_avx2.cc;
 // AVX-512 VNNI: the same with blocks of 16 rows, see lstm_kernels_avx512.cc).
 struct PackedS8 {
   int rows = 0;
@@ -46,6 +47,11 @@ struct PackedS8 {
   // 128 * sum_k |w[r][k]|, the largest |sum_k w[r][k] x[k]| over int8 x (filled by the AVX-512 VNNI
   // PackS8 only, else empty): lets the kernel prove that bias + sum + a rounding nudge never wraps.
   std::vector<int64_t> row_bound;
+  // The AVX2 PackS8's list of its -128 weights, which it stores as -127 (lstm_kernels_avx2.cc, the sign
+  // trick): row r's columns are int8_min_cols[int8_min_start[r] .. int8_min_start[r + 1]). Both empty
+  // where the matrix has none, and on every other path.
+  std::vector<int32_t> int8_min_start;
+  std::vector<int32_t> int8_min_cols;
 };
 
 // The operands of LstmKernels::LstmGatesS16: the gate epilogue of one step of an LSTM without peephole

@@ -18,7 +18,6 @@
 #include "core/fixed_point.h"
 #include "core/inv_sqrt.h"
 #include "kernels/lstm_kernels.h"
-#include "kernels/row_major_packed.h"
 #include "kernels/x86/fixed_point_avx2.h"
 
 namespace irnn {
@@ -920,6 +919,8 @@ void VnniPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   out->cols = cols;
   out->data.assign(static_cast<size_t>(blocks * groups * 32), 0);
   out->row_fold.assign(static_cast<size_t>(blocks * 8), 0);
+  out->int8_min_start.clear();
+  out->int8_min_cols.clear();
   for (int r = 0; r < rows; ++r) {
     uint32_t sum = 0;
     for (int k = 0; k < cols; ++k) {
@@ -953,13 +954,129 @@ IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride
   for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
 }
 
+// The end of a packed matmul's row block (both AVX2-family packed kernels): adds the per-row addends
+// (row_fold, or nothing where `fold` is null; bias; `correction`, per input row, where not null) to the 8
+// row sums of block rb, requantizes them (per tensor, or per row with channel) and stores the valid rows
+// of input row b.
+struct PackedFinish {
+  const int32_t* fold;        // [rows padded to blocks of 8] or null
+  const int32_t* bias;        // [rows] or null
+  const int32_t* correction;  // [batch][correction_stride], row r at r - row_begin, or null
+  int64_t correction_stride;
+  const QuantizedMultiplier* channel;  // per-row multipliers, or null: per_tensor
+  Requant per_tensor;
+  const RequantPerLane* lanes;  // channel's constants per row block from first_block (PerLaneConstants)
+  int rows, row_begin, row_end, first_block;
+  int32_t* out;
+
+  inline void operator()(__m256i sums, int rb, int b) const {
+    const int r0 = rb * 8, valid = std::min(8, row_end - r0);
+    alignas(32) int32_t add8[8] = {};
+    if (fold != nullptr) Store256(add8, Load256(fold + r0));  // padded to whole blocks
+    __m256i add = Load256(add8);
+    if (bias != nullptr) {
+      if (valid == 8) {
+        add = _mm256_add_epi32(add, Load256(bias + r0));
+      } else {
+        alignas(32) int32_t bias8[8] = {};
+        CopyElements(bias8, bias + r0, valid);
+        add = _mm256_add_epi32(add, Load256(bias8));
+      }
+    }
+    if (correction != nullptr) {
+      alignas(32) int32_t c8[8] = {};
+      CopyElements(c8, correction + b * correction_stride + (r0 - row_begin), valid);
+      add = _mm256_add_epi32(add, Load256(c8));
+    }
+    sums = _mm256_add_epi32(sums, add);  // wraps, as the reference's uint32 sums
+    __m256i result;
+    if (channel == nullptr) {
+      result = Requantize(sums, per_tensor);
+    } else {
+      result = RequantizePerLane(sums, lanes[rb - first_block]);
+    }
+    int32_t* ob = out + static_cast<int64_t>(b) * rows + r0;
+    if (valid == 8) {
+      Store256(ob, result);
+    } else {
+      alignas(32) int32_t result8[8];
+      Store256(result8, result);
+      CopyElements(ob, result8, valid);
+    }
+  }
+};
+
+// The per-lane requantization constants of the row blocks [row_begin / 8, (row_end + 7) / 8) of a
+// per-channel matmul (the last block's unused lanes repeat the last row's multiplier), in a per-thread
+// buffer: made once per call instead of once per block and input row. Null without channel.
+inline const RequantPerLane* PerLaneConstants(const QuantizedMultiplier* channel, int rows, int row_begin,
+                                              int row_end, Rounding rounding) {
+  if (channel == nullptr) return nullptr;
+  thread_local std::vector<RequantPerLane> lanes;
+  const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;
+  lanes.resize(static_cast<size_t>(blocks - first_block));
+  for (int rb = first_block; rb < blocks; ++rb) {
+    const int r0 = rb * 8;
+    if (r0 + 8 <= rows) {
+      lanes[static_cast<size_t>(rb - first_block)] = MakeRequantPerLane(channel + r0, rounding);
+    } else {
+      QuantizedMultiplier last[8];
+      for (int j = 0; j < 8; ++j) last[j] = channel[std::min(r0 + j, rows - 1)];
+      lanes[static_cast<size_t>(rb - first_block)] = MakeRequantPerLane(last, rounding);
+    }
+  }
+  return lanes.data();
+}
+
+// The loops of both packed kernels over input rows and row blocks: four input rows share each weight
+// load (2 row blocks at a time, each pair of blocks for all groups of four rows), the other input rows
+// run eight row blocks at a time. tile<NB, NR>(block
+// pointer, input row index, sums) computes NB x NR accumulators of 8 row sums.
+template <typename TileFn>
+inline void PackedLoops(const PackedS8& w, int row_begin, int row_end, int batch, const PackedFinish& finish,
+                        const TileFn& tile) {
+  const int groups = (w.cols + 3) / 4;
+  const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;  // block indices [first_block, blocks)
+  const int64_t block_stride = int64_t{groups} * 32;
+  __m256i acc[8];
+  const int batch4 = batch / 4 * 4;
+  if (batch4 > 0) {  // the row blocks (two at a time) outside: their weights stay in L1 for every input row
+    int rb = first_block;
+    for (; rb + 2 <= blocks; rb += 2) {
+      for (int b = 0; b < batch4; b += 4) {
+        tile(std::integral_constant<int, 4>(), std::integral_constant<int, 2>(), w.data.data() + rb * block_stride, b, acc);
+        for (int i = 0; i < 4; ++i) {
+          finish(acc[2 * i], rb, b + i);
+          finish(acc[2 * i + 1], rb + 1, b + i);
+        }
+      }
+    }
+    for (; rb < blocks; ++rb) {
+      for (int b = 0; b < batch4; b += 4) {
+        tile(std::integral_constant<int, 4>(), std::integral_constant<int, 1>(), w.data.data() + rb * block_stride, b, acc);
+        for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+      }
+    }
+  }
+  for (int b = batch4; b < batch; ++b) {
+    int rb = first_block;
+    for (; rb + 8 <= blocks; rb += 8) {
+      tile(std::integral_constant<int, 1>(), std::integral_constant<int, 8>(), w.data.data() + rb * block_stride, b, acc);
+      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+    }
+    for (; rb < blocks; ++rb) {
+      tile(std::integral_constant<int, 1>(), std::integral_constant<int, 1>(), w.data.data() + rb * block_stride, b, acc);
+      finish(acc[0], rb, b);
+    }
+  }
+}
+
 IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                                const int8_t* x, int batch, QuantizedMultiplier m,
                                                const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
   if (row_end <= row_begin) return;
-  const int rows = w.rows, cols = w.cols;
+  const int cols = w.cols;
   const int groups = (cols + 3) / 4;
-  const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;  // block indices [first_block, blocks)
   const int64_t block_stride = int64_t{groups} * 32;
   // The inputs as unsigned bytes, each row padded to whole groups (the padding meets zero weights).
   thread_local std::vector<uint8_t> unsigned_x;
@@ -974,70 +1091,153 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
     for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
     for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
   }
-  const Requant per_tensor = MakeRequant(m, rounding);
-  // Adds bias and fold to 8 row sums of block rb, requantizes, stores the valid rows of input row b.
-  auto finish = [&](__m256i sums, int rb, int b) __attribute__((always_inline)) {
-    const int r0 = rb * 8, valid = std::min(8, row_end - r0);
-    __m256i add = Load256(w.row_fold.data() + r0);  // padded to whole blocks
-    if (bias != nullptr) {
-      if (valid == 8) {
-        add = _mm256_add_epi32(add, Load256(bias + r0));
-      } else {
-        alignas(32) int32_t bias8[8] = {};
-        CopyElements(bias8, bias + r0, valid);
-        add = _mm256_add_epi32(add, Load256(bias8));
+  const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          channel, MakeRequant(m, rounding),
+                            PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
+                            w.rows,           row_begin, row_end, row_begin / 8, out};
+  PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
+    const uint8_t* u[decltype(nb)::value];
+    for (int i = 0; i < decltype(nb)::value; ++i) u[i] = unsigned_x.data() + padded * (b + i);
+    VnniTile<decltype(nb)::value, decltype(nr)::value>(blocks, block_stride, groups, u, acc);
+  });
+}
+
+// ---- The packed matmul on AVX2: vpmaddubsw with the sign trick -----------------------------------
+// vpmaddubsw multiplies unsigned by signed bytes and adds adjacent pairs into int16 lanes WITH
+// saturation, so it is exact only while every pair sum fits int16. With a = |x| as unsigned bytes (in
+// [0, 128]: vpabsb of -128 is 0x80) and b = w * sign(x) (vpsignb), a * b = x * w, and where |w| <= 127,
+// |b| <= 127 and every pair sum is within 2 * 128 * 127 = 32,512: no saturation. vpmaddwd with ones then
+// adds the pairs into the four-column int32 sums of vpdpbusd's layout (exact), accumulated with wrapping
+// vpaddd. A weight of -128 (|w| = 128 would overflow b) is packed as -127 and listed (int8_min_start,
+// int8_min_cols); the kernel adds -x[k] for each listed (row, column) to that row's sums before
+// requantizing: w x = -127 x - x. So every sum is the reference's, for all int8 weights and inputs.
+// The layout is VnniPackS8's (blocks of 8 rows x 4 columns), without a fold.
+
+void SignPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
+  const int64_t blocks = (rows + 7) / 8, groups = (cols + 3) / 4;
+  out->rows = rows;
+  out->cols = cols;
+  out->data.assign(static_cast<size_t>(blocks * groups * 32), 0);
+  out->row_fold.clear();
+  out->row_bound.clear();
+  out->int8_min_start.clear();
+  out->int8_min_cols.clear();
+  bool any_min = false;
+  for (int r = 0; r < rows; ++r) {
+    for (int k = 0; k < cols; ++k) {
+      int8_t v = w[static_cast<int64_t>(r) * cols + k];
+      if (v == -128) {
+        any_min = true;
+        v = -127;
       }
-    }
-    sums = _mm256_add_epi32(sums, add);
-    __m256i result;
-    if (channel == nullptr) {
-      result = Requantize(sums, per_tensor);
-    } else if (r0 + 8 <= rows) {
-      result = RequantizePerLane(sums, MakeRequantPerLane(channel + r0, rounding));
-    } else {
-      QuantizedMultiplier lanes[8];
-      for (int j = 0; j < 8; ++j) lanes[j] = channel[std::min(r0 + j, rows - 1)];
-      result = RequantizePerLane(sums, MakeRequantPerLane(lanes, rounding));
-    }
-    int32_t* ob = out + static_cast<int64_t>(b) * rows + r0;
-    if (valid == 8) {
-      Store256(ob, result);
-    } else {
-      alignas(32) int32_t result8[8];
-      Store256(result8, result);
-      CopyElements(ob, result8, valid);
-    }
-  };
-  const uint8_t* u[4];
-  __m256i acc[8];
-  int b = 0;
-  for (; b + 4 <= batch; b += 4) {  // four input rows share each weight load
-    for (int i = 0; i < 4; ++i) u[i] = unsigned_x.data() + padded * (b + i);
-    int rb = first_block;
-    for (; rb + 2 <= blocks; rb += 2) {
-      VnniTile<4, 2>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
-      for (int i = 0; i < 4; ++i) {
-        finish(acc[2 * i], rb, b + i);
-        finish(acc[2 * i + 1], rb + 1, b + i);
-      }
-    }
-    for (; rb < blocks; ++rb) {
-      VnniTile<4, 1>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
-      for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
+      out->data[static_cast<size_t>(((r / 8) * groups + k / 4) * 32 + (r % 8) * 4 + k % 4)] = v;
     }
   }
-  for (; b < batch; ++b) {  // one input row: eight independent accumulators over eight row blocks
-    u[0] = unsigned_x.data() + padded * b;
-    int rb = first_block;
-    for (; rb + 8 <= blocks; rb += 8) {
-      VnniTile<1, 8>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
-      for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
+  if (!any_min) return;
+  out->int8_min_start.assign(static_cast<size_t>(rows) + 1, 0);
+  for (int r = 0; r < rows; ++r) {
+    for (int k = 0; k < cols; ++k) {
+      if (w[static_cast<int64_t>(r) * cols + k] == -128) out->int8_min_cols.push_back(k);
     }
-    for (; rb < blocks; ++rb) {
-      VnniTile<1, 1>(w.data.data() + rb * block_stride, block_stride, groups, u, acc);
-      finish(acc[0], rb, b);
+    out->int8_min_start[static_cast<size_t>(r) + 1] = static_cast<int32_t>(out->int8_min_cols.size());
+  }
+}
+
+// NB input rows times NR row blocks: NB * NR accumulators of 8 row sums over all column groups. a[b]:
+// |x| of input row b, s[b]: x itself (the signs), both padded with zeros to whole groups.
+template <int NB, int NR>
+inline void SignTile(const int8_t* blocks, int64_t block_stride, int groups, const uint8_t* const* a,
+                     const int8_t* const* s, __m256i* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[NB * NR];
+  for (int i = 0; i < NB * NR; ++i) acc[i] = _mm256_setzero_si256();
+  for (int kg = 0; kg < groups; ++kg) {
+    if (NB == 1) {  // the input once, the row blocks' weights one after the other
+      int32_t fa, fs;
+      std::memcpy(&fa, a[0] + 4 * kg, 4);
+      std::memcpy(&fs, s[0] + 4 * kg, 4);
+      const __m256i av = _mm256_set1_epi32(fa), sv = _mm256_set1_epi32(fs);
+      for (int j = 0; j < NR; ++j) {
+        const __m256i wv = Load256(blocks + j * block_stride + 32 * kg);
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(wv, sv)), ones));
+      }
+    } else {  // the weights once, each input row's bytes one after the other
+      __m256i wv[NR];
+      for (int j = 0; j < NR; ++j) wv[j] = Load256(blocks + j * block_stride + 32 * kg);
+      for (int b = 0; b < NB; ++b) {
+        int32_t fa, fs;
+        std::memcpy(&fa, a[b] + 4 * kg, 4);
+        std::memcpy(&fs, s[b] + 4 * kg, 4);
+        const __m256i av = _mm256_set1_epi32(fa), sv = _mm256_set1_epi32(fs);
+        for (int j = 0; j < NR; ++j) {
+          acc[b * NR + j] = _mm256_add_epi32(
+              acc[b * NR + j], _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(wv[j], sv)), ones));
+        }
+      }
     }
   }
+  for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
+}
+
+void SignGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                              int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
+                              int32_t* out) {
+  if (row_end <= row_begin) return;
+  const int cols = w.cols;
+  const int groups = (cols + 3) / 4;
+  const int64_t block_stride = int64_t{groups} * 32;
+  // |x| and x, each row padded with zeros to whole groups (the padding meets zero weights).
+  thread_local std::vector<uint8_t> abs_x;
+  thread_local std::vector<int8_t> sign_x;
+  const size_t padded = static_cast<size_t>(groups) * 4;
+  if (abs_x.size() < padded * batch) {
+    abs_x.resize(padded * batch);
+    sign_x.resize(padded * batch);
+  }
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    uint8_t* ab = abs_x.data() + padded * b;
+    int8_t* sb = sign_x.data() + padded * b;
+    int k = 0;
+    for (; k + 32 <= cols; k += 32) {
+      const __m256i v = Load256(xb + k);
+      Store256(sb + k, v);
+      Store256(ab + k, _mm256_abs_epi8(v));
+    }
+    for (; k < cols; ++k) {
+      sb[k] = xb[k];
+      ab[k] = static_cast<uint8_t>(std::abs(int{xb[k]}));
+    }
+    for (; k < static_cast<int>(padded); ++k) ab[k] = sb[k] = 0;
+  }
+  // The -128 weights' -x[k] per (input row, row of the range).
+  thread_local std::vector<int32_t> correction;
+  const int range = row_end - row_begin;
+  const bool corrected = !w.int8_min_start.empty();
+  if (corrected) {
+    if (correction.size() < static_cast<size_t>(range) * batch) correction.resize(static_cast<size_t>(range) * batch);
+    for (int b = 0; b < batch; ++b) {
+      const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+      for (int r = row_begin; r < row_end; ++r) {
+        uint32_t sum = 0;
+        for (int32_t i = w.int8_min_start[static_cast<size_t>(r)]; i < w.int8_min_start[static_cast<size_t>(r) + 1]; ++i) {
+          sum -= static_cast<uint32_t>(int32_t{xb[w.int8_min_cols[static_cast<size_t>(i)]]});
+        }
+        correction[static_cast<size_t>(b) * range + (r - row_begin)] = static_cast<int32_t>(sum);
+      }
+    }
+  }
+  const PackedFinish finish{nullptr, bias, corrected ? correction.data() : nullptr, range, channel,
+                            MakeRequant(m, rounding), PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
+                            w.rows, row_begin, row_end, row_begin / 8, out};
+  PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
+    const uint8_t* a[decltype(nb)::value];
+    const int8_t* sg[decltype(nb)::value];
+    for (int i = 0; i < decltype(nb)::value; ++i) {
+      a[i] = abs_x.data() + padded * (b + i);
+      sg[i] = sign_x.data() + padded * (b + i);
+    }
+    SignTile<decltype(nb)::value, decltype(nr)::value>(blocks, block_stride, groups, a, sg, acc);
+  });
 }
 
 }  // namespace
@@ -1108,7 +1308,7 @@ const LstmKernels* LstmKernelTable() {
       GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32, AddSatS32IntoS16,  AddSatS32IntoS32,
       SaturateS32ToS16,   PeepholeRequantS32,           LayerNormS16,      LogisticQ3S16,
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
-      row_major::PackS8,  row_major::GemvPackedRequantS32<GemvS8S8RequantS32, GemvS8S8RequantPerChannelS32>,
+      SignPackS8,         SignGemvPackedRequantS32,
       LstmGatesS16,       nullptr,            nullptr,           nullptr,
       GruGatesS16,
   };
