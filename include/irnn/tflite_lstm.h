@@ -162,7 +162,7 @@ class TfliteLstmState {
   std::array<std::vector<int32_t>, 4> recurrent_;  // [batch * n_cell] per gate: recurrent matmul results
   std::vector<int32_t> sequence_input_;  // Run's workspace: input-to-gate results of a chunk of steps
   std::vector<int8_t> sequence_x_;       // Run's copy of a chunk's inputs at a 64-byte boundary
-  uint32_t stream_steps_ = 0;  // fused streaming or recurrent steps so far: their parity sets the walk direction
+  uint32_t stream_steps_ = 0;  // streaming or recurrent steps so far (fused or composed): their parity sets the walk direction
 };
 
 struct PackedS8;          // src/kernels/lstm_kernels.h

@@ -2,6 +2,9 @@
 // IRNN_PATH environment variable as an override of kAuto (the ruy model).
 
 #include <cstdlib>
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 #include <string>
 
 #include "irnn/kernel_path.h"
@@ -104,6 +107,18 @@ Status ResolveKernelPath(KernelPath requested, KernelPath* resolved) {
   }
   *resolved = requested;
   return Status::Ok();
+}
+
+int64_t AlternateWalkMinBytes() {
+  static const int64_t bytes = [] {
+    int64_t l2 = int64_t{2} << 20;
+#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE)
+    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (reported >= (int64_t{64} << 10) && reported <= (int64_t{64} << 20)) l2 = reported;
+#endif
+    return l2 / 8 * 5;
+  }();
+  return bytes;
 }
 
 const LstmKernels& GetLstmKernels(KernelPath resolved) {

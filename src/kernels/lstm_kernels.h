@@ -84,8 +84,11 @@ struct LstmGateEpilogue {
 // measured on the amx path at B = 1 (2 MiB of L2 per core), the LSTM's sequence step at H = 640 (1.56 MiB
 // of recurrent weights) 17-19 -> 16 us, H = 768 55 -> 34, H = 1024 151 -> 101. H = 512 (1 MiB) is in L2
 // either way and stays on the forward walk (a first form that reversed there measured 9.65 -> 9.95 us,
-// part of it that form's slower forward code; not separated).
-constexpr int64_t kAlternateWalkMinBytes = int64_t{5} << 18;
+// part of it that form's slower forward code; not separated). That is 5/8 of L2: AlternateWalkMinBytes()
+// is 5/8 of this CPU's L2 per core (Linux's sysconf; 2 MiB where it is unknown), so on a CPU with 512 KiB
+// of L2 (AMD Zen 3) the walks alternate from 320 KiB (measured there, avx2 path, B = 1: see
+// lstm_kernels_avx2.cc's SignGemvPackedRequantWalkS32).
+int64_t AlternateWalkMinBytes();
 
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
 // (per-tensor multipliers) and its gate epilogue. `gates` is LstmGatesS16's operands with n = batch *
@@ -119,7 +122,7 @@ struct LstmRecurrentStep {
   bool input_pot = false;
   // Walk the weights in the opposite order (LstmStreamStep::reverse's reason; each cell's results are
   // the same): a path may honour it (the AVX-512 VNNI path's composed form, above 256 x 256 weights per
-  // gate, where the call's rows of all gates exceed kAlternateWalkMinBytes) or ignore it (the reference).
+  // gate, where the call's rows of all gates exceed AlternateWalkMinBytes()) or ignore it (the reference).
   bool reverse = false;
 };
 
@@ -313,7 +316,7 @@ struct LstmKernels {
   // member: null on the paths without it (the layer composes the kernels there).
   void (*GruStreamStepS16)(const GruStreamStep& s, int begin, int end) = nullptr;
   // GemvPackedRequantS32, with the row blocks walked from the last to the first where `reverse` and the
-  // path walks zmm row blocks (avx512vnni; amx below 16 input rows): the same results, bit for bit. A
+  // path walks row blocks (avx2; avx512vnni; amx below 16 input rows): the same results, bit for bit. A
   // caller alternating the direction step by step finds the rows it read last still in L2 when its
   // weights exceed L2 (LstmRecurrentStep::reverse's reason; Gru's sequence step). A later member: null on
   // the paths without it (callers use GemvPackedRequantS32).

@@ -322,11 +322,11 @@ void Gru::StepUnchecked(const int8_t* x, const int32_t* const* input_part, GruSt
   // Every other step walks the recurrent weights the other way (the gates from the last, each one's rows
   // from the last, where the path has GemvPackedRequantWalkS32): the rows read last are then read first,
   // still in L2 when the weights exceed it (H = 1024: 3 MiB against 2 MiB). The same results. Only where
-  // a thread's rows of the three gates exceed kAlternateWalkMinBytes (lstm_kernels.h).
+  // a thread's rows of the three gates exceed AlternateWalkMinBytes() (lstm_kernels.h).
   const bool alternate = kernels_->GemvPackedRequantWalkS32 != nullptr && (s->stream_steps_++ & 1u) != 0;
   const int64_t macs = int64_t{3} * batch * c.n_hidden * (c.n_hidden + (input_part != nullptr ? 0 : c.n_input));
   ForRowRanges(pool_.get(), c.n_hidden, macs, [&](int r0, int r1) {
-    const bool reverse = alternate && int64_t{3} * (r1 - r0) * c.n_hidden > kAlternateWalkMinBytes;
+    const bool reverse = alternate && int64_t{3} * (r1 - r0) * c.n_hidden > AlternateWalkMinBytes();
     // Step of 16 or more rows on a reversed step: the input and the recurrent weights are both read
     // each step (6 MiB at H = 1024), so the whole walk is reversed: per gate from the last, the recurrent
     // rows and then the input rows, each in chunks of kReverseChunkRows from the last chunk (the amx

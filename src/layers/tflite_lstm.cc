@@ -791,16 +791,33 @@ void TfliteLstm::StepUnchecked(const int8_t* x, const int32_t* const* input_part
     return;
   }
   const int64_t macs = int64_t{4} * s->batch_ * c.n_cell * (c.n_output + (input_part == nullptr ? c.n_input : 0));
+  // Every other step walks the weights the other way where the path has GemvPackedRequantWalkS32 (the
+  // gates from the last, each matmul's rows from the last) and a thread's rows of the gates' matrices
+  // exceed AlternateWalkMinBytes(): the rows read last are still in L2 when the next step starts (as
+  // the fused step's LstmRecurrentStep::reverse). The same results.
+  const bool alternate = k.GemvPackedRequantWalkS32 != nullptr && (s->stream_steps_++ & 1u) != 0;
   ForRowRanges(c.n_cell, macs, [&](int r0, int r1) {
-    for (int g = 0; g < 4; ++g) {
+    const int64_t walk = int64_t{c.use_cifg ? 3 : 4} * (r1 - r0) *
+                         (c.n_output + (input_part == nullptr ? c.n_input : 0));
+    const bool reverse = alternate && walk > AlternateWalkMinBytes();
+    const auto matmul = [&](const PackedS8& w, const int32_t* bias, const int8_t* v, QuantizedMultiplier m,
+                            const std::vector<QuantizedMultiplier>& channel, int32_t* dst) {
+      if (reverse) {
+        k.GemvPackedRequantWalkS32(w, r0, r1, bias, v, s->batch_, m, channel.empty() ? nullptr : channel.data(),
+                                   c.rounding, dst, true);
+      } else {
+        Matmul(w, r0, r1, bias, v, s->batch_, m, channel, dst);
+      }
+    };
+    for (int i = 0; i < 4; ++i) {
+      const int g = reverse ? 3 - i : i;
       if (parts[g] == nullptr) continue;
       if (own[g] != nullptr) {
-        Matmul(packed_->input_to_gate[g], r0, r1, params_.input_to_gate_effective_bias[g].data(), x, s->batch_,
+        matmul(packed_->input_to_gate[g], params_.input_to_gate_effective_bias[g].data(), x,
                params_.input_to_gate_scale[g], params_.input_to_gate_channel_scale[g], own[g]);
       }
-      Matmul(packed_->recurrent_to_gate[g], r0, r1, params_.recurrent_to_gate_effective_bias[g].data(),
-             s->h_.data(), s->batch_, params_.recurrent_to_gate_scale[g],
-             params_.recurrent_to_gate_channel_scale[g], s->recurrent_[g].data());
+      matmul(packed_->recurrent_to_gate[g], params_.recurrent_to_gate_effective_bias[g].data(), s->h_.data(),
+             params_.recurrent_to_gate_scale[g], params_.recurrent_to_gate_channel_scale[g], s->recurrent_[g].data());
     }
   });
   if (fused_epilogue) {

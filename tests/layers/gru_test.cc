@@ -220,7 +220,7 @@ TEST(Gru, TwoThreadsEqualOneThreadAndScalarOnEveryPath) {
 
 // Run's step (the composed matmuls and epilogue) walks the recurrent weights the other way on every
 // other step where the path has GemvPackedRequantWalkS32 and a thread's rows of the three gates exceed
-// kAlternateWalkMinBytes (the gates from the last, each one's row blocks from the last): four steps at
+// AlternateWalkMinBytes() (the gates from the last, each one's row blocks from the last): four steps at
 // H = 672 (1.29 MiB on one thread) with batches 1 (the one-row walk), 3 (three one-row walks) and 5 (a
 // 4-row walk and a one-row walk), and H = 944 at batch 1, whose 2 threads walk 1.3 MiB each; 1 and 2
 // threads; equal to the scalar Run.
@@ -241,7 +241,7 @@ TEST(Gru, AlternatingWalkOfRunEqualsScalarOnEveryPathAndThreadCount) {
 }
 
 // Step of 16 or more rows (the composed matmuls, AMX tiles on the amx path) reverses the whole walk on
-// every other step where a thread's rows exceed kAlternateWalkMinBytes: per gate from the last, the
+// every other step where a thread's rows exceed AlternateWalkMinBytes(): per gate from the last, the
 // recurrent rows then the input rows, in 256-row chunks from the last (H = 672: chunks 512..671, 256..511,
 // 0..255). Batch 16 and 17, four steps, 1 and 2 threads (two threads' halves stay forward); Step ==
 // scalar Run bit for bit.

@@ -279,7 +279,7 @@ TEST(TfliteLstmPot, HalfMultipliersAtTheInt32EdgesEqualScalar) {
 
 // Above 256 x 256 weights per gate the AVX-512 paths' sequence step at fewer than 16 rows composes the
 // four gates' matmuls and the epilogue, and where one thread's rows of all gates exceed
-// kAlternateWalkMinBytes (1.25 MiB) it alternates the direction of its walk over the weights step by step
+// AlternateWalkMinBytes() (1.25 MiB with a 2 MiB L2) it alternates the direction of its walk over the weights step by step
 // (LstmRecurrentStep::reverse: gates and row blocks from the last on every other step). Four steps, so
 // that both directions run twice and each reads the state the other wrote: pot per-row multipliers
 // (GemvPackedPot), general per-row and per-tensor ones (GemvPackedRequantS32's forms), TFLite compat mode;

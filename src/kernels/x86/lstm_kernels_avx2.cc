@@ -954,6 +954,56 @@ IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride
   for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
 }
 
+// The per-row requantization of one row block of a per-channel matmul: RequantizePerLane's constants,
+// or, where all 8 rows' multipliers are powers of two for the rounding (M = 2^30, shift <= 0, single
+// rounding: MBQM(x) = floor((x + 2^(k-1)) / 2^k) with k = 1 - shift in [1, 32]), that as (x >> k) +
+// ((x >> (k - 1)) & 1): exact for every int32 x (floor(x / 2^k + 1/2) is x >> k plus the bit below), no
+// 64-bit product. vpsravd fills counts of 32 with the sign: x >> 32 = floor(x / 2^32) as well.
+struct BlockRequant {
+  RequantPerLane q;
+  __m256i pot_k;   // k per lane
+  __m256i pot_k1;  // k - 1 per lane
+  bool pot;
+};
+
+inline __m256i RequantizeBlock(__m256i x, const BlockRequant& b) {
+  if (b.pot) {
+    return _mm256_add_epi32(_mm256_srav_epi32(x, b.pot_k),
+                            _mm256_and_si256(_mm256_srav_epi32(x, b.pot_k1), _mm256_set1_epi32(1)));
+  }
+  return RequantizePerLane(x, b.q);
+}
+
+// BlockRequant of the row blocks [row_begin / 8, (row_end + 7) / 8) of a per-channel matmul (the last
+// block's unused lanes repeat the last row's multiplier), in a per-thread buffer: made once per call
+// instead of once per block and input row. Null without channel.
+inline const BlockRequant* PerLaneConstants(const QuantizedMultiplier* channel, int rows, int row_begin,
+                                            int row_end, Rounding rounding) {
+  if (channel == nullptr) return nullptr;
+  thread_local std::vector<BlockRequant> blocks;
+  const int first_block = row_begin / 8, end_block = (row_end + 7) / 8;
+  blocks.resize(static_cast<size_t>(end_block - first_block));
+  for (int rb = first_block; rb < end_block; ++rb) {
+    const int r0 = rb * 8;
+    QuantizedMultiplier lanes[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = channel[std::min(r0 + j, rows - 1)];
+    BlockRequant& b = blocks[static_cast<size_t>(rb - first_block)];
+    b.pot = rounding == Rounding::kSingle;
+    alignas(32) int32_t k[8];
+    for (int j = 0; j < 8; ++j) {
+      b.pot = b.pot && lanes[j].multiplier == (int32_t{1} << 30) && lanes[j].shift <= 0 && lanes[j].shift >= -31;
+      k[j] = 1 - lanes[j].shift;
+    }
+    if (b.pot) {  // (q unused)
+      b.pot_k = Load256(k);
+      b.pot_k1 = _mm256_sub_epi32(b.pot_k, _mm256_set1_epi32(1));
+    } else {
+      b.q = MakeRequantPerLane(lanes, rounding);
+    }
+  }
+  return blocks.data();
+}
+
 // The end of a packed matmul's row block (both AVX2-family packed kernels): adds the per-row addends
 // (row_fold, or nothing where `fold` is null; bias; `correction`, per input row, where not null) to the 8
 // row sums of block rb, requantizes them (per tensor, or per row with channel) and stores the valid rows
@@ -965,7 +1015,7 @@ struct PackedFinish {
   int64_t correction_stride;
   const QuantizedMultiplier* channel;  // per-row multipliers, or null: per_tensor
   Requant per_tensor;
-  const RequantPerLane* lanes;  // channel's constants per row block from first_block (PerLaneConstants)
+  const BlockRequant* lanes;  // channel's constants per row block from first_block (PerLaneConstants)
   int rows, row_begin, row_end, first_block;
   int32_t* out;
 
@@ -993,7 +1043,7 @@ struct PackedFinish {
     if (channel == nullptr) {
       result = Requantize(sums, per_tensor);
     } else {
-      result = RequantizePerLane(sums, lanes[rb - first_block]);
+      result = RequantizeBlock(sums, lanes[rb - first_block]);
     }
     int32_t* ob = out + static_cast<int64_t>(b) * rows + r0;
     if (valid == 8) {
@@ -1006,43 +1056,23 @@ struct PackedFinish {
   }
 };
 
-// The per-lane requantization constants of the row blocks [row_begin / 8, (row_end + 7) / 8) of a
-// per-channel matmul (the last block's unused lanes repeat the last row's multiplier), in a per-thread
-// buffer: made once per call instead of once per block and input row. Null without channel.
-inline const RequantPerLane* PerLaneConstants(const QuantizedMultiplier* channel, int rows, int row_begin,
-                                              int row_end, Rounding rounding) {
-  if (channel == nullptr) return nullptr;
-  thread_local std::vector<RequantPerLane> lanes;
-  const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;
-  lanes.resize(static_cast<size_t>(blocks - first_block));
-  for (int rb = first_block; rb < blocks; ++rb) {
-    const int r0 = rb * 8;
-    if (r0 + 8 <= rows) {
-      lanes[static_cast<size_t>(rb - first_block)] = MakeRequantPerLane(channel + r0, rounding);
-    } else {
-      QuantizedMultiplier last[8];
-      for (int j = 0; j < 8; ++j) last[j] = channel[std::min(r0 + j, rows - 1)];
-      lanes[static_cast<size_t>(rb - first_block)] = MakeRequantPerLane(last, rounding);
-    }
-  }
-  return lanes.data();
-}
-
 // The loops of both packed kernels over input rows and row blocks: four input rows share each weight
 // load (2 row blocks at a time, each pair of blocks for all groups of four rows), the other input rows
 // run eight row blocks at a time. tile<NB, NR>(block
 // pointer, input row index, sums) computes NB x NR accumulators of 8 row sums.
+// `reverse` mirrors the walk over the row blocks (from the last, in the same chunks: each block's sums
+// are the same either way), for callers that alternate the direction step by step (the rows read last
+// are still in L2 when the next step starts: GemvPackedRequantWalkS32).
 template <typename TileFn>
 inline void PackedLoops(const PackedS8& w, int row_begin, int row_end, int batch, const PackedFinish& finish,
-                        const TileFn& tile) {
+                        const TileFn& tile, bool reverse = false) {
   const int groups = (w.cols + 3) / 4;
   const int first_block = row_begin / 8, blocks = (row_end + 7) / 8;  // block indices [first_block, blocks)
   const int64_t block_stride = int64_t{groups} * 32;
   __m256i acc[8];
   const int batch4 = batch / 4 * 4;
   if (batch4 > 0) {  // the row blocks (two at a time) outside: their weights stay in L1 for every input row
-    int rb = first_block;
-    for (; rb + 2 <= blocks; rb += 2) {
+    const auto two = [&](int rb) {
       for (int b = 0; b < batch4; b += 4) {
         tile(std::integral_constant<int, 4>(), std::integral_constant<int, 2>(), w.data.data() + rb * block_stride, b, acc);
         for (int i = 0; i < 4; ++i) {
@@ -1050,23 +1080,38 @@ inline void PackedLoops(const PackedS8& w, int row_begin, int row_end, int batch
           finish(acc[2 * i + 1], rb + 1, b + i);
         }
       }
-    }
-    for (; rb < blocks; ++rb) {
+    };
+    const auto one = [&](int rb) {
       for (int b = 0; b < batch4; b += 4) {
         tile(std::integral_constant<int, 4>(), std::integral_constant<int, 1>(), w.data.data() + rb * block_stride, b, acc);
         for (int i = 0; i < 4; ++i) finish(acc[i], rb, b + i);
       }
+    };
+    const int pairs_end = first_block + (blocks - first_block) / 2 * 2;  // [first_block, pairs_end): pairs
+    if (!reverse) {
+      for (int rb = first_block; rb < pairs_end; rb += 2) two(rb);
+      if (pairs_end < blocks) one(pairs_end);
+    } else {
+      if (pairs_end < blocks) one(pairs_end);
+      for (int rb = pairs_end - 2; rb >= first_block; rb -= 2) two(rb);
     }
   }
   for (int b = batch4; b < batch; ++b) {
-    int rb = first_block;
-    for (; rb + 8 <= blocks; rb += 8) {
+    const auto eight = [&](int rb) {
       tile(std::integral_constant<int, 1>(), std::integral_constant<int, 8>(), w.data.data() + rb * block_stride, b, acc);
       for (int j = 0; j < 8; ++j) finish(acc[j], rb + j, b);
-    }
-    for (; rb < blocks; ++rb) {
+    };
+    const auto one = [&](int rb) {
       tile(std::integral_constant<int, 1>(), std::integral_constant<int, 1>(), w.data.data() + rb * block_stride, b, acc);
       finish(acc[0], rb, b);
+    };
+    const int whole = first_block + (blocks - first_block) / 8 * 8;  // [first_block, whole): chunks of 8
+    if (!reverse) {
+      for (int rb = first_block; rb < whole; rb += 8) eight(rb);
+      for (int rb = whole; rb < blocks; ++rb) one(rb);
+    } else {
+      for (int rb = blocks - 1; rb >= whole; --rb) one(rb);
+      for (int rb = whole - 8; rb >= first_block; rb -= 8) eight(rb);
     }
   }
 }
@@ -1178,9 +1223,9 @@ inline void SignTile(const int8_t* blocks, int64_t block_stride, int groups, con
   for (int i = 0; i < NB * NR; ++i) out[i] = acc[i];
 }
 
-void SignGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
-                              int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
-                              int32_t* out) {
+void SignGemvPackedRequantWalkS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
+                                  const int8_t* x, int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel,
+                                  Rounding rounding, int32_t* out, bool reverse) {
   if (row_end <= row_begin) return;
   const int cols = w.cols;
   const int groups = (cols + 3) / 4;
@@ -1237,7 +1282,13 @@ void SignGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, con
       sg[i] = sign_x.data() + padded * (b + i);
     }
     SignTile<decltype(nb)::value, decltype(nr)::value>(blocks, block_stride, groups, a, sg, acc);
-  });
+  }, reverse);
+}
+
+void SignGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias, const int8_t* x,
+                              int batch, QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding,
+                              int32_t* out) {
+  SignGemvPackedRequantWalkS32(w, row_begin, row_end, bias, x, batch, m, channel, rounding, out, false);
 }
 
 }  // namespace
@@ -1310,7 +1361,7 @@ const LstmKernels* LstmKernelTable() {
       TanhS16,            LstmCellUpdateS16,            MulRequantS16ToS8, AddZeroPointClampS32ToS8,
       SignPackS8,         SignGemvPackedRequantS32,
       LstmGatesS16,       nullptr,            nullptr,           nullptr,
-      GruGatesS16,
+      GruGatesS16,        nullptr,            SignGemvPackedRequantWalkS32,
   };
   return &table;
 }
@@ -1320,6 +1371,7 @@ const LstmKernels* AvxVnniLstmKernelTable() {
     LstmKernels t = *LstmKernelTable();
     t.PackS8 = VnniPackS8;
     t.GemvPackedRequantS32 = VnniGemvPackedRequantS32;
+    t.GemvPackedRequantWalkS32 = nullptr;  // the AVX2 walk reads SignPackS8's layout (no fold)
     return t;
   }();
   return &table;

@@ -1051,7 +1051,7 @@ IRNN_TARGET_AVX512 __attribute__((always_inline)) inline void FinishGatesIn2(con
 // last (GemvPackedLoops): the whole walk over the weights mirrored, the same results. Alternated step by
 // step, the weights read last are read first: at H = 1024 (4 MiB of recurrent weights against 2 MiB of
 // L2) the end of the previous walk is still in L2 instead of evicted by the cyclic scan. Only where this
-// call's rows of all gates exceed kAlternateWalkMinBytes (below, the weights stay in L2 and the mirrored
+// call's rows of all gates exceed AlternateWalkMinBytes() (below, the weights stay in L2 and the mirrored
 // walk measured a little slower).
 using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*, int, QuantizedMultiplier,
                         const QuantizedMultiplier*, Rounding, int32_t*, bool);
@@ -1059,7 +1059,7 @@ using GemvFn = void (*)(const PackedS8&, int, int, const int32_t*, const int8_t*
 IRNN_TARGET_AVX512 void ComposedRecurrentGates(const LstmRecurrentStep& s, int cell_begin, int cell_end, GemvFn gemv) {
   const LstmGateEpilogue& e = s.gates;
   const int64_t walk = int64_t{s.w[0] != nullptr ? 4 : 3} * (cell_end - cell_begin) * s.w[1]->cols;
-  const bool reverse = s.reverse && walk > kAlternateWalkMinBytes;
+  const bool reverse = s.reverse && walk > AlternateWalkMinBytes();
   for (int i = 0; i < 4; ++i) {
     const int g = reverse ? 3 - i : i;
     if (s.w[g] == nullptr) continue;
