@@ -175,6 +175,9 @@ namespace avx2 {
 double ReadBandwidthGBps(int64_t bytes, int threads, double seconds);
 // int8 multiply-accumulates per second (1e9), vpmaddubsw + vpmaddwd + vpaddd chains; best of 3.
 double Int8MacPeakG(int threads, double seconds);
+// The same with the avx2 kernel path's exact sequence, vpsignb + vpmaddubsw + vpmaddwd + vpaddd (the sign
+// trick; Int8MacPeakG's sequence is exact only for 7-bit weights); best of 3.
+double Int8SignMacPeakG(int threads, double seconds);
 // fp32 multiply-accumulates per second (1e9), vfmadd chains; best of 3.
 double Fp32FmaPeakG(int threads, double seconds);
 // int8 multiply-accumulates per second (1e9) of ymm vpdpbusd (only where the avxvnni path is

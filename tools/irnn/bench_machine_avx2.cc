@@ -1,8 +1,8 @@
 // Microbenchmarks of the machine's limits for `irnn bench`, in AVX2: read bandwidth of a working set
-// (which cache level holds it depends on its size), the int8 multiply-accumulate peak of the
-// instruction sequence the integer kernels use (vpmaddubsw u8 x s8 -> s16 pairs, vpmaddwd by ones ->
-// s32, vpaddd into the accumulator: 32 MACs per 256-bit vpmaddubsw), and the fp32 FMA peak (8 MACs per
-// vfmadd). Independent chains, enough of them to cover each instruction's latency; an empty asm
+// (which cache level holds it depends on its size), the int8 multiply-accumulate peak of AVX2's int8
+// sequence (vpmaddubsw u8 x s8 -> s16 pairs, vpmaddwd by ones -> s32, vpaddd into the accumulator: 32
+// MACs per 256-bit vpmaddubsw; exact only for 7-bit weights) and of the avx2 kernel path's exact one
+// (vpsignb first: the sign trick), and the fp32 FMA peak (8 MACs per vfmadd). Independent chains, enough of them to cover each instruction's latency; an empty asm
 // statement per iteration keeps the compiler from hoisting the loop-invariant products. Each runs on
 // `threads` threads at once; the figure is the sum. Compiled with -mavx2 -mfma: every function here is
 // called only after bench_cmd.cc has checked that the CPU has AVX2 and FMA. The AVX-VNNI, AVX-512 VNNI
@@ -71,6 +71,29 @@ __attribute__((noinline)) int32_t Int8MacLoop(int64_t iterations) {
   const __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
                                      _mm256_add_epi32(c4, c5));
   return _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
+}
+
+// The avx2 kernel path's exact sequence (lstm_kernels_avx2.cc, the sign trick): vpsignb + vpmaddubsw +
+// vpmaddwd + vpaddd, 6 chains per iteration: 6 * 32 int8 MACs, one instruction more per 32 MACs than
+// Int8MacLoop's (which is exact only for 7-bit weights).
+__attribute__((noinline)) int32_t Int8SignMacLoop(int64_t iterations) {
+  __m256i a = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-1);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i b0 = _mm256_set1_epi8(1), b1 = _mm256_set1_epi8(-2), b2 = _mm256_set1_epi8(3);
+  __m256i b3 = _mm256_set1_epi8(-4), b4 = _mm256_set1_epi8(5), b5 = _mm256_set1_epi8(-6);
+  __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  for (int64_t it = 0; it < iterations; ++it) {
+    asm volatile("" : "+x"(a), "+x"(s));  // `a` and `s` may have changed: everything is recomputed
+    c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b0, s)), ones));
+    c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b1, s)), ones));
+    c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b2, s)), ones));
+    c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b3, s)), ones));
+    c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b4, s)), ones));
+    c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(b5, s)), ones));
+  }
+  const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                                       _mm256_add_epi32(c4, c5));
+  return _mm256_extract_epi32(sum, 0) + _mm256_extract_epi32(sum, 7);
 }
 
 // 12 independent FMA chains per iteration: 12 * 8 fp32 MACs.
@@ -225,6 +248,14 @@ double Int8MacPeakG(int threads, double seconds) {
   return BestRate(threads, seconds, kInt8Chains * 32 / 1e9,
                   [](int, int64_t iterations) {
                     volatile int32_t sink = Int8MacLoop(iterations);
+                    (void)sink;
+                  });
+}
+
+double Int8SignMacPeakG(int threads, double seconds) {
+  return BestRate(threads, seconds, kInt8Chains * 32 / 1e9,
+                  [](int, int64_t iterations) {
+                    volatile int32_t sink = Int8SignMacLoop(iterations);
                     (void)sink;
                   });
 }
