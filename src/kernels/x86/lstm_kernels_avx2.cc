@@ -1056,6 +1056,12 @@ struct PackedFinish {
   }
 };
 
+// The per-tensor requantizer of a packed matmul, or nothing where `channel` gives per-row multipliers
+// (m is then unused and need not be valid).
+inline Requant PerTensor(QuantizedMultiplier m, const QuantizedMultiplier* channel, Rounding rounding) {
+  return channel == nullptr ? MakeRequant(m, rounding) : Requant{};
+}
+
 // The loops of both packed kernels over input rows and row blocks: four input rows share each weight
 // load (2 row blocks at a time, each pair of blocks for all groups of four rows), the other input rows
 // run eight row blocks at a time. tile<NB, NR>(block
@@ -1136,7 +1142,7 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
     for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
     for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
   }
-  const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          channel, MakeRequant(m, rounding),
+  const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          channel, PerTensor(m, channel, rounding),
                             PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows,           row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
@@ -1272,7 +1278,7 @@ void SignGemvPackedRequantWalkS32(const PackedS8& w, int row_begin, int row_end,
     }
   }
   const PackedFinish finish{nullptr, bias, corrected ? correction.data() : nullptr, range, channel,
-                            MakeRequant(m, rounding), PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
+                            PerTensor(m, channel, rounding), PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows, row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
     const uint8_t* a[decltype(nb)::value];
