@@ -89,4 +89,11 @@ inline bool IsValidQuantizedMultiplier(QuantizedMultiplier m) {
   return mult_ok && m.shift >= -31 && m.shift <= 30;
 }
 
+// True when m is a power of two for single rounding (M = 2^30, shift in [-31, 0], the "pot" models of
+// numerics.md §7.1.1): MultiplyByQuantizedMultiplier(x, m) is then floor((x + 2^(k-1)) / 2^k) with
+// k = 1 - shift >= 1, which the SIMD kernels compute with shifts only.
+inline bool PotMultiplier(QuantizedMultiplier m, Rounding rounding) {
+  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= 0 && m.shift >= -31;
+}
+
 }  // namespace irnn

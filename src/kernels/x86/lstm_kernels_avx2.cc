@@ -955,21 +955,19 @@ IRNN_TARGET_VNNI inline void VnniTile(const int8_t* blocks, int64_t block_stride
 }
 
 // The per-row requantization of one row block of a per-channel matmul: RequantizePerLane's constants,
-// or, where all 8 rows' multipliers are powers of two for the rounding (M = 2^30, shift <= 0, single
-// rounding: MBQM(x) = floor((x + 2^(k-1)) / 2^k) with k = 1 - shift in [1, 32]), that as (x >> k) +
-// ((x >> (k - 1)) & 1): exact for every int32 x (floor(x / 2^k + 1/2) is x >> k plus the bit below), no
-// 64-bit product. vpsravd fills counts of 32 with the sign: x >> 32 = floor(x / 2^32) as well.
+// or, where all 8 rows' multipliers are PotMultiplier's powers of two, their right shifts r = -shift:
+// floor((x + 2^(k-1)) / 2^k) with k = r + 1 is, with y = x >> r (nested floors merge), (y >> 1) + (y & 1),
+// exact for every int32 x and never wrapping (RequantizePot512's form, requant_avx512.h).
 struct BlockRequant {
   RequantPerLane q;
-  __m256i pot_k;   // k per lane
-  __m256i pot_k1;  // k - 1 per lane
+  __m256i pot_right;  // r per lane
   bool pot;
 };
 
 inline __m256i RequantizeBlock(__m256i x, const BlockRequant& b) {
   if (b.pot) {
-    return _mm256_add_epi32(_mm256_srav_epi32(x, b.pot_k),
-                            _mm256_and_si256(_mm256_srav_epi32(x, b.pot_k1), _mm256_set1_epi32(1)));
+    const __m256i y = _mm256_srav_epi32(x, b.pot_right);
+    return _mm256_add_epi32(_mm256_srai_epi32(y, 1), _mm256_and_si256(y, _mm256_set1_epi32(1)));
   }
   return RequantizePerLane(x, b.q);
 }
@@ -988,15 +986,14 @@ inline const BlockRequant* PerLaneConstants(const QuantizedMultiplier* channel, 
     QuantizedMultiplier lanes[8];
     for (int j = 0; j < 8; ++j) lanes[j] = channel[std::min(r0 + j, rows - 1)];
     BlockRequant& b = blocks[static_cast<size_t>(rb - first_block)];
-    b.pot = rounding == Rounding::kSingle;
-    alignas(32) int32_t k[8];
+    b.pot = true;
+    alignas(32) int32_t right[8];
     for (int j = 0; j < 8; ++j) {
-      b.pot = b.pot && lanes[j].multiplier == (int32_t{1} << 30) && lanes[j].shift <= 0 && lanes[j].shift >= -31;
-      k[j] = 1 - lanes[j].shift;
+      b.pot = b.pot && PotMultiplier(lanes[j], rounding);
+      right[j] = -lanes[j].shift;
     }
     if (b.pot) {  // (q unused)
-      b.pot_k = Load256(k);
-      b.pot_k1 = _mm256_sub_epi32(b.pot_k, _mm256_set1_epi32(1));
+      b.pot_right = Load256(right);
     } else {
       b.q = MakeRequantPerLane(lanes, rounding);
     }
@@ -1006,24 +1003,21 @@ inline const BlockRequant* PerLaneConstants(const QuantizedMultiplier* channel, 
 
 // The end of a packed matmul's row block (both AVX2-family packed kernels): adds the per-row addends
 // (row_fold, or nothing where `fold` is null; bias; `correction`, per input row, where not null) to the 8
-// row sums of block rb, requantizes them (per tensor, or per row with channel) and stores the valid rows
+// row sums of block rb, requantizes them (per tensor, or per row with lanes) and stores the valid rows
 // of input row b.
 struct PackedFinish {
   const int32_t* fold;        // [rows padded to blocks of 8] or null
   const int32_t* bias;        // [rows] or null
   const int32_t* correction;  // [batch][correction_stride], row r at r - row_begin, or null
   int64_t correction_stride;
-  const QuantizedMultiplier* channel;  // per-row multipliers, or null: per_tensor
-  Requant per_tensor;
-  const BlockRequant* lanes;  // channel's constants per row block from first_block (PerLaneConstants)
+  Requant per_tensor;          // where lanes is null
+  const BlockRequant* lanes;  // per-row multipliers' constants per row block from first_block (PerLaneConstants), or null
   int rows, row_begin, row_end, first_block;
   int32_t* out;
 
   inline void operator()(__m256i sums, int rb, int b) const {
     const int r0 = rb * 8, valid = std::min(8, row_end - r0);
-    alignas(32) int32_t add8[8] = {};
-    if (fold != nullptr) Store256(add8, Load256(fold + r0));  // padded to whole blocks
-    __m256i add = Load256(add8);
+    __m256i add = fold != nullptr ? Load256(fold + r0) : _mm256_setzero_si256();  // fold: padded to whole blocks
     if (bias != nullptr) {
       if (valid == 8) {
         add = _mm256_add_epi32(add, Load256(bias + r0));
@@ -1040,7 +1034,7 @@ struct PackedFinish {
     }
     sums = _mm256_add_epi32(sums, add);  // wraps, as the reference's uint32 sums
     __m256i result;
-    if (channel == nullptr) {
+    if (lanes == nullptr) {
       result = Requantize(sums, per_tensor);
     } else {
       result = RequantizeBlock(sums, lanes[rb - first_block]);
@@ -1142,7 +1136,7 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
     for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
     for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
   }
-  const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          channel, PerTensor(m, channel, rounding),
+  const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          PerTensor(m, channel, rounding),
                             PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows,           row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
@@ -1277,7 +1271,7 @@ void SignGemvPackedRequantWalkS32(const PackedS8& w, int row_begin, int row_end,
       }
     }
   }
-  const PackedFinish finish{nullptr, bias, corrected ? correction.data() : nullptr, range, channel,
+  const PackedFinish finish{nullptr, bias, corrected ? correction.data() : nullptr, range,
                             PerTensor(m, channel, rounding), PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows, row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {

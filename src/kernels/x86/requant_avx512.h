@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "core/fixed_point.h"
 #include "irnn/quantization.h"
 
 #define IRNN_TARGET_REQUANT512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -242,10 +243,7 @@ IRNN_TARGET_REQUANT512 inline __m512i RequantizePot512(__m512i x, __m512i right)
   return _mm512_add_epi32(_mm512_srai_epi32(y, 1), _mm512_and_si512(y, _mm512_set1_epi32(1)));
 }
 
-// True when m is such a power of two for single rounding (M = 2^30, shift in [-31, 0]).
-inline bool PotMultiplier(QuantizedMultiplier m, Rounding rounding) {
-  return rounding == Rounding::kSingle && m.multiplier == (int32_t{1} << 30) && m.shift <= 0 && m.shift >= -31;
-}
+// PotMultiplier (core/fixed_point.h) tells where a multiplier is such a power of two.
 
 }  // namespace
 }  // namespace avx512
