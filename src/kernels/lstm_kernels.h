@@ -86,8 +86,8 @@ struct LstmGateEpilogue {
 // either way and stays on the forward walk (a first form that reversed there measured 9.65 -> 9.95 us,
 // part of it that form's slower forward code; not separated). That is 5/8 of L2: AlternateWalkMinBytes()
 // is 5/8 of this CPU's L2 per core (Linux's sysconf; 2 MiB where it is unknown), so on a CPU with 512 KiB
-// of L2 (AMD Zen 3) the walks alternate from 320 KiB (measured there, avx2 path, B = 1: see
-// lstm_kernels_avx2.cc's SignGemvPackedRequantWalkS32).
+// of L2 (AMD Zen 3) the walks alternate from 320 KiB. (There, avx2 path, B = 1, H = 512 and 1024, the
+// alternation measured within the VM's noise: compute binds before L3 does.)
 int64_t AlternateWalkMinBytes();
 
 // The operands of LstmKernels::LstmRecurrentGatesS16: one step's recurrent matmuls of the four gates
