@@ -36,8 +36,8 @@ struct CacheLineAllocator {
 
 // An int8 weight matrix [rows][cols] laid out once, when a layer is created, for one path's matmul.
 // What `data` and `row_fold` hold is the path's business (scalar: a row-major copy and no fold; AVX2:
-// blocks of 8 rows x 4 columns, no fold; AVX-VNNI: the same blocks and -128 * row sums, see
-// lstm_kernels_avx2.cc;
+// blocks of 8 rows x 4 columns, no fold, or -128 * row sums where every weight lies in [-64, 63] (the
+// 7-bit form); AVX-VNNI: the same blocks and -128 * row sums, see lstm_kernels_avx2.cc;
 // AVX-512 VNNI: the same with blocks of 16 rows, see lstm_kernels_avx512.cc).
 struct PackedS8 {
   int rows = 0;

@@ -1168,6 +1168,104 @@ TEST(PackedGemv, EveryPathMatchesReferenceOnPotMultipliers) {
   }
 }
 
+// Matrices whose weights all lie in [-64, 63]: the avx2 path's 7-bit form (x + 128 times w, no sign
+// trick, row_fold). Random and edge weights (-64 and 63 against inputs -128 and 127: pair sums of
+// -32,640 and 32,130 in vpmaddubsw), odd sizes, batches 1 to 33, per-tensor, per-row and power-of-two
+// multipliers, sums that wrap; and one weight just outside (64 or -65), which must leave the form.
+TEST(PackedGemv, EveryPathMatchesReferenceOnSevenBitWeights) {
+  Gen gen(TestSeed());
+  const auto narrow = [&](int n) {
+    std::vector<int8_t> v(static_cast<size_t>(n));
+    for (auto& x : v) x = gen.Int(0, 3) == 0 ? (gen.Int(0, 1) == 0 ? int8_t{-64} : int8_t{63})
+                                             : static_cast<int8_t>(gen.Int(-64, 63));
+    return v;
+  };
+  int narrow_packed = 0;
+  for (int rows : {1, 3, 9, 17, 33, 255}) {
+    for (int cols : {1, 3, 5, 17, 33, 256}) {
+      for (int batch : {1, 3, 4, 5, 16, 17, 33}) {
+        auto w = narrow(rows * cols);
+        const auto x = gen.VecI8(cols * batch);
+        const auto bias = gen.VecI32(rows);
+        const Rounding rounding = gen.Int(0, 1) == 0 ? Rounding::kDouble : Rounding::kSingle;
+        const std::vector<QuantizedMultiplier> channel = RandomMultipliers(gen, rows, -20, -5);
+        std::vector<QuantizedMultiplier> pot(static_cast<size_t>(rows));
+        for (auto& m : pot) m = {1 << 30, -gen.Int(0, 31)};
+        CheckPacked(w, rows, cols, bias.data(), x, batch, gen.Multiplier(-20, -5), nullptr, rounding);
+        CheckPacked(w, rows, cols, nullptr, x, batch, gen.Multiplier(-20, -5), &channel, rounding);
+        CheckPacked(w, rows, cols, bias.data(), x, batch, {1 << 30, -3}, &pot, Rounding::kSingle);
+        if (KernelPathAvailable(KernelPath::kAvx2)) {
+          PackedS8 packed;
+          GetLstmKernels(KernelPath::kAvx2).PackS8(w.data(), rows, cols, &packed);
+          narrow_packed += packed.row_fold.empty() ? 0 : 1;
+          w[static_cast<size_t>(gen.Int(0, rows * cols - 1))] = gen.Int(0, 1) == 0 ? int8_t{64} : int8_t{-65};
+          GetLstmKernels(KernelPath::kAvx2).PackS8(w.data(), rows, cols, &packed);
+          EXPECT_TRUE(packed.row_fold.empty()) << "a weight outside [-64, 63] must leave the 7-bit form";
+          CheckPacked(w, rows, cols, bias.data(), x, batch, gen.Multiplier(-20, -5), nullptr, rounding);
+        }
+      }
+    }
+  }
+  if (KernelPathAvailable(KernelPath::kAvx2)) {
+    EXPECT_EQ(narrow_packed, 6 * 6 * 7) << "the 7-bit form was not taken";
+  }
+  for (int8_t wv : {int8_t{-64}, int8_t{63}}) {
+    for (int8_t xv : {int8_t{-128}, int8_t{127}, int8_t{0}}) {
+      for (int cols : {4, 17, 257}) {
+        const int rows = 19;
+        std::vector<int8_t> w(static_cast<size_t>(rows) * cols, wv);
+        std::vector<int8_t> x(static_cast<size_t>(cols) * 17, xv);
+        std::vector<int32_t> bias(rows);
+        for (int r = 0; r < rows; ++r) bias[r] = r % 3 == 0 ? kI32Max : (r % 3 == 1 ? kI32Min : 0);
+        for (int batch : {1, 5, 17}) {
+          CheckPacked(w, rows, cols, bias.data(), x, batch, {kI32Max, 0}, nullptr, Rounding::kDouble);
+          CheckPacked(w, rows, cols, bias.data(), x, batch, {1 << 30, -31}, nullptr, Rounding::kSingle);
+        }
+      }
+    }
+  }
+  // Sums that wrap around int32: 140,000 columns of -64 against -128 (each row's sum 2^30 * 1.07).
+  const int rows = 9, cols = 140000;
+  std::vector<int8_t> w(static_cast<size_t>(rows) * cols, -64);
+  std::vector<int8_t> x(static_cast<size_t>(cols) * 4, -128);
+  std::vector<int32_t> bias = {0, kI32Max, kI32Min, -1, 1, 12345, -12345, 1 << 30, -(1 << 30)};
+  CheckPacked(w, rows, cols, bias.data(), x, 4, {kI32Max, 0}, nullptr, Rounding::kDouble);
+  CheckPacked(w, rows, cols, bias.data(), x, 1, {kI32Max, 0}, nullptr, Rounding::kSingle);
+}
+
+// Per-row multipliers where some rows of a block are powers of two and others are not (M = 2^30 with
+// shift > 0, M != 2^30, and the edges shift = 0 and -31): the avx2 path's row blocks requantize with
+// shifts only where all 8 rows are PotMultiplier's, and by the general form otherwise.
+TEST(PackedGemv, EveryPathMatchesReferenceOnMixedPotBlocks) {
+  Gen gen(TestSeed());
+  for (int rows : {8, 17, 64}) {
+    for (int batch : {1, 4, 5}) {
+      const int cols = 33;
+      const auto w = gen.VecI8(rows * cols);
+      const auto x = gen.VecI8(cols * batch);
+      const auto bias = gen.VecI32(rows);
+      std::vector<QuantizedMultiplier> channel(static_cast<size_t>(rows));
+      for (int r = 0; r < rows; ++r) {
+        switch (gen.Int(0, 5)) {
+          case 0: channel[r] = {1 << 30, 1}; break;
+          case 1: channel[r] = {(1 << 30) + 1, -4}; break;
+          case 2: channel[r] = {1 << 30, 0}; break;
+          case 3: channel[r] = {1 << 30, -31}; break;
+          default: channel[r] = {1 << 30, -gen.Int(0, 31)};
+        }
+      }
+      for (Rounding rounding : {Rounding::kDouble, Rounding::kSingle}) {
+        CheckPacked(w, rows, cols, bias.data(), x, batch, {1 << 30, 0}, &channel, rounding);
+      }
+      // Whole blocks of powers of two, then one row changed: the block must leave the shift form.
+      for (auto& m : channel) m = {1 << 30, -gen.Int(0, 31)};
+      CheckPacked(w, rows, cols, bias.data(), x, batch, {1 << 30, 0}, &channel, Rounding::kSingle);
+      channel[static_cast<size_t>(gen.Int(0, rows - 1))] = {1 << 30, 2};
+      CheckPacked(w, rows, cols, bias.data(), x, batch, {1 << 30, 0}, &channel, Rounding::kSingle);
+    }
+  }
+}
+
 // ---- The fused gate epilogue (LstmGatesS16) on every path --------------------------------------------
 
 // Every path's LstmGatesS16 equals the reference's (which is the separate reference kernels composed).
