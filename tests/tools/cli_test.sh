@@ -81,7 +81,7 @@ if expect_ok "--help" --help; then
 fi
 if expect_ok "lstm-run --help" lstm-run --help; then
   for opt in --input --cell --output --batch --steps --layer-norm --cifg --peephole --rounding --activation --path \
-             --repeats --seed --json --pot; do
+             --repeats --seed --json --pot --weight-bits; do
     expect_stdout "lstm-run --help" " $opt"
   done
   echo "ok: lstm-run --help lists its options"
@@ -165,6 +165,11 @@ if [ "$avx2_available" = yes ]; then
   { [ "$pot_avx2" = "$pot_scalar" ] && [ "$pot_scalar" != FAILED ] && [ "$pot_scalar" != "$pwl_scalar" ]; } ||
     fail "--pot: --path avx2 gave checksum $pot_avx2, --path scalar $pot_scalar (without --pot: $pwl_scalar)"
   echo "ok: scalar and avx2 paths give the same output (fixed-point $scalar, pwl $pwl_scalar, pot $pot_scalar)"
+  checksum --seed 7 --weight-bits 7 --path scalar; w7_scalar=$sum
+  checksum --seed 7 --weight-bits 7 --path avx2; w7_avx2=$sum
+  { [ "$w7_avx2" = "$w7_scalar" ] && [ "$w7_scalar" != FAILED ] && [ "$w7_scalar" != "$scalar" ]; } ||
+    fail "--weight-bits 7: --path avx2 gave checksum $w7_avx2, --path scalar $w7_scalar (8-bit: $scalar)"
+  echo "ok: 7-bit weights: scalar and avx2 give the same output ($w7_scalar)"
 else
   run lstm-run --input 3 --cell 5 --steps 2 --path avx2
   if [ "$rc" -eq 1 ] && grep -q 'not available' "$work/err"; then
@@ -190,6 +195,8 @@ expect_error lstm-run --cell 99999999999
 expect_error lstm-run --cell abc
 expect_error lstm-run --batch -3
 expect_error lstm-run --batch 0
+expect_error lstm-run --weight-bits 6
+expect_error lstm-run --weight-bits 7 --pot
 expect_error lstm-run --batch 100000 --input 1 --cell 1
 expect_error lstm-run --steps 0
 expect_error lstm-run --steps -1
@@ -256,7 +263,7 @@ for cell, thread_counts in (("lstm", (1, 2)), ("gru", (1, 2))):
         for h in (128, 256):
             for b in (1, 16):
                 for threads in thread_counts:
-                    for scales in (("tflite", "pot") if cell == "lstm" else (None,)):
+                    for scales in (("tflite", "pot", "tflite7") if cell == "lstm" else (None,)):
                         got = [r for r in int8 if r["cell"] == cell and r["mode"] == mode and r["hidden"] == h
                                and r["batch"] == b and r["threads"] == threads and r["variant"] == "scalar"
                                and r.get("scales") == scales]

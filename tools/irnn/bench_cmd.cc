@@ -401,8 +401,8 @@ void RunIrnnInt8(const Grid& grid, const std::vector<KernelPath>& paths, Report*
       Status s;
       if (scales == "pot") {
         s = MakeRandomPotLstmParams(config, grid.seed, &params);
-      } else {
-        const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, grid.seed);
+      } else {  // tflite, or tflite7: the same with 7-bit weights
+        const RandomTfliteLstmModel model = MakeRandomTfliteLstmModel(config, grid.seed, scales == "tflite7" ? 63 : 127);
         s = DeriveTfliteLstmParams(model.config, model.weights, model.quantization, &params);
       }
       if (!s.ok()) {
@@ -1044,7 +1044,9 @@ CLI::App* AddBenchCommand(CLI::App* app, BenchOptions* o) {
       ->delimiter(',');
   cmd->add_option("--lstm-scales", o->lstm_scales,
                   "The irnn int8 LSTM's scales, comma-separated: tflite (TFLite's arithmetic, per-tensor scales), pot "
-                  "(intended mode, per-row power-of-two scales, single rounding) [default: tflite,pot]")
+                  "(intended mode, per-row power-of-two scales, single rounding), tflite7 (tflite with 7-bit weights "
+                  "in [-63, 63], the reduced range ONNX Runtime's AVX2 int8 kernels need: like for like with them) "
+                  "[default: tflite,pot,tflite7]")
       ->delimiter(',');
   return cmd;
 }
@@ -1093,12 +1095,14 @@ int RunBench(const BenchOptions& options) {
   grid.paths = o.paths;
   grid.lstm_scales.clear();
   for (const std::string& scales : o.lstm_scales) {
-    if (scales != "tflite" && scales != "pot") return UsageError("--lstm-scales: '" + scales + "' is not one of tflite, pot");
+    if (scales != "tflite" && scales != "pot" && scales != "tflite7") {
+      return UsageError("--lstm-scales: '" + scales + "' is not one of tflite, pot, tflite7");
+    }
     if (std::find(grid.lstm_scales.begin(), grid.lstm_scales.end(), scales) == grid.lstm_scales.end()) {
       grid.lstm_scales.push_back(scales);
     }
   }
-  if (grid.lstm_scales.empty()) return UsageError("--lstm-scales must name at least one of tflite, pot");
+  if (grid.lstm_scales.empty()) return UsageError("--lstm-scales must name at least one of tflite, pot, tflite7");
   grid.cells.clear();
   for (const std::string& cell : o.cells) {
     if (cell != bench::kLstm && cell != bench::kGru) return UsageError("--cells: '" + cell + "' is not one of lstm, gru");

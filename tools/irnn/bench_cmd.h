@@ -37,7 +37,7 @@ struct BenchOptions {
   std::string node = "node";
   std::vector<std::string> paths;  // --paths: irnn int8 kernel paths (empty: every available one)
   std::vector<std::string> cells = {"lstm", "gru"};  // --cells
-  std::vector<std::string> lstm_scales = {"tflite", "pot"};  // --lstm-scales
+  std::vector<std::string> lstm_scales = {"tflite", "pot", "tflite7"};  // --lstm-scales
 };
 
 // Registers the subcommand on `app`; its options write into `options`, which must outlive parsing.

@@ -28,8 +28,9 @@ struct Grid {
   std::vector<std::string> paths;  // irnn int8 kernel paths to time; empty: every available one
   std::vector<std::string> cells = {"lstm", "gru"};  // the cells to time (--cells)
   // The irnn int8 LSTM's scales to time (--lstm-scales): "tflite" (TFLite's arithmetic, per-tensor
-  // scales) and "pot" (intended mode, per-row power-of-two scales, single rounding).
-  std::vector<std::string> lstm_scales = {"tflite", "pot"};
+  // scales), "pot" (intended mode, per-row power-of-two scales, single rounding) and "tflite7" (tflite
+  // with 7-bit weights, like for like with ONNX Runtime's AVX2 int8 kernels).
+  std::vector<std::string> lstm_scales = {"tflite", "pot", "tflite7"};
 };
 
 inline constexpr const char* kLstm = "lstm";

@@ -27,6 +27,7 @@ struct LstmRunOptions {
   bool peephole = false;
   bool no_tflite_compat = false;
   bool pot = false;  // power-of-two scales (MakeRandomPotLstmParams)
+  int64_t weight_bits = 8;  // 8 or 7 (TFLite scales only: MakeRandomTfliteLstmModel's weight_max 63)
   std::string rounding = "double";
   std::string activation = "fixed-point";
   std::string path = "auto";

@@ -41,7 +41,7 @@ std::vector<int32_t> QuantizeBias(const std::vector<float>& real, double scale) 
 
 }  // namespace
 
-RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, uint32_t seed) {
+RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, uint32_t seed, int32_t weight_max) {
   Random rng(seed);
   RandomTfliteLstmModel m;
   m.config = config;
@@ -56,8 +56,8 @@ RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, 
   const float a = 1.0f / std::sqrt(static_cast<float>(n_in + n_out));
   for (int g = 0; g < 4; ++g) {
     if (config.use_cifg && g == kInputGate) continue;
-    const float sx = RandomSymmetric(&rng, n_cell * n_in, a, 127, &m.weights.input_to_gate[g]);
-    const float sh = RandomSymmetric(&rng, n_cell * n_out, a, 127, &m.weights.recurrent_to_gate[g]);
+    const float sx = RandomSymmetric(&rng, n_cell * n_in, a, weight_max, &m.weights.input_to_gate[g]);
+    const float sh = RandomSymmetric(&rng, n_cell * n_out, a, weight_max, &m.weights.recurrent_to_gate[g]);
     q.input_to_gate[g] = {sx, 0};
     q.recurrent_to_gate[g] = {sh, 0};
     if (config.use_peephole && g != kCellGate) {
@@ -87,7 +87,7 @@ RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, 
     }
   }
   if (config.use_projection) {
-    const float sp = RandomSymmetric(&rng, n_out * n_cell, 1.0f / std::sqrt(static_cast<float>(n_cell)), 127,
+    const float sp = RandomSymmetric(&rng, n_out * n_cell, 1.0f / std::sqrt(static_cast<float>(n_cell)), weight_max,
                                      &m.weights.projection);
     q.projection = {sp, 0};
   }

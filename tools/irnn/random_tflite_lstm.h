@@ -34,8 +34,11 @@ struct RandomTfliteLstmModel {
   TfliteLstmQuantization quantization;
 };
 
-// A random model of config's shape and options; sizes must be >= 1.
-RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, uint32_t seed);
+// A random model of config's shape and options; sizes must be >= 1. weight_max: the weights' symmetric
+// range, 127 (int8) or 63 (7-bit weights in [-63, 63], scale max|w|/63: a quantizer with a reduced
+// weight range, as ONNX Runtime's AVX2 int8 kernels need, whose matmuls the avx2 path runs in one
+// instruction less per 32 MACs).
+RandomTfliteLstmModel MakeRandomTfliteLstmModel(const TfliteLstmConfig& config, uint32_t seed, int32_t weight_max = 127);
 
 // A random model with power-of-two scales, as the iRNN export with power-of-two scales gives
 // (numerics.md §7.1.1): the same float weights as MakeRandomTfliteLstmModel, but each gate row
