@@ -23,15 +23,16 @@ inline torch::Tensor FakeQuant(const torch::Tensor& x, double scale, int64_t zp,
   return y.detach() + (x - x.detach()) * inside;
 }
 
-// Symmetric int8 per-row weight scale max|w[r]| / 127 ([rows][1]; at least 1e-12).
-inline torch::Tensor RowScale(const torch::Tensor& w) {
-  return (w.detach().abs().amax({1}, true) / 127.0).clamp_min(1e-12);
+// Symmetric per-row weight scale max|w[r]| / qmax ([rows][1]; at least 1e-12): qmax 127 (int8), or 63
+// (7-bit weights, QatOptions::weight_bits).
+inline torch::Tensor RowScale(const torch::Tensor& w, int qmax = 127) {
+  return (w.detach().abs().amax({1}, true) / static_cast<double>(qmax)).clamp_min(1e-12);
 }
 
-// w fake-quantized to int8 per row (RowScale), with a straight-through gradient.
-inline torch::Tensor FakeQuantRows(const torch::Tensor& w) {
-  const torch::Tensor s = RowScale(w);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
+// w fake-quantized to [-qmax, qmax] per row (RowScale), with a straight-through gradient.
+inline torch::Tensor FakeQuantRows(const torch::Tensor& w, int qmax = 127) {
+  const torch::Tensor s = RowScale(w, qmax);
+  const torch::Tensor q = torch::clamp(torch::round(w / s), -qmax, qmax) * s;
   return w + (q - w).detach();
 }
 
@@ -39,17 +40,18 @@ inline torch::Tensor FakeQuantRows(const torch::Tensor& w) {
 // s_in and whose result lands on the Q3.12 gate grid, rounded up so that the row's multiplier
 // S_W[r] * s_in * 2^12 is a power of two 2^e ([rows][1], float64). Rounding up never clips a weight,
 // except that e is capped to [-31, -1] so that the multiplier is (2^30, shift <= 0): a row with
-// max|w[r]| > 127 * 2^-13 / s_in clips at ±127 (QAT trains with this same scale).
-inline torch::Tensor PotRowScale(const torch::Tensor& w, double s_in) {
+// max|w[r]| > qmax * 2^-13 / s_in clips at ±qmax (QAT trains with this same scale).
+inline torch::Tensor PotRowScale(const torch::Tensor& w, double s_in, int qmax = 127) {
   const double unit = s_in * 4096.0;
-  const torch::Tensor e = torch::ceil(torch::log2(RowScale(w).to(torch::kFloat64) * unit)).clamp(-31, -1);
+  const torch::Tensor e = torch::ceil(torch::log2(RowScale(w, qmax).to(torch::kFloat64) * unit)).clamp(-31, -1);
   return torch::exp2(e) / unit;
 }
 
-// w fake-quantized to int8 per row at the given scales [rows][1], with a straight-through gradient.
-inline torch::Tensor FakeQuantRowsAt(const torch::Tensor& w, const torch::Tensor& scale) {
+// w fake-quantized to [-qmax, qmax] per row at the given scales [rows][1], with a straight-through
+// gradient.
+inline torch::Tensor FakeQuantRowsAt(const torch::Tensor& w, const torch::Tensor& scale, int qmax = 127) {
   const torch::Tensor s = scale.to(w.scalar_type());
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
+  const torch::Tensor q = torch::clamp(torch::round(w / s), -qmax, qmax) * s;
   return w + (q - w).detach();
 }
 

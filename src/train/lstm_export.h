@@ -20,14 +20,14 @@ namespace irnn::train {
 
 // Gate g of one layer: wx [d][k] and wh [d][d] the gate's float64 input and recurrent weights, sx and sh
 // their float64 scales [d][1] (one per row), b the gate's float64 bias [d] (torch's two biases summed),
-// s_x the input scale. Writes w's weights round(w / s) clamped to [-127, 127], its bias in units of
-// sx[r] * s_x, and q's per-tensor scales: the largest row scale.
+// s_x the input scale. Writes w's weights round(w / s) clamped to [-qmax, qmax] (127, or 63 for 7-bit
+// weights), its bias in units of sx[r] * s_x, and q's per-tensor scales: the largest row scale.
 inline void QuantizeLstmGate(int g, const torch::Tensor& wx, const torch::Tensor& wh, const torch::Tensor& sx,
                              const torch::Tensor& sh, const torch::Tensor& b, double s_x, TfliteLstmWeights* w,
-                             TfliteLstmQuantization* q) {
+                             TfliteLstmQuantization* q, int qmax = 127) {
   const int64_t d = wx.size(0);
-  const torch::Tensor qx = torch::clamp(torch::round(wx / sx), -127, 127).to(torch::kInt8).contiguous();
-  const torch::Tensor qh = torch::clamp(torch::round(wh / sh), -127, 127).to(torch::kInt8).contiguous();
+  const torch::Tensor qx = torch::clamp(torch::round(wx / sx), -qmax, qmax).to(torch::kInt8).contiguous();
+  const torch::Tensor qh = torch::clamp(torch::round(wh / sh), -qmax, qmax).to(torch::kInt8).contiguous();
   w->input_to_gate[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
   w->recurrent_to_gate[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
   const torch::Tensor bq = (b / (sx.reshape(-1) * s_x)).contiguous();

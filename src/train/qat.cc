@@ -18,25 +18,25 @@ using fq::AsymmetricGrid;
 using fq::FakeQuant;
 using fq::RoundToInt32;
 
-// Symmetric int8 weights, scale max|w| / 127 per tensor or per row.
-torch::Tensor WeightScale(const torch::Tensor& w, bool per_row) {
+// Symmetric weights in [-qmax, qmax] (127: int8; 63: 7-bit), scale max|w| / qmax per tensor or per row.
+torch::Tensor WeightScale(const torch::Tensor& w, bool per_row, int qmax = 127) {
   const torch::Tensor absmax = per_row ? w.detach().abs().amax({1}, true) : w.detach().abs().max();
-  return (absmax / 127.0).clamp_min(1e-12);
+  return (absmax / static_cast<double>(qmax)).clamp_min(1e-12);
 }
 
-torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row) {
-  const torch::Tensor s = WeightScale(w, per_row);
-  const torch::Tensor q = torch::clamp(torch::round(w / s), -127, 127) * s;
+torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row, int qmax = 127) {
+  const torch::Tensor s = WeightScale(w, per_row, qmax);
+  const torch::Tensor q = torch::clamp(torch::round(w / s), -qmax, qmax) * s;
   return w + (q - w).detach();
 }
 
 // The four gate matrices stacked in w [4D][K] are separate tensors in a TFLite model: one scale each
 // (per tensor) or one per row.
-torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row) {
-  if (per_row) return FakeQuantWeight(w, true);
+torch::Tensor FakeQuantGateWeights(const torch::Tensor& w, bool per_row, int qmax) {
+  if (per_row) return FakeQuantWeight(w, true, qmax);
   const auto blocks = w.chunk(4, 0);
   std::vector<torch::Tensor> q;
-  for (const auto& b : blocks) q.push_back(FakeQuantWeight(b, false));
+  for (const auto& b : blocks) q.push_back(FakeQuantWeight(b, false, qmax));
   return torch::cat(q, 0);
 }
 
@@ -99,8 +99,8 @@ void QatLmImpl::PotWeightScales(size_t l, torch::Tensor* sx, torch::Tensor* sh) 
   if (l == 0) EmbeddingGrid(&s_x, &z);
   else OutputGrid(l - 1, &s_x, &z);
   OutputGrid(l, &s_h, &z);
-  *sx = fq::PotRowScale(w_ih[l], s_x);
-  *sh = fq::PotRowScale(w_hh[l], s_h);
+  *sx = fq::PotRowScale(w_ih[l], s_x, options_.WeightMax());
+  *sh = fq::PotRowScale(w_hh[l], s_h, options_.WeightMax());
 }
 
 int QatLmImpl::CellScale(size_t l) const {
@@ -117,8 +117,8 @@ int64_t QatLmImpl::PotClippedRows() const {
   for (int64_t l = 0; l < layers_; ++l) {
     torch::Tensor sx, sh;
     PotWeightScales(static_cast<size_t>(l), &sx, &sh);
-    n += (fq::RowScale(w_ih[l]).to(torch::kFloat64) > sx * (1 + 1e-9)).sum().item<int64_t>();
-    n += (fq::RowScale(w_hh[l]).to(torch::kFloat64) > sh * (1 + 1e-9)).sum().item<int64_t>();
+    n += (fq::RowScale(w_ih[l], options_.WeightMax()).to(torch::kFloat64) > sx * (1 + 1e-9)).sum().item<int64_t>();
+    n += (fq::RowScale(w_hh[l], options_.WeightMax()).to(torch::kFloat64) > sh * (1 + 1e-9)).sum().item<int64_t>();
   }
   return n;
 }
@@ -137,11 +137,11 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
     if (options_.pot_scales && per_row && ranges_.initialized) {  // numerics.md §7.1.1: the export's scales
       torch::Tensor sx, sh;
       PotWeightScales(static_cast<size_t>(l), &sx, &sh);
-      wx = fq::FakeQuantRowsAt(w_ih[l], sx);
-      wh = fq::FakeQuantRowsAt(w_hh[l], sh);
+      wx = fq::FakeQuantRowsAt(w_ih[l], sx, options_.WeightMax());
+      wh = fq::FakeQuantRowsAt(w_hh[l], sh, options_.WeightMax());
     } else {
-      wx = FakeQuantGateWeights(w_ih[l], per_row);
-      wh = FakeQuantGateWeights(w_hh[l], per_row);
+      wx = FakeQuantGateWeights(w_ih[l], per_row, options_.WeightMax());
+      wh = FakeQuantGateWeights(w_hh[l], per_row, options_.WeightMax());
     }
     const torch::Tensor xw = torch::matmul(x, wx.t()) + bias[l];  // the input part of every step at once
     torch::Tensor h = (*state)[2 * l], c = (*state)[2 * l + 1];
@@ -194,6 +194,10 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
 
 Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
   if (!ranges_.initialized) return Status::InvalidArgument("QAT export: the model was never calibrated");
+  if (options_.weight_bits != 8 && options_.weight_bits != 7) {
+    return Status::InvalidArgument("QAT export: weight_bits is " + std::to_string(options_.weight_bits) +
+                                   " but must be 8 or 7");
+  }
   torch::NoGradGuard no_grad;
   const bool irnn = options_.mode == QatMode::kIrnn;
   if (options_.pot_scales && !irnn) {
@@ -237,14 +241,15 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
         sx[g] = pot_sx.narrow(0, g * d, d).contiguous();
         sh[g] = pot_sh.narrow(0, g * d, d).contiguous();
       } else {
-        sx[g] = WeightScale(wx, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
-        sh[g] = WeightScale(wh, irnn).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+        sx[g] = WeightScale(wx, irnn, options_.WeightMax()).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
+        sh[g] = WeightScale(wh, irnn, options_.WeightMax()).reshape({-1, 1}).expand({d, 1}).contiguous().to(torch::kFloat64);
       }
       // One bias per gate, in units of S_Wx[r] * S_x (torch's two biases are summed). Per-tensor scale
       // for the derivation: the tensor's own (TFLite) or the largest row's (iRNN; the per-row
       // multipliers below replace what it derives).
       const torch::Tensor b = bias[l].narrow(0, g * d, d).to(torch::kFloat64);
-      QuantizeLstmGate(g, wx.to(torch::kFloat64), wh.to(torch::kFloat64), sx[g], sh[g], b, s_x, &w, &q);
+      QuantizeLstmGate(g, wx.to(torch::kFloat64), wh.to(torch::kFloat64), sx[g], sh[g], b, s_x, &w, &q,
+                       options_.WeightMax());
       if (!irnn) {
         // Per tensor: the bias must be in units of the tensor scale.
         for (int64_t r = 0; r < d; ++r) {

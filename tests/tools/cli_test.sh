@@ -320,6 +320,15 @@ if "$irnn" --help 2>/dev/null | grep -q 'recipe'; then
   expect_error qat "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn" --rounding double --pot-scales
   grep -q -- "--rounding is 'double' but must be single with --pot-scales" "$work/err" ||
     fail "qat --rounding double --pot-scales: the message does not say what is wrong: $(head -n1 "$work/err")"
+  expect_error qat "$work/junk.pt" --data "$work/tiny.txt" --out "$work/q.irnn" --weight-bits 4
+  grep -q -- "--weight-bits is 4 but must be 8 or 7" "$work/err" ||
+    fail "qat --weight-bits 4: the message does not say what is wrong: $(head -n1 "$work/err")"
+  expect_error recipe kjv-tiny --data "$work/tiny.txt" --out "$work/r" --weight-bits 5
+  grep -q -- "--weight-bits is 5 but must be 8 or 7" "$work/err" ||
+    fail "recipe --weight-bits 5: the message does not say what is wrong: $(head -n1 "$work/err")"
+  expect_error recipe g2p --data "$work/tiny.txt" --out "$work/r" --weight-bits 7
+  grep -q -- "--weight-bits is given but applies to the LSTM language-model recipes only" "$work/err" ||
+    fail "recipe g2p --weight-bits 7: the message does not say what is wrong: $(head -n1 "$work/err")"
 else
   echo "note: built without libtorch: train/qat/ptq/eval/generate/recipe not present, not checked"
 fi

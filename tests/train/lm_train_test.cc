@@ -3,6 +3,7 @@
 // export integer models whose libtorch simulation (the QAT model's evaluation mode) equals the integer
 // runtime bit for bit, logit for logit, in both quantization modes and both roundings.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -270,6 +271,63 @@ TEST(Qat, PotScalesExportPowerOfTwoMultipliersAndSimEqualsInt) {
   const Status refused = qt->Export(&p, &logit_scale);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("pot_scales"), std::string::npos) << refused.message();
+}
+
+// 7-bit weights (QatOptions::weight_bits = 7): every exported LSTM gate weight lies in [-63, 63] and
+// reaches the range's ends, the avx2 path packs those matrices in its 7-bit form, and the simulation
+// equals the runtime on every path, per-row (iRNN, with and without power-of-two scales) and per-tensor
+// (TFLite PTQ).
+TEST(Qat, SevenBitWeightsExportInRangeAndSimEqualsInt) {
+  const TextCorpus c = TinyCorpus(2);
+  std::vector<train::EpochStats> curve;
+  train::FloatLm m = TrainedTinyModel(c, &curve);
+  for (int variant = 0; variant < 3; ++variant) {  // irnn QAT, irnn QAT with pot scales, tflite PTQ
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    train::QatOptions qo;
+    qo.mode = variant == 2 ? train::QatMode::kTflite : train::QatMode::kIrnn;
+    qo.pot_scales = variant == 1;
+    qo.weight_bits = 7;
+    qo.calibration_batches = 20;
+    train::QatLm q(m, qo);
+    LanguageModelParams p;
+    double logit_scale = 0;
+    if (variant == 2) {
+      train::Calibrate(q, c.train, 4, 8, 20);
+      ASSERT_TRUE(q->Export(&p, &logit_scale).ok());
+    } else {
+      ASSERT_NO_FATAL_FAILURE(TrainQatEpochAndExport(c, q, &p, &logit_scale));
+    }
+    int lo = 0, hi = 0;
+    for (const TfliteLstmParams& lp : p.lstm) {
+      for (int g = 0; g < 4; ++g) {
+        for (const std::vector<int8_t>* w : {&lp.weights.input_to_gate[g], &lp.weights.recurrent_to_gate[g]}) {
+          for (int8_t v : *w) {
+            lo = std::min<int>(lo, v);
+            hi = std::max<int>(hi, v);
+          }
+        }
+      }
+    }
+    EXPECT_GE(lo, -63);
+    EXPECT_LE(hi, 63);
+    EXPECT_TRUE(lo == -63 || hi == 63) << "the weights do not reach the 7-bit range's ends: [" << lo << ", " << hi << "]";
+    for (KernelPath path : {KernelPath::kScalar, KernelPath::kAvx2, KernelPath::kAvxVnni, KernelPath::kAvx512Vnni,
+                            KernelPath::kAmx}) {
+      if (KernelPathAvailable(path)) ExpectSimEqualsInt(p, c.test, path);
+    }
+    double int_ppl = 0, float_ppl = 0;
+    ASSERT_NO_FATAL_FAILURE(ExpectIntPerplexityNearFloat(p, logit_scale, m, c.test, &int_ppl, &float_ppl));
+    std::printf("[ qat      ] 7-bit weights, variant %d: float ppl %.3f, integer ppl %.3f\n", variant, float_ppl, int_ppl);
+  }
+  train::QatOptions bad;
+  bad.weight_bits = 6;
+  train::QatLm qb(m, bad);
+  train::Calibrate(qb, c.train, 4, 8, 5);
+  LanguageModelParams p;
+  double logit_scale = 0;
+  const Status refused = qb->Export(&p, &logit_scale);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("weight_bits"), std::string::npos) << refused.message();
 }
 
 }  // namespace

@@ -275,11 +275,14 @@ double PeakFor(const std::vector<Peak>& peaks, int threads) {
 }
 
 // The int8 peak (G MAC/s) and its name of the instruction a kernel path runs for `rows` input rows.
-std::pair<double, std::string> PathPeak(const Machine& m, const std::string& path, int rows, int threads) {
+std::pair<double, std::string> PathPeak(const Machine& m, const std::string& path, int rows, int threads,
+                                        bool seven_bit) {
   if (path == "amx" && rows >= 16) return {PeakFor(m.amx_peak, threads), "amx tdpbusd"};
   if (path == "amx" || path == "avx512vnni") return {PeakFor(m.vnni512_peak, threads), "zmm vpdpbusd"};
   if (path == "avxvnni") return {PeakFor(m.vnni_peak, threads), "ymm vpdpbusd"};
-  // avx2 (and the scalar path, which is far below): the sign trick's exact sequence.
+  // avx2 (and the scalar path, which is far below): the sign trick's exact sequence, or with 7-bit
+  // weights the 7-bit form's (vpmaddubsw + vpmaddwd + vpaddd, lstm_kernels_avx2.cc).
+  if (seven_bit) return {PeakFor(m.int8_peak, threads), "vpmaddubsw, 7-bit weights"};
   return {PeakFor(m.sign_peak, threads), "vpsignb+vpmaddubsw"};
 }
 
@@ -322,8 +325,9 @@ bool BindingLimit(const Machine& m, const Result& r, int steps, LimitUse* use) {
     if (l2_gbps <= 0) resident = 0;
   }
   const double macs_each = gates * h2 * r.batch;  // the input part and the recurrent part
-  const auto [rec_peak, rec_name] = PathPeak(m, r.variant, r.batch, r.threads);
-  const auto [in_peak, in_name] = PathPeak(m, r.variant, sequence ? r.batch * steps : r.batch, r.threads);
+  const bool seven_bit = r.scales == "tflite7";
+  const auto [rec_peak, rec_name] = PathPeak(m, r.variant, r.batch, r.threads, seven_bit);
+  const auto [in_peak, in_name] = PathPeak(m, r.variant, sequence ? r.batch * steps : r.batch, r.threads, seven_bit);
   if (gbps <= 0 || rec_peak <= 0 || in_peak <= 0 || r.us_per_step <= 0) return false;
   const double bandwidth_us = (bytes - resident) / (gbps * 1e3) + (resident > 0 ? resident / (l2_gbps * 1e3) : 0.0);
   const double mac_us = macs_each / (rec_peak * 1e3) + macs_each / (in_peak * 1e3);

@@ -62,6 +62,15 @@ int RunG2pCommands(G2pCommands* c) {
       c->recipe_cmd->get_option("name")->as<std::string>() == "g2p") {
     G2pRecipeArgs a = c->recipe;
     CLI::App* r = c->recipe_cmd;
+    // The LSTM language-model options do not apply to the G2P recipe: refused, not ignored.
+    if (r->get_option("--pot-scales")->count() > 0) {
+      std::fprintf(stderr, "irnn recipe: error: --pot-scales is given but applies to the LSTM language-model recipes only\n");
+      return 1;
+    }
+    if (r->get_option("--weight-bits")->count() > 0) {
+      std::fprintf(stderr, "irnn recipe: error: --weight-bits is given but applies to the LSTM language-model recipes only\n");
+      return 1;
+    }
     a.data = r->get_option("--data")->as<std::string>();
     a.out = r->get_option("--out")->as<std::string>();
     if (r->get_option("--epochs")->count() > 0) a.epochs = r->get_option("--epochs")->as<int>();

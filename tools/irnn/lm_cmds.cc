@@ -71,6 +71,7 @@ struct QuantArgs {
   int calibration_batches = 100;
   double pwl_max_err = 1.0;
   bool pot_scales = false;  // numerics.md §7.1.1 (irnn mode; implies single rounding)
+  int weight_bits = 8;      // the LSTM gate weights: 8 or 7 (QatOptions::weight_bits)
   bool rounding_given = false;
   std::string plot;
 };
@@ -104,6 +105,7 @@ struct RecipeArgs {
   int64_t sim_tokens = -1;  // -1: the recipe's own (0: the whole test split)
   double time_budget = 0;   // ptb-gru-small: seconds for float training (0: none)
   bool pot_scales = false;  // the QAT (iRNN) model with power-of-two scales (numerics.md §7.1.1)
+  int weight_bits = 8;      // the LSTM gate weights of the QAT and PTQ models: 8 or 7
 };
 
 struct LmCommands {
@@ -291,6 +293,10 @@ Status Quantize(const QuantArgs& a, bool qat, const TextCorpus& c, const train::
     }
     qo.pot_scales = true;
   }
+  if (a.weight_bits != 8 && a.weight_bits != 7) {
+    return Status::InvalidArgument("--weight-bits is " + std::to_string(a.weight_bits) + " but must be 8 or 7");
+  }
+  qo.weight_bits = a.weight_bits;
   qo.calibration_batches = a.calibration_batches;
   qo.pwl_max_err = a.pwl_max_err;
   train::QatLm model(float_model, qo);
@@ -313,12 +319,16 @@ int RunQuantize(const QuantArgs& a, bool qat) {
   if (a.pot_scales && a.rounding_given && a.rounding != "single") {
     return Fail(name, "--rounding is '" + a.rounding + "' but must be single with --pot-scales");
   }
+  if (a.weight_bits != 8 && a.weight_bits != 7) {
+    return Fail(name, "--weight-bits is " + std::to_string(a.weight_bits) + " but must be 8 or 7");
+  }
   TextCorpus c;
   Status s = LoadData(a.data, &c);
   if (!s.ok()) return Fail(name, s.message());
   if (train::IsFloatGruCheckpoint(a.float_model)) {  // gru_lm_cmds.cc: QAT in iRNN mode only
     if (!qat || a.mode != "irnn") return Fail(name, "a GRU checkpoint supports qat --mode irnn only");
     if (a.pot_scales) return Fail(name, "--pot-scales is given but applies to LSTM checkpoints only");
+    if (a.weight_bits != 8) return Fail(name, "--weight-bits 7 is given but applies to LSTM checkpoints only");
     Rounding rounding = Rounding::kDouble;
     s = ParseRounding(a.rounding, &rounding);
     if (!s.ok()) return Fail(name, s.message());
@@ -453,6 +463,7 @@ int RunGenerate(const GenerateArgs& a) {
 int RunRecipe(const RecipeArgs& a) {
   if (a.name == "ptb-gru-small") {  // the GRU language model (gru_lm_cmds.cc)
     if (a.pot_scales) return Fail("recipe", "--pot-scales is given but applies to the LSTM recipes only");
+    if (a.weight_bits != 8) return Fail("recipe", "--weight-bits 7 is given but applies to the LSTM recipes only");
     if (a.out.empty()) return Fail("recipe", "--out is required");
     if (!IsDir(a.out) && mkdir(a.out.c_str(), 0755) != 0) return Fail("recipe", "cannot create " + a.out);
     TextCorpus gc;
@@ -460,6 +471,9 @@ int RunRecipe(const RecipeArgs& a) {
     if (!gs.ok()) return Fail("recipe", gs.message());
     return RunGruRecipe(a.name, gc,
                         GruRecipeArgs{a.out, a.epochs, a.qat_epochs, a.max_tokens, a.threads, a.sim_tokens, a.time_budget});
+  }
+  if (a.weight_bits != 8 && a.weight_bits != 7) {  // before the float training, not after it
+    return Fail("recipe", "--weight-bits is " + std::to_string(a.weight_bits) + " but must be 8 or 7");
   }
   const auto t0 = std::chrono::steady_clock::now();
   TrainArgs t;
@@ -550,6 +564,7 @@ int RunRecipe(const RecipeArgs& a) {
   std::vector<train::EpochStats> qat_curve, unused;
   q.mode = "irnn";
   q.pot_scales = a.pot_scales;
+  q.weight_bits = a.weight_bits;
   s = Quantize(q, true, c, fm, &qat_p, &qat_scale, &qat_curve);
   if (!s.ok()) return Fail("recipe", "qat: " + s.message());
   const std::string qat_path = a.out + "/qat_irnn.irnn";
@@ -606,8 +621,9 @@ int RunRecipe(const RecipeArgs& a) {
   report += "]";
   char sim_fields[160];
   std::snprintf(sim_fields, sizeof sim_fields,
-                ", \"sim_tokens\": %lld, \"qat_int_ppl_on_sim_tokens\": %.4f, \"qat_pot_scales\": %s}\n",
-                static_cast<long long>(sim_count), qat_int_sim_ids, a.pot_scales ? "true" : "false");
+                ", \"sim_tokens\": %lld, \"qat_int_ppl_on_sim_tokens\": %.4f, \"qat_pot_scales\": %s, "
+                "\"weight_bits\": %d}\n",
+                static_cast<long long>(sim_count), qat_int_sim_ids, a.pot_scales ? "true" : "false", a.weight_bits);
   report += sim_fields;
   r << report;
   std::printf("%s", buf);
@@ -622,6 +638,7 @@ int RunRecipe(const RecipeArgs& a) {
   std::printf("%-28s %10.2f\n", "QAT iRNN, integer (runtime)", qat_int);
   if (a.pot_scales) std::printf("(the QAT model has power-of-two LSTM scales, single rounding: numerics.md 7.1.1)\n");
   std::printf("%-28s %10.2f\n", "PTQ TFLite, integer", ptq_int);
+  if (a.weight_bits == 7) std::printf("(both integer models have 7-bit LSTM gate weights, in [-63, 63])\n");
   std::printf("sizes: float %lld bytes, int8 %lld bytes (%.3fx); %.0f s in all\n", static_cast<long long>(float_bytes),
               static_cast<long long>(int_bytes), static_cast<double>(int_bytes) / float_bytes, seconds);
   return 0;
@@ -660,6 +677,10 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
                   "irnn mode: power-of-two LSTM scales (per-row weight scales rounded up so that every input and "
                   "recurrent multiplier is 2^k; output scale rounded up to 2^k), the same in training and export; "
                   "implies --rounding single (numerics.md 7.1.1)");
+    cmd->add_option("--weight-bits", q->weight_bits,
+                    "LSTM gate weights: 8 (int8) or 7 (in [-63, 63], scale max|w|/63, in training and export; the "
+                    "avx2 kernel path then multiplies with one instruction less per 32 MACs)")
+        ->capture_default_str();
     if (qat) {
       q->train.optimizer = "adam";
       q->train.lr = 2e-4;
@@ -704,6 +725,9 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
                             "Test tokens for the libtorch simulation (0: all; default: all, wt2-small 20000)");
   c->recipe_cmd->add_flag("--pot-scales", c->recipe.pot_scales,
                           "LSTM recipes: QAT (iRNN) with power-of-two scales and single rounding, as qat --pot-scales");
+  c->recipe_cmd->add_option("--weight-bits", c->recipe.weight_bits,
+                            "LSTM recipes: the QAT and PTQ models' LSTM gate weights, 8 or 7 (as qat --weight-bits)")
+      ->capture_default_str();
   return c;
 }
 
