@@ -1128,6 +1128,24 @@ inline void PackedLoops(const PackedS8& w, int row_begin, int row_end, int batch
   }
 }
 
+// The inputs x [batch][cols] as unsigned bytes x ^ 0x80 = x + 128, each row padded with zeros to
+// `padded` bytes (whole groups of 4; the padding meets zero weights), in a per-thread buffer: the
+// AVX-VNNI kernel's operand and the 7-bit AVX2 form's.
+inline const uint8_t* UnsignedRows(const int8_t* x, int batch, int cols, size_t padded) {
+  thread_local std::vector<uint8_t> unsigned_x;
+  if (unsigned_x.size() < padded * batch) unsigned_x.resize(padded * batch);
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int b = 0; b < batch; ++b) {
+    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
+    uint8_t* ub = unsigned_x.data() + padded * b;
+    int k = 0;
+    for (; k + 32 <= cols; k += 32) Store256(ub + k, _mm256_xor_si256(Load256(xb + k), flip));
+    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
+    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
+  }
+  return unsigned_x.data();
+}
+
 IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin, int row_end, const int32_t* bias,
                                                const int8_t* x, int batch, QuantizedMultiplier m,
                                                const QuantizedMultiplier* channel, Rounding rounding, int32_t* out) {
@@ -1136,24 +1154,14 @@ IRNN_TARGET_VNNI void VnniGemvPackedRequantS32(const PackedS8& w, int row_begin,
   const int groups = (cols + 3) / 4;
   const int64_t block_stride = int64_t{groups} * 32;
   // The inputs as unsigned bytes, each row padded to whole groups (the padding meets zero weights).
-  thread_local std::vector<uint8_t> unsigned_x;
   const size_t padded = static_cast<size_t>(groups) * 4;
-  if (unsigned_x.size() < padded * batch) unsigned_x.resize(padded * batch);
-  for (int b = 0; b < batch; ++b) {
-    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
-    uint8_t* ub = unsigned_x.data() + padded * b;
-    int k = 0;
-    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-    for (; k + 32 <= cols; k += 32) Store256(ub + k, _mm256_xor_si256(Load256(xb + k), flip));
-    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
-    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
-  }
+  const uint8_t* const unsigned_x = UnsignedRows(x, batch, cols, padded);
   const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          PerTensor(m, channel, rounding),
                             PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows,           row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
     const uint8_t* u[decltype(nb)::value];
-    for (int i = 0; i < decltype(nb)::value; ++i) u[i] = unsigned_x.data() + padded * (b + i);
+    for (int i = 0; i < decltype(nb)::value; ++i) u[i] = unsigned_x + padded * (b + i);
     VnniTile<decltype(nb)::value, decltype(nr)::value>(blocks, block_stride, groups, u, acc);
   });
 }
@@ -1255,6 +1263,7 @@ inline void SignTile(const int8_t* blocks, int64_t block_stride, int groups, con
 
 // NB input rows times NR row blocks of a 7-bit matrix (SignPackS8's row_fold): VnniTile's loop with
 // vpmaddubsw + vpmaddwd by ones + vpaddd for vpdpbusd. u[b]: x + 128 of input row b, padded with zeros.
+// (Not one template with VnniTile: that one must carry IRNN_TARGET_VNNI, this one must not.)
 template <int NB, int NR>
 inline void NarrowTile(const int8_t* blocks, int64_t block_stride, int groups, const uint8_t* const* u,
                        __m256i* out) {
@@ -1285,24 +1294,14 @@ void NarrowGemvPackedRequantWalkS32(const PackedS8& w, int row_begin, int row_en
   const int cols = w.cols;
   const int groups = (cols + 3) / 4;
   const int64_t block_stride = int64_t{groups} * 32;
-  thread_local std::vector<uint8_t> unsigned_x;
   const size_t padded = static_cast<size_t>(groups) * 4;
-  if (unsigned_x.size() < padded * batch) unsigned_x.resize(padded * batch);
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  for (int b = 0; b < batch; ++b) {
-    const int8_t* xb = x + static_cast<int64_t>(b) * cols;
-    uint8_t* ub = unsigned_x.data() + padded * b;
-    int k = 0;
-    for (; k + 32 <= cols; k += 32) Store256(ub + k, _mm256_xor_si256(Load256(xb + k), flip));
-    for (; k < cols; ++k) ub[k] = static_cast<uint8_t>(xb[k]) ^ 0x80u;
-    for (; k < static_cast<int>(padded); ++k) ub[k] = 0;
-  }
+  const uint8_t* const unsigned_x = UnsignedRows(x, batch, cols, padded);
   const PackedFinish finish{w.row_fold.data(), bias,     nullptr,   0,          PerTensor(m, channel, rounding),
                             PerLaneConstants(channel, w.rows, row_begin, row_end, rounding),
                             w.rows,           row_begin, row_end, row_begin / 8, out};
   PackedLoops(w, row_begin, row_end, batch, finish, [&](auto nb, auto nr, const int8_t* blocks, int b, __m256i* acc) {
     const uint8_t* u[decltype(nb)::value];
-    for (int i = 0; i < decltype(nb)::value; ++i) u[i] = unsigned_x.data() + padded * (b + i);
+    for (int i = 0; i < decltype(nb)::value; ++i) u[i] = unsigned_x + padded * (b + i);
     NarrowTile<decltype(nb)::value, decltype(nr)::value>(blocks, block_stride, groups, u, acc);
   }, reverse);
 }
