@@ -248,6 +248,22 @@ void MeasureLimits(const Grid& grid, bool quick, Machine* m, const Report& repor
   }
 }
 
+// Each limit of `again` (MeasureLimits after the timings) raises m's where it measured higher: a limit
+// is an upper bound, and another tenant of the host can only lower a measurement (seen on a shared VM:
+// the vpsignb peak 55 G MAC/s at the start of one run, 67-73 in others).
+void KeepHigherLimits(const Machine& again, Machine* m) {
+  for (size_t i = 0; i < m->bandwidth.size() && i < again.bandwidth.size(); ++i) {
+    m->bandwidth[i].gb_per_s = std::max(m->bandwidth[i].gb_per_s, again.bandwidth[i].gb_per_s);
+  }
+  for (auto [mine, theirs] : {std::pair{&m->int8_peak, &again.int8_peak}, {&m->sign_peak, &again.sign_peak},
+                              {&m->fp32_peak, &again.fp32_peak}, {&m->vnni_peak, &again.vnni_peak},
+                              {&m->vnni512_peak, &again.vnni512_peak}, {&m->amx_peak, &again.amx_peak}}) {
+    for (size_t i = 0; i < mine->size() && i < theirs->size(); ++i) {
+      (*mine)[i].g_mac_per_s = std::max((*mine)[i].g_mac_per_s, (*theirs)[i].g_mac_per_s);
+    }
+  }
+}
+
 // ---- The binding limit of an irnn int8 result ------------------------------------------------------
 // Per time step the layer multiplies 4H x H int8 weights by the input and 4H x H by the previous output,
 // for each of the B streams: 8 H^2 B multiply-accumulates (the GRU: 3H x H each, 6 H^2 B). Weight bytes
@@ -1140,6 +1156,12 @@ int RunBench(const BenchOptions& options) {
   }
   PtbReport ptb;
   RunPtb(o, grid, &report, &ptb);
+  if (machine.limits_skipped.empty()) {  // the limits again, after the timings: the higher of the two
+    Machine again;
+    again.avx2_fma = machine.avx2_fma;
+    MeasureLimits(grid, o.quick, &again, report);
+    KeepHigherLimits(again, &machine);
+  }
 
   if (o.json) {
     PrintJson(o, grid, machine, report, ptb);
