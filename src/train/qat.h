@@ -39,8 +39,8 @@ struct QatOptions {
   // in training (the weight fake quantization) and in the export alike, so the kernels' pot fast paths
   // apply. Implies single rounding (the constructor sets it); the decoder is unchanged.
   bool pot_scales = false;
-  // The LSTM gate weights' precision: 8 (int8 in [-127, 127]) or 7 (in [-63, 63], scale max|w| / 63), in
-  // training and export alike. 7-bit weights let the avx2 kernel path multiply with one instruction
+  // The LSTM (and GRU, QatGruLm) gate weights' precision: 8 (int8 in [-127, 127]) or 7 (in [-63, 63],
+  // scale max|w| / 63), in training and export alike. 7-bit weights let the avx2 kernel path multiply with one instruction
   // less per 32 MACs (the reduced range ONNX Runtime's AVX2 int8 kernels rely on); the decoder stays int8.
   int weight_bits = 8;
   int WeightMax() const { return weight_bits == 7 ? 63 : 127; }

@@ -224,7 +224,7 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
   const double q312 = std::ldexp(1.0, -12), q015 = std::ldexp(1.0, -15);
   const bool grid = initialized_ || !observing_;
   for (int64_t l = 0; l < layers_; ++l) {
-    const torch::Tensor wx = FakeQuantRows(w_ih[l]), wh = FakeQuantRows(w_hh[l]);
+    const torch::Tensor wx = FakeQuantRows(w_ih[l], options_.WeightMax()), wh = FakeQuantRows(w_hh[l], options_.WeightMax());
     const auto xw = (torch::matmul(x, wx.t()) + b_ih[l]).chunk(3, 2);  // every step's input part at once
     double s_h = 1;
     int32_t z_h = 0;
@@ -262,6 +262,10 @@ torch::Tensor QatGruLmImpl::forward(const torch::Tensor& tokens, std::vector<tor
 
 Status QatGruLmImpl::Export(GruLanguageModelParams* out, double* logit_scale) const {
   if (!initialized_) return Status::InvalidArgument("QAT GRU export: the model was never calibrated");
+  if (options_.weight_bits != 8 && options_.weight_bits != 7) {
+    return Status::InvalidArgument("QAT GRU export: weight_bits is " + std::to_string(options_.weight_bits) +
+                                   " but must be 8 or 7");
+  }
   torch::NoGradGuard no_grad;
   GruLanguageModelParams p;
   double s_x;
@@ -296,9 +300,10 @@ Status QatGruLmImpl::Export(GruLanguageModelParams* out, double* logit_scale) co
     for (int g = 0; g < 3; ++g) {
       const torch::Tensor wx = w_ih[l].narrow(0, g * d, d).to(torch::kFloat64);
       const torch::Tensor wh = w_hh[l].narrow(0, g * d, d).to(torch::kFloat64);
-      const torch::Tensor sx = RowScale(wx), sh = RowScale(wh);  // [d][1]
-      const torch::Tensor qx = torch::clamp(torch::round(wx / sx), -127, 127).to(torch::kInt8).contiguous();
-      const torch::Tensor qh = torch::clamp(torch::round(wh / sh), -127, 127).to(torch::kInt8).contiguous();
+      const int qmax = options_.WeightMax();
+      const torch::Tensor sx = RowScale(wx, qmax), sh = RowScale(wh, qmax);  // [d][1]
+      const torch::Tensor qx = torch::clamp(torch::round(wx / sx), -qmax, qmax).to(torch::kInt8).contiguous();
+      const torch::Tensor qh = torch::clamp(torch::round(wh / sh), -qmax, qmax).to(torch::kInt8).contiguous();
       gp.input_weights[g].assign(qx.data_ptr<int8_t>(), qx.data_ptr<int8_t>() + qx.numel());
       gp.recurrent_weights[g].assign(qh.data_ptr<int8_t>(), qh.data_ptr<int8_t>() + qh.numel());
       q.input_weight_scale[g] = to_vec(sx);

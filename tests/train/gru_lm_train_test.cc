@@ -2,7 +2,9 @@
 // QAT fine-tunes it, and the exported integer model's libtorch simulation equals the integer runtime
 // logit for logit — also after a round trip through a .irnn file.
 
+#include <algorithm>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -49,9 +51,13 @@ TEST(GruLmTrain, FloatLearnsAndQatSimEqualsRuntime) {
   EXPECT_LT(curve.back().valid_ppl, 0.5 * static_cast<double>(c.vocab.size()));
   const double float_ppl = train::EvaluateFloatGruLm(fm, c.test, 4, 8);
 
-  for (Rounding rnd : {Rounding::kDouble, Rounding::kSingle}) {
+  // Both roundings with int8 weights, and 7-bit weights (QatOptions::weight_bits: the gate weights in
+  // [-63, 63], which the avx2 path multiplies in its 7-bit form).
+  for (auto [rnd, weight_bits] : {std::pair{Rounding::kDouble, 8}, {Rounding::kSingle, 8}, {Rounding::kDouble, 7}}) {
+    SCOPED_TRACE("weight bits " + std::to_string(weight_bits));
     train::QatOptions qo;
     qo.rounding = rnd;
+    qo.weight_bits = weight_bits;
     qo.calibration_batches = 20;
     train::QatGruLm qm(fm, qo);
     train::TrainOptions q = o;
@@ -63,6 +69,19 @@ TEST(GruLmTrain, FloatLearnsAndQatSimEqualsRuntime) {
     double scale = 0;
     const Status ex = qm->Export(&p, &scale);
     ASSERT_TRUE(ex.ok()) << ex.message();
+    int lo = 0, hi = 0;
+    for (const GruParams& gp : p.gru) {
+      for (int g = 0; g < 3; ++g) {
+        for (const std::vector<int8_t>* w : {&gp.input_weights[g], &gp.recurrent_weights[g]}) {
+          for (int8_t v : *w) {
+            lo = std::min<int>(lo, v);
+            hi = std::max<int>(hi, v);
+          }
+        }
+      }
+    }
+    const int qmax = weight_bits == 7 ? 63 : 127;
+    EXPECT_TRUE(lo >= -qmax && hi <= qmax && (lo == -qmax || hi == qmax)) << "weights in [" << lo << ", " << hi << "]";
     // Through a file, as the runtime would load it.
     Model m;
     ASSERT_TRUE(ModelFromGruLanguageModel(p, &m).ok());

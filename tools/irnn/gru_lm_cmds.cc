@@ -107,7 +107,7 @@ int RunGruTrain(const TextCorpus& c, train::LmOptions lo, const train::TrainOpti
 }
 
 int RunGruQat(const TextCorpus& c, const std::string& float_model, const train::TrainOptions& t, Rounding rounding,
-              int calibration_batches, double pwl_max_err, const std::string& out) {
+              int calibration_batches, double pwl_max_err, int weight_bits, const std::string& out) {
   train::FloatGruLm fm(train::LmOptions{});
   Vocabulary vocab;
   Status s = train::LoadFloatGruLm(float_model, &fm, &vocab);
@@ -117,6 +117,7 @@ int RunGruQat(const TextCorpus& c, const std::string& float_model, const train::
   qo.rounding = rounding;
   qo.calibration_batches = calibration_batches;
   qo.pwl_max_err = pwl_max_err;
+  qo.weight_bits = weight_bits;
   train::QatGruLm qm(fm, qo);
   std::vector<train::EpochStats> curve;
   s = train::TrainQatGru(c, t, qm, &curve);

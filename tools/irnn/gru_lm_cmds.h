@@ -39,9 +39,10 @@ Status EvalGruModelFile(const std::string& file, const Vocabulary& vocab, const 
 // `irnn train --cell gru`: trains a float GRU LM (TrainFloatGruLm), writes the checkpoint `out`.
 int RunGruTrain(const TextCorpus& corpus, train::LmOptions lm, const train::TrainOptions& options,
                 const std::string& out);
-// `irnn qat` of a GRU checkpoint (iRNN mode only): QAT, export to the .irnn file `out`.
+// `irnn qat` of a GRU checkpoint (iRNN mode only): QAT, export to the .irnn file `out`; weight_bits 8
+// or 7 (QatOptions::weight_bits).
 int RunGruQat(const TextCorpus& corpus, const std::string& float_model, const train::TrainOptions& options,
-              Rounding rounding, int calibration_batches, double pwl_max_err, const std::string& out);
+              Rounding rounding, int calibration_batches, double pwl_max_err, int weight_bits, const std::string& out);
 // `irnn eval --backend float` of a GRU checkpoint.
 Status EvalGruCheckpoint(const std::string& path, const TextCorpus& corpus, const std::vector<int32_t>& ids,
                          int batch, double* ppl);

@@ -328,11 +328,10 @@ int RunQuantize(const QuantArgs& a, bool qat) {
   if (train::IsFloatGruCheckpoint(a.float_model)) {  // gru_lm_cmds.cc: QAT in iRNN mode only
     if (!qat || a.mode != "irnn") return Fail(name, "a GRU checkpoint supports qat --mode irnn only");
     if (a.pot_scales) return Fail(name, "--pot-scales is given but applies to LSTM checkpoints only");
-    if (a.weight_bits != 8) return Fail(name, "--weight-bits 7 is given but applies to LSTM checkpoints only");
     Rounding rounding = Rounding::kDouble;
     s = ParseRounding(a.rounding, &rounding);
     if (!s.ok()) return Fail(name, s.message());
-    return RunGruQat(c, a.float_model, a.train, rounding, a.calibration_batches, a.pwl_max_err, a.out);
+    return RunGruQat(c, a.float_model, a.train, rounding, a.calibration_batches, a.pwl_max_err, a.weight_bits, a.out);
   }
   train::FloatLm fm(train::LmOptions{});
   Vocabulary vocab;
@@ -678,8 +677,8 @@ std::shared_ptr<LmCommands> AddLmCommands(CLI::App* app) {
                   "recurrent multiplier is 2^k; output scale rounded up to 2^k), the same in training and export; "
                   "implies --rounding single (numerics.md 7.1.1)");
     cmd->add_option("--weight-bits", q->weight_bits,
-                    "LSTM gate weights: 8 (int8) or 7 (in [-63, 63], scale max|w|/63, in training and export; the "
-                    "avx2 kernel path then multiplies with one instruction less per 32 MACs)")
+                    "LSTM and GRU gate weights: 8 (int8) or 7 (in [-63, 63], scale max|w|/63, in training and export; "
+                    "the avx2 kernel path then multiplies with one instruction less per 32 MACs)")
         ->capture_default_str();
     if (qat) {
       q->train.optimizer = "adam";
