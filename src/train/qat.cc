@@ -19,12 +19,12 @@ using fq::FakeQuant;
 using fq::RoundToInt32;
 
 // Symmetric weights in [-qmax, qmax] (127: int8; 63: 7-bit), scale max|w| / qmax per tensor or per row.
-torch::Tensor WeightScale(const torch::Tensor& w, bool per_row, int qmax = 127) {
-  const torch::Tensor absmax = per_row ? w.detach().abs().amax({1}, true) : w.detach().abs().max();
-  return (absmax / static_cast<double>(qmax)).clamp_min(1e-12);
+torch::Tensor WeightScale(const torch::Tensor& w, bool per_row, int qmax) {
+  if (per_row) return fq::RowScale(w, qmax);
+  return (w.detach().abs().max() / static_cast<double>(qmax)).clamp_min(1e-12);
 }
 
-torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row, int qmax = 127) {
+torch::Tensor FakeQuantWeight(const torch::Tensor& w, bool per_row, int qmax) {
   const torch::Tensor s = WeightScale(w, per_row, qmax);
   const torch::Tensor q = torch::clamp(torch::round(w / s), -qmax, qmax) * s;
   return w + (q - w).detach();
@@ -183,7 +183,7 @@ torch::Tensor QatLmImpl::forward(const torch::Tensor& tokens, std::vector<torch:
     (*state)[2 * l + 1] = c;
     x = torch::stack(outs);
   }
-  const torch::Tensor logits = torch::matmul(x, FakeQuantWeight(dec_w, true).t()) + dec_b;
+  const torch::Tensor logits = torch::matmul(x, fq::FakeQuantRows(dec_w).t()) + dec_b;
   if (observing_) {
     const double m = logits.detach().abs().max().item<double>();
     ranges_.logit_absmax = ranges_.initialized ? options_.ema * ranges_.logit_absmax + (1 - options_.ema) * m : m;
@@ -273,7 +273,7 @@ Status QatLmImpl::Export(LanguageModelParams* out, double* logit_scale) const {
   }
   // Decoder: per-row int8 weights, int32 logits on one scale S_logit with 2^20 steps up to max|logit|.
   const double s_logit = std::max(ranges_.logit_absmax, 1e-3) / std::ldexp(1.0, 20);
-  const torch::Tensor sw = WeightScale(dec_w, true).to(torch::kFloat64);  // [V][1]
+  const torch::Tensor sw = fq::RowScale(dec_w).to(torch::kFloat64);  // [V][1]
   const torch::Tensor qw = torch::clamp(torch::round(dec_w.to(torch::kFloat64) / sw), -127, 127).to(torch::kInt8).contiguous();
   p.decoder.n_in = static_cast<int32_t>(d);
   p.decoder.n_out = static_cast<int32_t>(vocab_);

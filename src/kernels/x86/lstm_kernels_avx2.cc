@@ -165,16 +165,22 @@ struct RequantPerLane {
 //   left = max(shift, 0), right = max(-shift, 0), left_lo = INT32_MIN >> left, left_hi = INT32_MAX >> left,
 //   srdhm_overflow = (M == INT32_MIN ? -1 : 0), right_mask = 2^right - 1 (as uint32), right_half_mask =
 //   right_mask >> 1 (logical), and per vpmuldq pair t = 31 - shift, round64 = 2^(t - 1), total_shift = t.
-inline RequantPerLane MakeRequantPerLane(const QuantizedMultiplier* m, Rounding rounding) {
+// The multipliers and the shifts of m[0..7] in lanes 0..7 of two registers.
+inline void SplitMultipliers(const QuantizedMultiplier* m, __m256i* multiplier, __m256i* shift) {
   static_assert(sizeof(QuantizedMultiplier) == 8, "QuantizedMultiplier is (int32 multiplier, int32 shift)");
   // (M0 S0 M1 S1 | M2 S2 M3 S3) and (M4 S4 M5 S5 | M6 S6 M7 S7) -> M0..M7 and S0..S7: shufps picks
   // (M0 M1 M4 M5 | M2 M3 M6 M7), vpermq puts the 64-bit pairs in order.
   const __m256 lo = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m)));
   const __m256 hi = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 4)));
-  const __m256i multiplier = _mm256_permute4x64_epi64(
-      _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0));
-  const __m256i shift = _mm256_permute4x64_epi64(
-      _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0));
+  *multiplier = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))),
+                                         _MM_SHUFFLE(3, 1, 2, 0));
+  *shift = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))),
+                                    _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+inline RequantPerLane MakeRequantPerLane(const QuantizedMultiplier* m, Rounding rounding) {
+  __m256i multiplier, shift;
+  SplitMultipliers(m, &multiplier, &shift);
   const __m256i zero = _mm256_setzero_si256();
   const __m256i left = _mm256_max_epi32(shift, zero);
   const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
@@ -913,23 +919,32 @@ void GruGatesS16(const GruGateEpilogue& e) {
 
 #define IRNN_TARGET_VNNI __attribute__((target("avx2,fma,avxvnni")))
 
+// row_fold[r] = -128 sum_k w[r][k] of w [rows][cols] (wrapping, as the sums do), padded with zeros to
+// whole blocks of 8 rows: what x + 128 as the unsigned operand adds, taken back (AVX-VNNI and the AVX2
+// 7-bit form).
+void UnsignedRowFold(const int8_t* w, int rows, int cols, std::vector<int32_t>* row_fold) {
+  row_fold->assign(static_cast<size_t>((rows + 7) / 8 * 8), 0);
+  for (int r = 0; r < rows; ++r) {
+    uint32_t sum = 0;
+    for (int k = 0; k < cols; ++k) sum += static_cast<uint32_t>(int32_t{w[static_cast<int64_t>(r) * cols + k]});
+    (*row_fold)[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);
+  }
+}
+
 void VnniPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   const int64_t blocks = (rows + 7) / 8, groups = (cols + 3) / 4;
   out->rows = rows;
   out->cols = cols;
   out->data.assign(static_cast<size_t>(blocks * groups * 32), 0);
-  out->row_fold.assign(static_cast<size_t>(blocks * 8), 0);
   out->int8_min_start.clear();
   out->int8_min_cols.clear();
   for (int r = 0; r < rows; ++r) {
-    uint32_t sum = 0;
     for (int k = 0; k < cols; ++k) {
-      const int8_t v = w[static_cast<int64_t>(r) * cols + k];
-      out->data[static_cast<size_t>(((r / 8) * groups + k / 4) * 32 + (r % 8) * 4 + k % 4)] = v;
-      sum += static_cast<uint32_t>(int32_t{v});
+      out->data[static_cast<size_t>(((r / 8) * groups + k / 4) * 32 + (r % 8) * 4 + k % 4)] =
+          w[static_cast<int64_t>(r) * cols + k];
     }
-    out->row_fold[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);  // wraps, as the sums do
   }
+  UnsignedRowFold(w, rows, cols, &out->row_fold);
 }
 
 // NB input rows times NR row blocks: NB * NR accumulators of 8 row sums over all column groups.
@@ -993,12 +1008,8 @@ inline const BlockRequant* PerLaneConstants(const QuantizedMultiplier* channel, 
     BlockRequant& b = blocks[static_cast<size_t>(rb - first_block)];
     // PotMultiplier of all 8 lanes at once (this ran for every block of every call: ~11 % of the
     // LSTM's step at B = 1, H = 256, pot, as a scalar loop): M == 2^30 and -31 <= shift <= 0.
-    const __m256 lo = _mm256_castsi256_ps(Load256(lanes));
-    const __m256 hi = _mm256_castsi256_ps(Load256(lanes + 4));
-    const __m256i multiplier = _mm256_permute4x64_epi64(
-        _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0));
-    const __m256i shift = _mm256_permute4x64_epi64(
-        _mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0));
+    __m256i multiplier, shift;
+    SplitMultipliers(lanes, &multiplier, &shift);
     const __m256i not_pot = _mm256_or_si256(
         _mm256_xor_si256(_mm256_cmpeq_epi32(multiplier, _mm256_set1_epi32(int32_t{1} << 30)), _mm256_set1_epi32(-1)),
         _mm256_or_si256(_mm256_cmpgt_epi32(shift, _mm256_setzero_si256()),
@@ -1193,9 +1204,11 @@ void SignPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
   out->int8_min_start.clear();
   out->int8_min_cols.clear();
   bool any_min = false;
+  bool narrow = true;  // every weight in [-64, 63]: the 7-bit form
   for (int r = 0; r < rows; ++r) {
     for (int k = 0; k < cols; ++k) {
       int8_t v = w[static_cast<int64_t>(r) * cols + k];
+      narrow = narrow && v >= -64 && v <= 63;
       if (v == -128) {
         any_min = true;
         v = -127;
@@ -1203,19 +1216,8 @@ void SignPackS8(const int8_t* w, int rows, int cols, PackedS8* out) {
       out->data[static_cast<size_t>(((r / 8) * groups + k / 4) * 32 + (r % 8) * 4 + k % 4)] = v;
     }
   }
-  if (!any_min) {
-    bool narrow = true;  // every weight in [-64, 63]: the 7-bit form (fold below)
-    for (int64_t i = 0; i < int64_t{rows} * cols && narrow; ++i) narrow = w[i] >= -64 && w[i] <= 63;
-    if (narrow) {
-      out->row_fold.assign(static_cast<size_t>(blocks * 8), 0);
-      for (int r = 0; r < rows; ++r) {
-        uint32_t sum = 0;
-        for (int k = 0; k < cols; ++k) sum += static_cast<uint32_t>(int32_t{w[static_cast<int64_t>(r) * cols + k]});
-        out->row_fold[static_cast<size_t>(r)] = static_cast<int32_t>(0u - 128u * sum);  // wraps, as the sums do
-      }
-    }
-    return;
-  }
+  if (narrow) UnsignedRowFold(w, rows, cols, &out->row_fold);
+  if (!any_min) return;
   out->int8_min_start.assign(static_cast<size_t>(rows) + 1, 0);
   for (int r = 0; r < rows; ++r) {
     for (int k = 0; k < cols; ++k) {
